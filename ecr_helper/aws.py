@@ -1,0 +1,330 @@
+"""Every call xecr makes to AWS: source credentials, the AssumeRole chain,
+GetAuthorizationToken and GetCallerIdentity, with bounded timeouts and errors
+a user can act on.
+
+This is the only module that imports boto3; it is imported only after the
+cache missed (and the lock was won). Source credentials come from boto3's
+standard chain (environment, profiles, SSO, credential_process, web identity,
+container and instance metadata), with the metadata probe held to one short
+attempt so a machine without credentials fails in about a second, not a
+minute. ``AWS_ENDPOINT_URL`` and its per-service forms are honoured by botocore.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import botocore.session
+from botocore import exceptions as bx
+from botocore.config import Config as BotoConfig
+
+from ecr_helper import log
+from ecr_helper.credentials import Token
+from ecr_helper.errors import (
+    AssumeRoleDenied,
+    AwsError,
+    EndpointError,
+    NoCredentialsError,
+    TokenDenied,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from ecr_helper.config import RegistrySettings
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Per-call bounds. ``attempts`` counts the first try."""
+
+    connect: float
+    read: float
+    attempts: int
+
+
+# A call that hangs costs attempts x (connect or read) plus backoff: with these
+# a `get` ends in about 15 s at worst, under the documented 20 s bound.
+NORMAL = Timeouts(connect=2.0, read=4.0, attempts=3)
+# Refreshing a token that is still valid must not hold up a pull.
+QUICK = Timeouts(connect=1.0, read=2.0, attempts=1)
+DEFAULT_DURATION = 900
+
+_CREDENTIAL_CODES = frozenset({
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+    "SignatureDoesNotMatch",
+    "InvalidSignatureException",
+})
+_THROTTLE_CODES = frozenset({"Throttling", "ThrottlingException", "TooManyRequestsException"})
+
+
+def default_session_name(env: dict[str, str] | None = None) -> str:
+    environ = os.environ if env is None else env
+    user = environ.get("USER") or environ.get("LOGNAME") or str(os.geteuid())
+    return ("xecr-" + re.sub(r"[^\w+=,.@-]", "-", user, flags=re.ASCII))[:64]
+
+
+def session(profile: str | None) -> boto3.Session:
+    """A boto3 session on the standard chain with a quick metadata probe."""
+    core = botocore.session.Session(profile=profile)
+    core.set_config_variable("metadata_service_timeout", 1)
+    core.set_config_variable("metadata_service_num_attempts", 1)
+    core.set_config_variable("sts_regional_endpoints", "regional")
+    return boto3.Session(botocore_session=core)
+
+
+def _boto_config(timeouts: Timeouts) -> BotoConfig:
+    return BotoConfig(
+        connect_timeout=timeouts.connect,
+        read_timeout=timeouts.read,
+        retries={"mode": "standard", "total_max_attempts": timeouts.attempts},
+        user_agent_extra="xecr",
+    )
+
+
+def _client(
+    sess: boto3.Session,
+    service: str,
+    region: str,
+    timeouts: Timeouts,
+    creds: dict[str, Any] | None,
+) -> Any:
+    extra: dict[str, Any] = {}
+    if creds is not None:
+        extra = {
+            "aws_access_key_id": creds["AccessKeyId"],
+            "aws_secret_access_key": creds["SecretAccessKey"],
+            "aws_session_token": creds["SessionToken"],
+        }
+    try:
+        return sess.client(service, region_name=region, config=_boto_config(timeouts), **extra)
+    except bx.BotoCoreError as exc:
+        mapped = _describe(exc, service, region)
+        if mapped is None:
+            raise AwsError(f"cannot set up the AWS {service.upper()} client ({exc})") from None
+        raise mapped from None
+
+
+def _describe(exc: Exception, service: str, region: str) -> AwsError | None:
+    """Map the failures that are not ClientErrors: credentials and the network."""
+    if isinstance(exc, bx.ProfileNotFound):
+        return NoCredentialsError(
+            f"AWS profile {exc.kwargs.get('profile')!r} not found: check source_profile in the "
+            "xecr config, AWS_PROFILE, and ~/.aws/config"
+        )
+    if isinstance(exc, bx.NoCredentialsError | bx.PartialCredentialsError):
+        return NoCredentialsError(
+            "no AWS credentials found: set AWS_PROFILE or source_profile, configure ~/.aws, "
+            "or run where a role is attached (instance profile, task role, web identity)"
+        )
+    if isinstance(exc, bx.SSOError | bx.TokenRetrievalError | bx.CredentialRetrievalError):
+        return NoCredentialsError(
+            f"AWS source credentials could not be loaded ({type(exc).__name__}): "
+            "for SSO run `aws sso login`; check the profile's credential settings"
+        )
+    if isinstance(exc, bx.ConnectTimeoutError | bx.ReadTimeoutError):
+        return EndpointError(
+            f"AWS {service.upper()} in {region} did not answer in time: check the network, "
+            "proxy settings and AWS_ENDPOINT_URL"
+        )
+    if isinstance(exc, bx.EndpointConnectionError | bx.ConnectionClosedError | bx.HTTPClientError):
+        return EndpointError(
+            f"cannot reach AWS {service.upper()} in {region}: check the network, "
+            "proxy settings and AWS_ENDPOINT_URL"
+        )
+    return None
+
+
+def _code(exc: bx.ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", "Unknown"))
+
+
+def _generic(exc: bx.ClientError, what: str) -> AwsError:
+    code = _code(exc)
+    if code in _CREDENTIAL_CODES:
+        error = AwsError(
+            f"{what} failed: AWS rejected the source credentials ({code}); refresh them "
+            "(aws sso login, new keys) and check the system clock"
+        )
+    elif code in _THROTTLE_CODES:
+        error = AwsError(f"{what} failed: throttled by AWS ({code}) after retries; try again")
+    else:
+        error = AwsError(f"{what} failed ({code})")
+    error.code = code
+    return error
+
+
+def _call(fn: Callable[[], Any], service: str, region: str, on_client_error: Callable[
+        [bx.ClientError], AwsError]) -> Any:
+    try:
+        return fn()
+    except bx.ClientError as exc:
+        log.debug(f"{service} error: {exc}")
+        raise on_client_error(exc) from None
+    except bx.BotoCoreError as exc:
+        mapped = _describe(exc, service, region)
+        log.debug(f"{service} failure: {type(exc).__name__}: {exc}")
+        if mapped is None:
+            raise AwsError(f"AWS {service.upper()} call failed ({type(exc).__name__})") from None
+        raise mapped from None
+
+
+def assume_chain(
+    sess: boto3.Session,
+    role_arns: Sequence[str],
+    region: str,
+    *,
+    external_id: str | None = None,
+    session_name: str | None = None,
+    duration: int | None = None,
+    timeouts: Timeouts = NORMAL,
+) -> dict[str, Any] | None:
+    """Assume each role in order; external id and session name go with the last hop.
+
+    Returns the last hop's credentials, or None for an empty chain.
+    """
+    creds: dict[str, Any] | None = None
+    for index, role in enumerate(role_arns):
+        last = index == len(role_arns) - 1
+        params: dict[str, Any] = {
+            "RoleArn": role,
+            "RoleSessionName": (session_name if last and session_name else None)
+            or default_session_name(),
+            "DurationSeconds": duration or DEFAULT_DURATION,
+        }
+        if last and external_id:
+            params["ExternalId"] = external_id
+        sts = _client(sess, "sts", region, timeouts, creds)
+
+        def denied(exc: bx.ClientError, role: str = role) -> AwsError:
+            code = _code(exc)
+            if code in ("AccessDenied", "AccessDeniedException"):
+                return AssumeRoleDenied(role, code)
+            return _generic(exc, f"AssumeRole {role}")
+
+        response = _call(lambda: sts.assume_role(**params), "sts", region, denied)
+        creds = response["Credentials"]
+        log.register_secret(creds["SecretAccessKey"])
+        log.register_secret(creds["SessionToken"])
+        log.debug(f"assumed {role} (hop {index + 1} of {len(role_arns)})")
+    return creds
+
+
+def fetch_token(
+    settings: RegistrySettings,
+    quick: bool = False,
+    clock: Callable[[], float] = time.time,
+) -> Token:
+    """Assume the configured chain and fetch the registry's token from ECR."""
+    timeouts = QUICK if quick else NORMAL
+    sess = _call(lambda: session(settings.source_profile), "sts", settings.region, _never)
+    creds = assume_chain(
+        sess,
+        settings.role_arns,
+        settings.region,
+        external_id=settings.external_id,
+        session_name=settings.role_session_name,
+        duration=settings.duration_seconds,
+        timeouts=timeouts,
+    )
+    ecr = _client(sess, "ecr", settings.region, timeouts, creds)
+    identity = settings.role_arn or (
+        f"profile {settings.source_profile}" if settings.source_profile else "the source credentials"
+    )
+
+    def denied(exc: bx.ClientError) -> AwsError:
+        code = _code(exc)
+        if code in ("AccessDeniedException", "AccessDenied"):
+            return TokenDenied(settings.registry_id, identity, code)
+        return _generic(exc, f"ECR GetAuthorizationToken for registry {settings.registry_id}")
+
+    response = _call(
+        lambda: ecr.get_authorization_token(registryIds=[settings.registry_id]),
+        "ecr",
+        settings.region,
+        denied,
+    )
+    return _token_from(response, settings, clock())
+
+
+def _never(exc: bx.ClientError) -> AwsError:
+    return _generic(exc, "AWS session")
+
+
+def _token_from(response: dict[str, Any], settings: RegistrySettings, now: float) -> Token:
+    try:
+        data = response["authorizationData"][0]
+        decoded = base64.b64decode(data["authorizationToken"]).decode()
+        expires_at = data["expiresAt"].timestamp()
+    except (KeyError, IndexError, ValueError, AttributeError, TypeError):
+        raise AwsError(
+            f"ECR answered GetAuthorizationToken for registry {settings.registry_id} "
+            "with no usable token"
+        ) from None
+    username, _, password = decoded.partition(":")
+    log.register_secret(password)
+    log.register_secret(data["authorizationToken"])
+    if not password or expires_at <= now:
+        raise AwsError(
+            f"ECR returned an already-expired token for registry {settings.registry_id} "
+            "(check the system clock)"
+        )
+    return Token(
+        username=username,
+        secret=password,
+        issued_at=now,
+        expires_at=expires_at,
+        registry=settings.host,
+        registry_id=settings.registry_id,
+        region=settings.region,
+        role_arn=settings.role_arn,
+    )
+
+
+def make_client(
+    service: str,
+    region: str,
+    *,
+    role_arns: Sequence[str] = (),
+    external_id: str | None = None,
+    source_profile: str | None = None,
+    session_name: str | None = None,
+    timeouts: Timeouts = NORMAL,
+) -> Any:
+    """A boto3 client for ``service`` acting as the last role of the chain."""
+    sess = _call(lambda: session(source_profile), service, region, _never)
+    creds = assume_chain(
+        sess,
+        role_arns,
+        region,
+        external_id=external_id,
+        session_name=session_name,
+        timeouts=timeouts,
+    )
+    return _client(sess, service, region, timeouts, creds)
+
+
+def caller_identity(
+    region: str, source_profile: str | None = None, timeouts: Timeouts = NORMAL
+) -> str:
+    """The ARN the source credentials belong to (GetCallerIdentity)."""
+    sess = _call(lambda: session(source_profile), "sts", region, _never)
+    sts = _client(sess, "sts", region, timeouts, None)
+    response = _call(
+        sts.get_caller_identity, "sts", region, lambda e: _generic(e, "GetCallerIdentity")
+    )
+    return str(response["Arn"])
+
+
+def call(fn: Callable[[], Any], service: str, region: str, what: str) -> Any:
+    """Run one AWS call, mapping its failures to one-line :class:`AwsError`s."""
+    return _call(fn, service, region, lambda e: _generic(e, what))

@@ -1,0 +1,221 @@
+"""The token cache: keys, the file backend, the null backend, and choosing one.
+
+One JSON entry per key in the cache folder, written atomically by
+:mod:`ecr_helper.securefile`; a sidecar ``.lock`` file per key serialises
+fetches across processes (filelock, imported only when a lock is needed).
+Anything wrong with an entry (corrupt, truncated, foreign, unsafe) makes it a
+miss, never a crash; the next fetch replaces it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from ecr_helper import paths, securefile
+from ecr_helper.credentials import Token
+from ecr_helper.errors import CacheError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from types import TracebackType
+
+    from ecr_helper.config import Config, RegistrySettings
+
+try:  # hashlib pulls in OpenSSL (about 4 ms); the builtin module is enough here
+    from _sha2 import sha256  # type: ignore[import-not-found,unused-ignore]  # 3.12+
+except ImportError:
+    try:
+        from _sha256 import sha256  # type: ignore[import-not-found,no-redef,unused-ignore]
+    except ImportError:
+        from hashlib import sha256  # type: ignore[assignment,unused-ignore]
+
+KEY_VERSION = "1"
+ENTRY_PREFIX = "token-"
+
+
+def digest(text: str) -> str:
+    return str(sha256(text.encode()).hexdigest())
+
+
+def cache_key(settings: RegistrySettings, env: Mapping[str, str]) -> str:
+    """The key of everything that changes what a token is for.
+
+    Two roles, two external ids, two profiles or two access keys in one shell
+    never share a token. The endpoint is left out on purpose: a ``get`` that
+    cannot reach AWS must still find what the daemon fetched.
+    """
+    access_key = env.get("AWS_ACCESS_KEY_ID", "")
+    parts = [
+        KEY_VERSION,
+        settings.host,
+        settings.partition,
+        settings.region,
+        settings.registry_id,
+        list(settings.role_arns),
+        settings.external_id or "",
+        settings.source_profile or env.get("AWS_PROFILE", ""),
+        digest(access_key) if access_key else "",
+    ]
+    return digest(json.dumps(parts))[:32]
+
+
+class _NoLock:
+    def __enter__(self) -> bool:
+        return False
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+class _FileLock:
+    """A sidecar lock: ``with lock as held`` yields whether it was had in time."""
+
+    def __init__(self, path: str, timeout: float, mode: int) -> None:
+        from filelock import FileLock
+
+        self._lock = FileLock(path, timeout=timeout, mode=mode)
+        self._held = False
+
+    def __enter__(self) -> bool:
+        from filelock import Timeout
+
+        try:
+            self._lock.acquire()
+        except (Timeout, OSError):
+            return False
+        self._held = True
+        return True
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._held:
+            self._lock.release()
+
+
+class TokenCache:
+    """Backend interface. The base class caches nothing (``cache = "none"``)."""
+
+    name = "none"
+    folder: str | None = None
+
+    def read(self, key: str) -> Token | None:
+        return None
+
+    def write(self, key: str, token: Token) -> None:
+        return None
+
+    def delete(self, key: str) -> bool:
+        return False
+
+    def entries(self) -> dict[str, Token]:
+        """Every readable entry, by key."""
+        return {}
+
+    def lock(self, key: str, timeout: float) -> _NoLock | _FileLock:
+        return _NoLock()
+
+
+class FileCache(TokenCache):
+    """Entries as 0600 JSON files (0640 in the machine-wide cache)."""
+
+    name = "file"
+
+    def __init__(self, folder: str, shared_gid: int | None = None, machine: bool = False) -> None:
+        self.folder = folder
+        self.gid = shared_gid
+        self.dir_mode = 0o750 if shared_gid is not None else 0o700
+        self.file_mode = 0o640 if shared_gid is not None else 0o600
+        self.machine = machine
+        self._ready = False
+
+    def _path(self, key: str, suffix: str = ".json") -> str:
+        assert self.folder is not None
+        return os.path.join(self.folder, f"{ENTRY_PREFIX}{key}{suffix}")
+
+    def _prepare(self) -> None:
+        if not self._ready:
+            assert self.folder is not None
+            securefile.ensure_dir(self.folder, self.dir_mode, self.gid)
+            self._ready = True
+
+    def read(self, key: str) -> Token | None:
+        raw = securefile.read_file(self._path(key), limit=1 << 16)
+        if raw is None:
+            return None
+        try:
+            return Token.from_json(json.loads(raw))
+        except ValueError:
+            return None
+
+    def write(self, key: str, token: Token) -> None:
+        self._prepare()
+        data = json.dumps(token.to_json()).encode()
+        securefile.write_atomic(self._path(key), data, self.file_mode, self.gid)
+
+    def delete(self, key: str) -> bool:
+        return securefile.remove(self._path(key))
+
+    def entries(self) -> dict[str, Token]:
+        assert self.folder is not None
+        found: dict[str, Token] = {}
+        try:
+            names = sorted(os.listdir(self.folder))
+        except OSError:
+            return found
+        for name in names:
+            if name.startswith(ENTRY_PREFIX) and name.endswith(".json"):
+                key = name[len(ENTRY_PREFIX) : -len(".json")]
+                token = self.read(key)
+                if token is not None:
+                    found[key] = token
+        return found
+
+    def lock(self, key: str, timeout: float) -> _NoLock | _FileLock:
+        try:
+            self._prepare()
+        except CacheError:
+            return _NoLock()
+        return _FileLock(self._path(key, ".lock"), timeout, self.file_mode)
+
+
+def _machine_gid() -> int | None:
+    """The docker group's id: its members may read the machine-wide cache."""
+    import grp
+
+    try:
+        return grp.getgrnam("docker").gr_gid
+    except KeyError:
+        return None
+
+
+def open_cache(config: Config, env: Mapping[str, str]) -> TokenCache:
+    """The backend the configuration asks for, falling back as documented.
+
+    A folder that cannot be used safely yields the null backend (uncached,
+    with one warning in the log) rather than a failure.
+    """
+    backend = config.cache_backend
+    if backend == "none":
+        return TokenCache()
+    folder = paths.cache_dir(env, config.system)
+    machine = config.system and not env.get("XECR_CACHE_DIR")
+    gid = _machine_gid() if machine else None
+    files = FileCache(folder, gid, machine)
+    try:
+        if os.path.lexists(folder):
+            securefile.check_dir(folder)
+        elif not machine or os.geteuid() == 0:
+            files._prepare()
+    except CacheError as exc:
+        from ecr_helper import log
+
+        log.warning(f"token cache disabled: {exc}")
+        return TokenCache()
+    if backend == "keyring":
+        from ecr_helper.keyring_cache import open_keyring_cache
+
+        return open_keyring_cache(files)
+    return files

@@ -1,0 +1,61 @@
+"""The program behind both ``docker-credential-xecr`` and ``xecr``.
+
+The only place that reads argv, prints and exits. Docker's protocol verbs are
+dispatched before anything else is imported: argparse alone costs more than a
+cached ``get`` may spend. Failures are one line (on stdout for the protocol
+verbs, which is what Docker shows; on stderr for people's commands), exit 1;
+tracebacks go to the log file only.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+from ecr_helper.errors import NotOurRegistry, XecrError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    from ecr_helper.protocol import VERBS
+
+    if len(args) == 1 and args[0] in VERBS:
+        return _protocol(args[0])
+    from ecr_helper.cli.commands import run
+
+    return run(args)
+
+
+def _protocol(verb: str) -> int:
+    from ecr_helper import protocol
+
+    try:
+        out = protocol.run(verb, sys.stdin.buffer, os.environ)
+    except NotOurRegistry as exc:
+        print(exc)
+        return 1
+    except XecrError as exc:
+        from ecr_helper import log
+
+        log.exception_debug(f"{verb}: {exc}")
+        print(exc)
+        return 1
+    except KeyboardInterrupt:
+        print(f"xecr {verb}: interrupted")
+        return 1
+    except Exception:
+        from ecr_helper import log
+
+        log.error(f"{verb}: unexpected error", exc_info=True)
+        print(f"xecr {verb}: internal error; details in {log.log_file(os.environ)}")
+        return 1
+    try:
+        sys.stdout.write(out)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return 1
+    return 0

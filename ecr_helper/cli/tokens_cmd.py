@@ -1,0 +1,75 @@
+"""``xecr login``, ``logout``, ``get-login-password`` and ``version``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import TextIO
+
+from ecr_helper import __version__, cache, config, protocol, refresh
+from ecr_helper.errors import UsageError
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser("login", help="fetch and cache tokens now")
+    p.add_argument("registries", nargs="*", metavar="REGISTRY",
+                   help="registry hosts (default: every configured registry)")
+    p.set_defaults(handler=login)
+    p = subparsers.add_parser("logout", help="forget cached tokens")
+    p.add_argument("registries", nargs="*", metavar="REGISTRY",
+                   help="registry hosts (default: every configured or cached registry)")
+    p.set_defaults(handler=logout)
+    p = subparsers.add_parser(
+        "get-login-password", help="print a registry's password, for docker login --password-stdin"
+    )
+    p.add_argument("registry", metavar="REGISTRY")
+    p.set_defaults(handler=get_login_password)
+    p = subparsers.add_parser("version", help="print the version")
+    p.set_defaults(handler=lambda args, out, err: out.write(f"xecr {__version__}\n") and 0)
+
+
+def _targets(args: argparse.Namespace, loaded: config.Config) -> list[str]:
+    names: list[str] = list(args.registries) or loaded.hosts()
+    if not names:
+        raise UsageError("no registry named and none configured (see `xecr configure`)")
+    return names
+
+
+def login(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    env = os.environ
+    loaded = config.load(env)
+    store = cache.open_cache(loaded, env)
+    for name in _targets(args, loaded):
+        settings = loaded.resolve(name)
+        token = refresh.renew(settings, store, cache.cache_key(settings, env), protocol.fetch)
+        from datetime import datetime, timezone
+
+        expires = datetime.fromtimestamp(token.expires_at, timezone.utc).isoformat()
+        out.write(f"logged in to {settings.host} (registry {settings.registry_id}), "
+                  f"token expires {expires}\n")
+    return 0
+
+
+def logout(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    env = os.environ
+    loaded = config.load(env)
+    store = cache.open_cache(loaded, env)
+    if args.registries:
+        for name in args.registries:
+            settings = loaded.resolve(name)
+            removed = store.delete(cache.cache_key(settings, env))
+            out.write(f"{settings.host}: {'token forgotten' if removed else 'nothing cached'}\n")
+        return 0
+    entries = store.entries()
+    for key, token in entries.items():
+        store.delete(key)
+        out.write(f"{token.registry}: token forgotten\n")
+    if not entries:
+        out.write("nothing cached\n")
+    return 0
+
+
+def get_login_password(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    _, token = protocol.get_token(args.registry, os.environ)
+    out.write(token.secret + "\n")
+    return 0

@@ -1,0 +1,88 @@
+"""The exceptions xecr raises: each one's text is the single line a user sees.
+
+Every class subclasses a builtin as well (filelock's habit), so callers that
+know nothing of xecr can still catch them sensibly, and each carries the
+context (file, key, role ARN, registry id) as attributes for tests and logs.
+Messages never contain secrets.
+"""
+
+from __future__ import annotations
+
+NOT_FOUND = "credentials not found in native keychain"
+
+
+class XecrError(Exception):
+    """Base class. ``str(error)`` is one line that says what failed and what to check."""
+
+
+class NotOurRegistry(XecrError, LookupError):
+    """The address is neither an ECR host nor a configured alias.
+
+    Docker expects exactly this text from a helper that holds no credentials.
+    """
+
+    def __init__(self, address: str = "") -> None:
+        super().__init__(NOT_FOUND)
+        self.address = address
+
+
+class InputError(XecrError, ValueError):
+    """What arrived on stdin or argv cannot be used."""
+
+
+class ConfigError(XecrError, ValueError):
+    """The configuration file is unreadable or invalid."""
+
+    def __init__(self, path: str, key: str, problem: str) -> None:
+        where = f"{path}: {key}" if key else path
+        super().__init__(f"config error in {where}: {problem}")
+        self.path = path
+        self.key = key
+        self.problem = problem
+
+
+class CacheError(XecrError, OSError):
+    """The token cache cannot be used safely (or at all); callers go on uncached."""
+
+
+class AwsError(XecrError, RuntimeError):
+    """A call to AWS failed. Never cached; the caller may still serve a valid token."""
+
+    code: str = ""
+
+
+class NoCredentialsError(AwsError):
+    """No source credentials were found in the AWS credential chain."""
+
+
+class EndpointError(AwsError, ConnectionError):
+    """An AWS endpoint could not be reached, or did not answer in time."""
+
+
+class AssumeRoleDenied(AwsError, PermissionError):
+    """STS refused AssumeRole for a role of the chain."""
+
+    def __init__(self, role_arn: str, code: str) -> None:
+        super().__init__(
+            f"AssumeRole denied for {role_arn} ({code}): check that role's trust policy "
+            "(principal and external id) and the caller's sts:AssumeRole permission"
+        )
+        self.role_arn = role_arn
+        self.code = code
+
+
+class TokenDenied(AwsError, PermissionError):
+    """ECR refused GetAuthorizationToken."""
+
+    def __init__(self, registry_id: str, identity: str, code: str) -> None:
+        super().__init__(
+            f"ECR GetAuthorizationToken denied for registry {registry_id} as {identity} "
+            f"({code}): that identity needs ecr:GetAuthorizationToken"
+        )
+        self.registry_id = registry_id
+        self.identity = identity
+        self.code = code
+
+
+class UsageError(XecrError, ValueError):
+    """The command line is wrong (people's commands exit 2)."""

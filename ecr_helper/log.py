@@ -1,0 +1,139 @@
+"""The log file: where details and tracebacks go instead of Docker's output.
+
+One size-capped rotating file (1 MiB, two old copies: the incumbent's debug
+log grows forever) in the user's log folder, created 0600 in a 0700 folder.
+Only xecr's own logger writes to it; botocore's debug output, which contains
+credentials, is never attached. A filter removes every secret registered with
+:func:`register_secret`, and anything shaped like an AWS secret or token,
+from each record before it is written. Nothing here ever raises: a log that
+cannot be opened is silently dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import os
+import re
+import threading
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+LOGGER = "xecr"
+MAX_BYTES = 1 << 20
+BACKUPS = 2
+REDACTED = "***"
+
+_secrets: set[str] = set()
+_secrets_lock = threading.Lock()
+# Secret access keys (40 chars), session tokens and ECR tokens (long base64),
+# and the "AWS:<password>" form.
+_SHAPES = re.compile(
+    r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])"
+    r"|[A-Za-z0-9/+=_-]{100,}"
+    r"|(?i:(?:secret|password|token|credential)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+"
+)
+
+
+def register_secret(value: str | None) -> None:
+    """Make sure ``value`` never reaches the log file."""
+    if value and len(value) >= 8:
+        with _secrets_lock:
+            _secrets.add(value)
+
+
+def redact(text: str) -> str:
+    with _secrets_lock:
+        known = sorted(_secrets, key=len, reverse=True)
+    for secret in known:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return _SHAPES.sub(REDACTED, text)
+
+
+class RedactingFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if record.exc_info:
+            formatted = logging.Formatter().formatException(record.exc_info)
+            message = f"{message}\n{formatted}"
+            record.exc_info = None
+            record.exc_text = None
+        record.msg = redact(message)
+        record.args = None
+        return True
+
+
+class _PrivateRotatingHandler(logging.handlers.RotatingFileHandler):
+    def _open(self):  # type: ignore[no-untyped-def]
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        return os.fdopen(fd, "a", encoding="utf-8", errors="replace")
+
+
+_configured = False
+
+
+def setup(env: Mapping[str, str], folder: str | None = None) -> logging.Logger:
+    """Attach the file handler once. Level from ``XECR_LOG_LEVEL`` (default INFO)."""
+    global _configured
+    logger = logging.getLogger(LOGGER)
+    if _configured:
+        return logger
+    _configured = True
+    logger.propagate = False
+    level = env.get("XECR_LOG_LEVEL", "INFO").upper()
+    logger.setLevel(level if level in ("DEBUG", "INFO", "WARNING", "ERROR") else "INFO")
+    try:
+        from ecr_helper import paths
+
+        folder = folder or paths.log_dir(env)
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        handler = _PrivateRotatingHandler(
+            os.path.join(folder, "xecr.log"), maxBytes=MAX_BYTES, backupCount=BACKUPS
+        )
+    except (OSError, ValueError):
+        logger.addHandler(logging.NullHandler())
+        return logger
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(process)d %(levelname)s %(message)s")
+    )
+    logger.addHandler(handler)
+    return logger
+
+
+def log_file(env: Mapping[str, str]) -> str:
+    from ecr_helper import paths
+
+    return os.path.join(paths.log_dir(env), "xecr.log")
+
+
+def _logger() -> logging.Logger:
+    if not _configured:
+        setup(os.environ)
+    return logging.getLogger(LOGGER)
+
+
+def debug(message: str) -> None:
+    _logger().debug(message)
+
+
+def info(message: str) -> None:
+    _logger().info(message)
+
+
+def warning(message: str) -> None:
+    _logger().warning(message)
+
+
+def error(message: str, exc_info: bool = False) -> None:
+    _logger().error(message, exc_info=exc_info)
+
+
+def exception_debug(message: str) -> None:
+    """A one-line error at WARNING and its traceback at DEBUG."""
+    logger = _logger()
+    logger.warning(message)
+    logger.debug("details", exc_info=True)

@@ -1,0 +1,166 @@
+"""Registry addresses: what clients pass, and which hosts are Amazon ECR.
+
+Docker, skopeo and podman pass ``host``, ``host:443``, ``host/v2/`` or
+``https://host/...``, in any letter case, and the keys of ``list`` come back
+to ``get``. :func:`normalize` reduces all of them to one host key.
+:func:`parse_ecr_host` recognises ECR's own host names in every partition and
+takes the registry id and region from them; look-alikes never match because
+the whole host is matched, anchored, against an explicit list of domains.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ecr_helper._frozen import Frozen
+from ecr_helper.errors import InputError
+
+# Domain suffix -> partition. The standard partition also holds GovCloud.
+_DOMAINS = {
+    "amazonaws.com": "aws",
+    "amazonaws.com.cn": "aws-cn",
+    "on.aws": "aws",
+    "on.amazonwebservices.com.cn": "aws-cn",
+    "c2s.ic.gov": "aws-iso",
+    "sc2s.sgov.gov": "aws-iso-b",
+    "cloud.adc-e.uk": "aws-iso-e",
+    "csp.hci.ic.gov": "aws-iso-f",
+}
+_DUALSTACK_DOMAINS = frozenset({"on.aws", "on.amazonwebservices.com.cn"})
+
+_ECR_HOST = re.compile(
+    r"(?P<id>[0-9]{12})\.(?P<kind>dkr\.ecr|dkr-ecr)(?P<fips>-fips)?"
+    r"\.(?P<region>[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2})"
+    r"\.(?P<domain>" + "|".join(re.escape(d) for d in _DOMAINS) + r")",
+    re.ASCII,
+)
+_HOST = re.compile(r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(?::[0-9]{1,5})?", re.ASCII)
+_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}", re.ASCII)
+_REGISTRY_ID = re.compile(r"[0-9]{12}", re.ASCII)
+
+# Region prefix -> partition, for aliases whose region comes from the config.
+_REGION_PARTITIONS = (
+    ("cn-", "aws-cn"),
+    ("us-gov-", "aws-us-gov"),
+    ("us-isob-", "aws-iso-b"),
+    ("us-isof-", "aws-iso-f"),
+    ("eu-isoe-", "aws-iso-e"),
+    ("us-iso-", "aws-iso"),
+)
+
+MAX_ADDRESS = 4096
+
+
+class EcrHost(Frozen):
+    """An ECR registry host name, taken apart."""
+
+    __slots__ = ("host", "registry_id", "region", "partition", "fips", "dualstack")
+    host: str
+    registry_id: str
+    region: str
+    partition: str
+    fips: bool
+    dualstack: bool
+
+    def __init__(
+        self,
+        host: str,
+        registry_id: str,
+        region: str,
+        partition: str,
+        fips: bool = False,
+        dualstack: bool = False,
+    ) -> None:
+        self._set(
+            host=host,
+            registry_id=registry_id,
+            region=region,
+            partition=partition,
+            fips=fips,
+            dualstack=dualstack,
+        )
+
+
+def normalize(address: str) -> str:
+    """Reduce a client's registry address to a lower-case ``host`` or ``host:port``.
+
+    ``:443`` is dropped (it is what ``https://`` means). Raises
+    :class:`InputError` for an empty or oversized address.
+    """
+    text = address.strip()
+    if not text:
+        raise InputError("no registry address given (expected a host such as "
+                         "111111111111.dkr.ecr.us-east-1.amazonaws.com)")
+    if len(text) > MAX_ADDRESS:
+        raise InputError(f"registry address longer than {MAX_ADDRESS} characters")
+    text = text.lower()
+    scheme, sep, rest = text.partition("://")
+    if sep:
+        text = rest
+    host = text.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    if host.endswith(":443"):
+        host = host[:-4]
+    return host
+
+
+def is_host(host: str) -> bool:
+    """True when ``host`` is syntactically a host name with an optional port."""
+    return _HOST.fullmatch(host) is not None
+
+
+def parse_ecr_host(host: str) -> EcrHost | None:
+    """Take an ECR host apart, or return None when ``host`` is not one.
+
+    ``host`` must already be normalized; any port left on it means "not ECR".
+    """
+    match = _ECR_HOST.fullmatch(host)
+    if match is None:
+        return None
+    domain = match["domain"]
+    dualstack = match["kind"] == "dkr-ecr"
+    if dualstack != (domain in _DUALSTACK_DOMAINS):
+        return None
+    region = match["region"]
+    partition = region_partition(region)
+    # The domain fixes the partition; the region must belong to it (GovCloud
+    # regions live under the standard amazonaws.com domain).
+    expected = _DOMAINS[domain]
+    if partition != expected and not (expected == "aws" and partition == "aws-us-gov"):
+        return None
+    return EcrHost(
+        host=host,
+        registry_id=match["id"],
+        region=region,
+        partition=partition,
+        fips=match["fips"] is not None,
+        dualstack=dualstack,
+    )
+
+
+def region_partition(region: str) -> str:
+    """The AWS partition a region belongs to."""
+    for prefix, partition in _REGION_PARTITIONS:
+        if region.startswith(prefix):
+            return partition
+    return "aws"
+
+
+def is_region(text: str) -> bool:
+    return _REGION.fullmatch(text) is not None
+
+
+def is_registry_id(text: str) -> bool:
+    return _REGISTRY_ID.fullmatch(text) is not None
+
+
+def ecr_host_for(registry_id: str, region: str) -> str:
+    """The canonical ECR host of a registry id in a region."""
+    partition = region_partition(region)
+    domain = {
+        "aws-cn": "amazonaws.com.cn",
+        "aws-iso": "c2s.ic.gov",
+        "aws-iso-b": "sc2s.sgov.gov",
+        "aws-iso-e": "cloud.adc-e.uk",
+        "aws-iso-f": "csp.hci.ic.gov",
+    }.get(partition, "amazonaws.com")
+    return f"{registry_id}.dkr.ecr.{region}.{domain}"

@@ -1,0 +1,139 @@
+"""Private files: safe folders, atomic writes and careful reads.
+
+Everything xecr writes that may hold a secret goes through here: 0600 files
+(0640 in the machine-wide cache) in 0700 folders (0750), written to a temp
+file in the same folder, fsynced and moved into place with ``os.replace``, so
+a reader sees the old file or the new one, never half of one, even when the
+writer is killed. Reads refuse symlinks and files that others may write.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from ecr_helper.errors import CacheError
+
+# A private folder may be group-readable (the machine-wide cache is shared
+# with the docker group) but never group-writable or open to others.
+_DIR_FORBIDDEN = 0o027
+_FILE_FORBIDDEN = 0o022
+
+
+def ensure_dir(path: str, mode: int = 0o700, gid: int | None = None) -> None:
+    """Create ``path`` (mode ``mode``) if missing, then check it is safe to use.
+
+    Raises :class:`CacheError` for a symlink, a folder owned by another user,
+    or one that others can write or read.
+    """
+    try:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        try:
+            os.mkdir(path, mode)
+        except FileExistsError:
+            pass
+        else:
+            os.chmod(path, mode)  # mkdir's mode is filtered by the umask
+            if gid is not None:
+                os.chown(path, -1, gid)
+        info = os.lstat(path)
+    except OSError as exc:
+        raise CacheError(f"cannot create folder {path}: {exc.strerror}") from None
+    check_dir(path, info)
+
+
+def check_dir(path: str, info: os.stat_result | None = None) -> None:
+    """Refuse a folder that is a symlink, foreign-owned or open to others."""
+    try:
+        info = info or os.lstat(path)
+    except OSError as exc:
+        raise CacheError(f"cannot use folder {path}: {exc.strerror}") from None
+    if stat.S_ISLNK(info.st_mode):
+        raise CacheError(f"refusing folder {path}: it is a symlink")
+    if not stat.S_ISDIR(info.st_mode):
+        raise CacheError(f"refusing folder {path}: not a folder")
+    if info.st_uid not in (os.geteuid(), 0):
+        raise CacheError(f"refusing folder {path}: owned by uid {info.st_uid}, not by you or root")
+    if info.st_mode & _DIR_FORBIDDEN:
+        raise CacheError(
+            f"refusing folder {path}: mode {stat.S_IMODE(info.st_mode):04o} lets others in "
+            "(expected 0700, or 0750 for the machine-wide cache)"
+        )
+
+
+def read_file(path: str, limit: int = 1 << 20) -> bytes | None:
+    """The bytes of a regular file we may trust, or None when it is missing or unsafe."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if (
+            not stat.S_ISREG(info.st_mode)
+            or info.st_uid not in (os.geteuid(), 0)
+            or info.st_mode & _FILE_FORBIDDEN
+            or info.st_size > limit
+        ):
+            return None
+        chunks = []
+        remaining = limit + 1
+        while remaining > 0:
+            chunk = os.read(fd, min(remaining, 65536))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        data = b"".join(chunks)
+        return data if len(data) <= limit else None
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: str, data: bytes, mode: int = 0o600, gid: int | None = None) -> None:
+    """Replace ``path`` with ``data`` atomically. Raises :class:`CacheError` on failure."""
+    folder = os.path.dirname(path) or "."
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(tmp, flags, mode)
+        try:
+            os.fchmod(fd, mode)
+            if gid is not None:
+                os.fchown(fd, -1, gid)
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise CacheError(f"cannot write {path}: {exc.strerror}") from None
+    try:
+        dfd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass  # the file is in place; a folder fsync is best effort
+
+
+def remove(path: str) -> bool:
+    """Delete ``path`` if it exists. True when something was removed."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise CacheError(f"cannot remove {path}: {exc.strerror}") from None
+    return True

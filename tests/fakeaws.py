@@ -1,0 +1,444 @@
+"""A loopback AWS stand-in (STS + ECR) for the tests, the benchmarks and the README demo.
+
+This module owns ``FakeAws``: moto 5.2.1's server WSGI app (``DomainDispatcherApplication``
+over ``create_backend_app``) wrapped in our own middleware and served by a threaded werkzeug
+server bound to 127.0.0.1 only. The middleware adds what moto lacks:
+
+* real expiries: GetAuthorizationToken answers ``expiresAt = now + token_ttl`` (epoch
+  seconds, as ECR's JSON protocol does) instead of moto's fixed 2015 date. The token itself
+  is moto's, unchanged: ``base64("AWS:<registry id>-auth-token")`` for each id in
+  ``registryIds`` (or for the caller's account when none is given), so ``registryIds=
+  ["111111111111"]`` gives ``QVdTOjExMTExMTExMTExMS1hdXRoLXRva2Vu`` (user ``AWS``,
+  password ``111111111111-auth-token``);
+* counting and records of every AWS call (``calls``, ``requests``, ``reset``);
+* injected faults shaped exactly like real AWS errors (``fail``, ``clear_faults``);
+* outages: ``go_down`` closes the listener (connection refused) and ``come_up`` listens again
+  on the same port;
+* control over HTTP (``/_fake/...``) and signals, for a fake running in another process.
+
+Multi-account (checked against moto 5.2.1): any key that moto did not issue maps to account
+123456789012. AssumeRole of ``arn:aws:iam::111111111111:role/x`` (the role need not exist)
+returns ASIA... credentials that moto ties to account 111111111111: GetCallerIdentity with them
+says ``arn:aws:sts::111111111111:assumed-role/x/<session>`` and ECR calls made with them
+(CreateRepository, Set/GetRepositoryPolicy, GetAuthorizationToken without registryIds) land in
+that account's backend. moto does NOT evaluate cross-account access: ECR's ``registryId``
+parameter never switches backends, so base credentials asking for registryId 111111111111 get
+RepositoryNotFoundException. State is per region (a repository made in eu-west-1 is absent
+from us-east-1) and lives in moto's process-global backends, shared by every FakeAws in
+the process; ``reset_state()`` wipes it. No IAM policy is ever enforced.
+
+STS and ECR share the one port: moto routes on the service in the Authorization header's
+credential scope, so point boto3 at ``url`` with ``endpoint_url=`` or ``AWS_ENDPOINT_URL``.
+
+Run standalone: ``python -m tests.fakeaws --port 0 --ttl 43200`` prints one line, the URL,
+once listening and runs until SIGTERM/SIGINT. SIGUSR1 = go_down, SIGUSR2 = come_up. HTTP
+control: ``POST /_fake/fail`` {action, kind, times}, ``POST /_fake/clear``, ``POST /_fake/ttl``
+{ttl}, ``GET /_fake/calls``, ``GET /_fake/requests``, ``POST /_fake/reset``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import queue
+import re
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from types import FrameType, TracebackType
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+from xml.sax.saxutils import escape
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+HOST = "127.0.0.1"  # never 0.0.0.0: the fake accepts any credentials
+_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/[^/]+/([^/]+)/([^/]+)/")
+
+# kind -> (STS status, STS code, ECR status, ECR __type, message), as real AWS answers them.
+_ERRORS: dict[str, tuple[int, str, int, str, str]] = {
+    "access_denied": (403, "AccessDenied", 400, "AccessDeniedException",
+                      "User is not authorized to perform this operation"),
+    "expired_token": (400, "ExpiredToken", 400, "ExpiredTokenException",
+                      "The security token included in the request is expired"),
+    "throttle": (400, "Throttling", 400, "ThrottlingException", "Rate exceeded"),
+    "server_error": (500, "InternalFailure", 500, "ServerException",
+                     "The request processing has failed because of an unknown error"),
+    "unavailable": (503, "ServiceUnavailable", 503, "ServiceUnavailableException",
+                    "Service is unavailable. Please try again later"),
+    "invalid_client_token": (403, "InvalidClientTokenId", 400, "UnrecognizedClientException",
+                             "The security token included in the request is invalid."),
+}
+FAULT_KINDS = frozenset({*_ERRORS, "hang"})
+_REASONS = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
+            500: "Internal Server Error", 503: "Service Unavailable"}
+
+
+@dataclass(frozen=True)
+class FakeRequest:
+    """One AWS call seen by the fake. ``params`` are the form fields (strings) for STS and
+    the JSON body for ECR; service/region/access_key_id come from the SigV4 credential."""
+
+    action: str
+    params: dict[str, Any]
+    access_key_id: str | None
+    service: str | None
+    region: str | None
+    time: float
+
+
+@dataclass
+class _Fault:
+    action: str | None
+    kind: str
+    remaining: int | None
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass  # one line per request would drown test output; errors are still logged
+
+
+class FakeAws:
+    """Loopback STS + ECR; see the module docstring."""
+
+    def __init__(self, *, token_ttl: float = 43200.0, port: int = 0) -> None:
+        self.token_ttl = token_ttl  # read per request, so tests may change it at any time
+        self._port = port
+        self._moto: WSGIApplication = DomainDispatcherApplication(create_backend_app)
+        self._lock = threading.Condition()
+        self._counts: Counter[str] = Counter()
+        self._records: list[FakeRequest] = []
+        self._faults: list[_Fault] = []
+        # Hung requests wait until one of these moves: clear_faults bumps the first,
+        # go_down/stop bump the second (and then drop the connection instead of answering).
+        self._clear_gen = 0
+        self._down_gen = 0
+        self._server: ThreadedWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self._port}"
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    def start(self) -> FakeAws:
+        if self._server is None:
+            self._listen()
+        return self
+
+    def stop(self) -> None:
+        self.go_down()
+
+    def go_down(self) -> None:
+        """Close the listener: new connections are refused, hung requests are dropped."""
+        with self._lock:
+            self._down_gen += 1
+            self._lock.notify_all()
+            server, thread = self._server, self._thread
+            self._server = self._thread = None
+        if server is not None:
+            server.shutdown()  # returns within one poll interval
+            server.server_close()
+        if thread is not None:
+            thread.join(timeout=2)
+
+    def come_up(self) -> None:
+        """Listen again on the same port as before."""
+        self.start()
+
+    def __enter__(self) -> FakeAws:
+        return self.start()
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    def _listen(self) -> None:
+        deadline = time.monotonic() + 3.0
+        while True:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            # SO_REUSEADDR so come_up can rebind while old connections sit in TIME_WAIT.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((HOST, self._port))
+                sock.listen(128)
+                break
+            except OSError:
+                sock.close()
+                if self._port == 0 or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        try:
+            # Handing werkzeug a bound fd avoids its sys.exit() on EADDRINUSE; it dups the fd.
+            server = ThreadedWSGIServer(HOST, 0, self, handler=_QuietHandler, fd=sock.fileno())
+        finally:
+            sock.close()
+        self._port = server.port
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                                  name=f"fakeaws-{self._port}", daemon=True)
+        with self._lock:
+            self._server, self._thread = server, thread
+        thread.start()
+
+    # -- observation ---------------------------------------------------------------------
+    def calls(self, action: str) -> int:
+        with self._lock:
+            return self._counts[action]
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+    def requests(self, action: str | None = None) -> list[FakeRequest]:
+        with self._lock:
+            return [r for r in self._records if action is None or r.action == action]
+
+    def reset(self) -> None:
+        """Forget counts and records (faults and moto state stay)."""
+        with self._lock:
+            self._counts.clear()
+            self._records.clear()
+
+    @staticmethod
+    def reset_state() -> None:
+        """Wipe moto's backends: process-global, so every FakeAws in the process sees it."""
+        from moto.moto_api._internal.models import moto_api_backend
+
+        moto_api_backend.reset()
+
+    # -- faults --------------------------------------------------------------------------
+    def fail(self, action: str | None, kind: str, times: int | None = None) -> None:
+        """Answer ``action`` (None: any action) with fault ``kind``, ``times`` times (None:
+        until clear_faults). Faulted calls still count. Earlier faults match first."""
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; expected one of {sorted(FAULT_KINDS)}")
+        if times is not None and times < 1:
+            raise ValueError("times must be >= 1 or None")
+        with self._lock:
+            self._faults.append(_Fault(action, kind, times))
+
+    def clear_faults(self) -> None:
+        """Remove every fault; requests hung so far are then answered normally."""
+        with self._lock:
+            self._faults.clear()
+            self._clear_gen += 1
+            self._lock.notify_all()
+
+    def _take_fault(self, action: str) -> _Fault | None:
+        for fault in self._faults:
+            if fault.action is None or fault.action == action:
+                if fault.remaining is not None:
+                    fault.remaining -= 1
+                    if fault.remaining <= 0:
+                        self._faults.remove(fault)
+                return fault
+        return None
+
+    def _hang(self) -> bool:
+        """Block until cleared (True: answer normally) or gone down/stopped (False: drop)."""
+        with self._lock:
+            clear_gen, down_gen = self._clear_gen, self._down_gen
+            while self._clear_gen == clear_gen and self._down_gen == down_gen:
+                self._lock.wait()
+            return self._down_gen == down_gen
+
+    # -- WSGI ----------------------------------------------------------------------------
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        body = _read_body(environ)
+        if environ.get("PATH_INFO", "").startswith("/_fake/"):
+            return self._control(environ, body, start_response)
+        req = _parse(environ, body)
+        if req is None:  # not an AWS action we can name (e.g. /moto-api): pass through
+            return self._moto(environ, start_response)
+        with self._lock:
+            self._counts[req.action] += 1
+            self._records.append(req)
+            fault = self._take_fault(req.action)
+        if fault is not None and fault.kind == "hang":
+            if not self._hang():
+                return _drop(environ, start_response)
+        elif fault is not None:
+            return _error(req, fault.kind, "HTTP_X_AMZ_TARGET" in environ, start_response)
+        if req.action == "GetAuthorizationToken":
+            return self._fresh_token(environ, start_response)
+        return self._moto(environ, start_response)
+
+    def _fresh_token(self, environ: WSGIEnvironment,
+                     start_response: StartResponse) -> Iterable[bytes]:
+        captured: list[Any] = []
+
+        def capture(status: str, headers: list[tuple[str, str]], exc: Any = None) -> Any:
+            captured[:] = [status, headers]
+            return lambda _data: None
+
+        result = self._moto(environ, capture)
+        try:
+            raw = b"".join(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        status, headers = captured
+        if status.startswith("200"):
+            doc = json.loads(raw)
+            expires = round(time.time() + float(self.token_ttl), 3)
+            for item in doc.get("authorizationData", []):
+                item["expiresAt"] = expires
+            raw = json.dumps(doc).encode()
+            headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+            headers.append(("Content-Length", str(len(raw))))
+        start_response(status, headers)
+        return [raw]
+
+    def _control(self, environ: WSGIEnvironment, body: bytes,
+                 start_response: StartResponse) -> Iterable[bytes]:
+        route = (environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", ""))
+        try:
+            args: dict[str, Any] = json.loads(body) if body.strip() else {}
+            answer: Any = {"ok": True}
+            if route == ("POST", "/_fake/fail"):
+                self.fail(args.get("action"), str(args["kind"]), args.get("times"))
+            elif route == ("POST", "/_fake/clear"):
+                self.clear_faults()
+            elif route == ("POST", "/_fake/ttl"):
+                self.token_ttl = float(args["ttl"])
+            elif route == ("POST", "/_fake/reset"):
+                self.reset()
+            elif route == ("GET", "/_fake/calls"):
+                answer = self.counts()
+            elif route == ("GET", "/_fake/requests"):
+                answer = [asdict(r) for r in self.requests()]
+            else:
+                return _respond(start_response, 404, {"error": "no such control"})
+        except (ValueError, KeyError, TypeError) as exc:
+            return _respond(start_response, 400, {"error": str(exc)})
+        return _respond(start_response, 200, answer)
+
+
+def _respond(start_response: StartResponse, status: int, doc: Any,
+             content_type: str = "application/json", extra: Iterable[tuple[str, str]] = ()
+             ) -> list[bytes]:
+    raw = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
+    headers = [("Content-Type", content_type), ("Content-Length", str(len(raw))), *extra]
+    start_response(f"{status} {_REASONS.get(status, 'Error')}", headers)
+    return [raw]
+
+
+def _read_body(environ: WSGIEnvironment) -> bytes:
+    """Read the body and put it back, so moto (which reads it again) sees it intact."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > 0:
+        body: bytes = environ["wsgi.input"].read(length)
+    elif environ.get("wsgi.input_terminated"):  # chunked upload: werkzeug marks the end
+        body = environ["wsgi.input"].read()
+    else:
+        body = b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
+
+
+def _parse(environ: WSGIEnvironment, body: bytes) -> FakeRequest | None:
+    match = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
+    key, region, service = match.groups() if match else (None, None, None)
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    params: dict[str, Any]
+    if target:  # JSON protocol (ECR): action in X-Amz-Target, parameters in the JSON body
+        action = target.rsplit(".", 1)[-1]
+        try:
+            params = json.loads(body) if body.strip() else {}
+        except ValueError:
+            params = {}
+    else:  # query protocol (STS): Action and parameters as form fields or in the query string
+        fields = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        if "x-www-form-urlencoded" in environ.get("CONTENT_TYPE", ""):
+            fields.update(parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True))
+        params = {k: v[0] if len(v) == 1 else v for k, v in fields.items()}
+        action = params.get("Action", "")
+    if not action or not isinstance(action, str):
+        return None
+    return FakeRequest(action, params, key, service, region, time.time())
+
+
+def _error(req: FakeRequest, kind: str, is_json: bool,
+           start_response: StartResponse) -> list[bytes]:
+    sts_status, sts_code, json_status, json_code, message = _ERRORS[kind]
+    request_id = str(uuid.uuid4())
+    if is_json:  # awsJson1_1 error: botocore reads __type (and x-amzn-ErrorType)
+        return _respond(start_response, json_status, {"__type": json_code, "message": message},
+                        "application/x-amz-json-1.1",
+                        [("x-amzn-RequestId", request_id), ("x-amzn-ErrorType", json_code)])
+    party = "Receiver" if sts_status >= 500 else "Sender"
+    xml = (f'<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">\n'
+           f"  <Error>\n    <Type>{party}</Type>\n    <Code>{sts_code}</Code>\n"
+           f"    <Message>{escape(message)}</Message>\n  </Error>\n"
+           f"  <RequestId>{request_id}</RequestId>\n</ErrorResponse>\n")
+    return _respond(start_response, sts_status, xml.encode(), "text/xml",
+                    [("x-amzn-RequestId", request_id)])
+
+
+def _drop(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+    """Abort a hung request the way a dying server does: close its socket unanswered."""
+    sock = environ.get("werkzeug.socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+    # werkzeug treats the failing write of this answer as a dropped connection, quietly.
+    return _respond(start_response, 503, {"error": "fake went down"})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.fakeaws", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--ttl", type=float, default=43200.0, help="token lifetime, seconds")
+    opts = parser.parse_args(argv)
+    fake = FakeAws(token_ttl=opts.ttl, port=opts.port).start()
+    # Handlers only queue a command: the main loop does the work outside signal context.
+    commands: queue.SimpleQueue[str] = queue.SimpleQueue()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        names = {int(signal.SIGUSR1): "down", int(signal.SIGUSR2): "up"}
+        commands.put(names.get(signum, "stop"))
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2):
+        signal.signal(sig, on_signal)
+    print(fake.url, flush=True)
+    while True:
+        try:
+            command = commands.get(timeout=0.5)
+        except queue.Empty:
+            continue
+        if command == "down":
+            fake.go_down()
+        elif command == "up":
+            fake.come_up()
+        else:
+            fake.stop()
+            return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
