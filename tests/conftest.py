@@ -3,10 +3,12 @@ and fake AWS identity, and can never reach real AWS or instance metadata."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.fakeaws import FakeAws
 
 # Variables that could point a test at a real account, a real profile or a
 # real user's files. They are removed before each test and set to safe values.
@@ -27,6 +29,7 @@ _AWS_VARS = (
     "XECR_CACHE_DIR",
     "XECR_LOG_DIR",
     "XECR_SYSTEM_CONFIG",
+    "XECR_SYSTEM_CACHE_DIR",
     "XECR_LOG_LEVEL",
 )
 
@@ -54,6 +57,47 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     # The system config must never be the real /etc/xecr in a test.
     monkeypatch.setenv("XECR_SYSTEM_CONFIG", str(tmp_path / "etc" / "xecr" / "config.toml"))
+    monkeypatch.setenv("XECR_SYSTEM_CACHE_DIR", str(tmp_path / "var" / "cache" / "xecr"))
     (tmp_path / "run").mkdir(mode=0o700)
     yield home
 
+
+
+@pytest.fixture(scope="session")
+def fake_aws_server() -> Iterator[FakeAws]:
+    """One loopback fake AWS for the session; tests reset it through ``fake_aws``."""
+    with FakeAws() as server:
+        yield server
+
+
+@pytest.fixture
+def fake_aws(fake_aws_server: FakeAws, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAws]:
+    """The fake, reset, with ``AWS_ENDPOINT_URL`` pointing at it and 12-hour tokens."""
+    fake_aws_server.reset()
+    fake_aws_server.clear_faults()
+    fake_aws_server.token_ttl = 43200.0
+    if not fake_aws_server.running:
+        fake_aws_server.come_up()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", fake_aws_server.url)
+    yield fake_aws_server
+    fake_aws_server.clear_faults()
+    if not fake_aws_server.running:
+        fake_aws_server.come_up()
+
+
+@pytest.fixture
+def write_config(isolated_env: Path) -> Callable[[str], Path]:
+    """Write the user's xecr config.toml and return its path."""
+
+    def write(text: str) -> Path:
+        path = isolated_env / ".config" / "xecr" / "config.toml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        return path
+
+    return write
+
+
+CENTRAL = "111111111111"
+CENTRAL_HOST = f"{CENTRAL}.dkr.ecr.us-east-1.amazonaws.com"
+PULL_ROLE = "arn:aws:iam::222222222222:role/ecr-pull"

@@ -1,0 +1,148 @@
+"""The product end to end with real components: the docker CLI and dockerd,
+a real docker-registry with htpasswd auth, skopeo, and the installed
+``docker-credential-xecr``, against the loopback fake AWS.
+
+The registry's only user is ``AWS`` with the password the fake issues for the
+central registry id, so a push or pull succeeds only if xecr assumed the role
+and asked ECR for the central registry's token. The registry is reached as
+``127.0.0.1:PORT``, an alias host that xecr's config maps to the central
+registry id (real ECR host names would need DNS pointed at loopback).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CENTRAL, PULL_ROLE
+from tests.e2e import harness
+from tests.e2e.conftest import RegistryFactory
+from tests.fakeaws import FakeAws
+
+pytestmark = pytest.mark.e2e
+
+EXTERNAL_ID = "e2e-external-id"
+
+
+def _installed_helper() -> str:
+    path = shutil.which("docker-credential-xecr")
+    assert path, "docker-credential-xecr is not installed on PATH (pip install -e .)"
+    return path
+
+
+def _configure(write_config: object, host: str) -> None:
+    write_config(  # type: ignore[operator]
+        f"""
+[defaults]
+region = "us-east-1"
+
+[registries."{host}"]
+registry_id = "{CENTRAL}"
+role_arn = "{PULL_ROLE}"
+external_id = "{EXTERNAL_ID}"
+role_session_name = "e2e-pull"
+"""
+    )
+
+
+def _env(fake: FakeAws) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k.startswith(("AWS_", "XECR_", "XDG_"))}
+    env["HOME"] = os.environ["HOME"]
+    env["AWS_ENDPOINT_URL"] = fake.url
+    return env
+
+
+def test_docker_push_and_pull_through_xecr(
+    fake_aws: FakeAws,
+    dockerd: harness.Dockerd,
+    registry_factory: RegistryFactory,
+    write_config: object,
+    tmp_path: Path,
+) -> None:
+    reg = registry_factory(username="AWS", password=f"{CENTRAL}-auth-token")
+    _configure(write_config, reg.host)
+    bin_dir = Path(_installed_helper()).parent
+    docker = dockerd.client(tmp_path / "docker-config", path_prepend=[bin_dir],
+                            extra_env=_env(fake_aws))
+    docker.write_config(cred_helpers={reg.host: "xecr"})
+
+    ref = reg.ref("team/app", "1")
+    harness.make_tiny_image(docker, "xecr-e2e/app:1", content=b"pushed through xecr\n")
+    docker.run("tag", "xecr-e2e/app:1", ref)
+    docker.run("push", ref, timeout=120)
+    docker.run("rmi", ref, "xecr-e2e/app:1")
+    assert not docker.image_exists(ref)
+    docker.run("pull", ref, timeout=120)
+    assert docker.image_exists(ref)
+
+    # One role assumption and one token for the whole push and pull: the
+    # second `get` was served from the cache.
+    assert fake_aws.calls("AssumeRole") == 1
+    assert fake_aws.calls("GetAuthorizationToken") == 1
+    assume = fake_aws.requests("AssumeRole")[0].params
+    assert assume["RoleArn"] == PULL_ROLE
+    assert assume["ExternalId"] == EXTERNAL_ID
+    assert assume["RoleSessionName"] == "e2e-pull"
+    token_request = fake_aws.requests("GetAuthorizationToken")[0].params
+    assert token_request["registryIds"] == [CENTRAL]
+
+    # No password was written into Docker's config: it stays with xecr.
+    saved = json.loads((tmp_path / "docker-config" / "config.json").read_text())
+    assert saved["credHelpers"] == {reg.host: "xecr"}
+    assert reg.host not in saved.get("auths", {})
+
+
+def test_pull_fails_with_a_clear_line_when_the_role_is_denied(
+    fake_aws: FakeAws,
+    dockerd: harness.Dockerd,
+    registry_factory: RegistryFactory,
+    write_config: object,
+    tmp_path: Path,
+) -> None:
+    reg = registry_factory(username="AWS", password=f"{CENTRAL}-auth-token")
+    _configure(write_config, reg.host)
+    bin_dir = Path(_installed_helper()).parent
+    docker = dockerd.client(tmp_path / "docker-config", path_prepend=[bin_dir],
+                            extra_env=_env(fake_aws))
+    docker.write_config(cred_helpers={reg.host: "xecr"})
+    fake_aws.fail("AssumeRole", "access_denied")
+    result = docker.run("pull", reg.ref("team/app", "1"), check=False, timeout=120)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "Traceback" not in output
+    # The docker CLI swallows a helper's failure on pull ("no basic auth
+    # credentials"); the helper's one line, naming the role, is in xecr's log.
+    log_text = (Path(os.environ["XDG_STATE_HOME"]) / "xecr" / "log" / "xecr.log").read_text()
+    assert f"AssumeRole denied for {PULL_ROLE}" in log_text
+    assert "trust policy" in log_text
+    assert fake_aws.calls("GetAuthorizationToken") == 0
+
+
+def test_skopeo_reads_through_xecr(
+    fake_aws: FakeAws,
+    dockerd: harness.Dockerd,
+    registry_factory: RegistryFactory,
+    write_config: object,
+    tmp_path: Path,
+) -> None:
+    reg = registry_factory(username="AWS", password=f"{CENTRAL}-auth-token")
+    _configure(write_config, reg.host)
+    bin_dir = Path(_installed_helper()).parent
+    env = _env(fake_aws)
+    docker = dockerd.client(tmp_path / "docker-config", path_prepend=[bin_dir], extra_env=env)
+    docker.write_config(cred_helpers={reg.host: "xecr"})
+    ref = reg.ref("team/tool", "2")
+    harness.make_tiny_image(docker, "xecr-e2e/tool:2", content=b"for skopeo\n")
+    docker.run("tag", "xecr-e2e/tool:2", ref)
+    docker.run("push", ref, timeout=120)
+
+    skopeo = harness.make_skopeo(tmp_path / "skopeo", path_prepend=[bin_dir], extra_env=env)
+    skopeo.write_auth(cred_helpers={reg.host: "xecr"})
+    result = skopeo.inspect(ref)
+    assert json.loads(result.stdout)["Name"] == f"{reg.host}/team/tool"
+    # skopeo asked xecr; the token came from the cache docker's push filled.
+    assert fake_aws.calls("GetAuthorizationToken") == 1
