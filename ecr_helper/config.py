@@ -30,12 +30,15 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
-_ROLE_ARN = re.compile(
-    r"arn:aws(?:-cn|-us-gov|-iso|-iso-b|-iso-e|-iso-f)?:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}",
-    re.ASCII,
-)
-_EXTERNAL_ID = re.compile(r"[\w+=,.@:/-]{2,1224}", re.ASCII)
-_SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
+# Patterns are compiled on first use (validation only): the cached `get`
+# reads the validated copy and never needs them.
+_ROLE_ARN = r"arn:aws(?:-cn|-us-gov|-iso|-iso-b|-iso-e|-iso-f)?:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}"
+_EXTERNAL_ID = r"[\w+=,.@:/-]{2,1224}"
+_SESSION_NAME = r"[\w+=,.@-]{2,64}"
+
+
+def _matches(pattern: str, value: str) -> bool:
+    return re.fullmatch(pattern, value, re.ASCII) is not None
 CACHE_BACKENDS = ("file", "keyring", "none")
 _COPY_VERSION = 1
 
@@ -320,7 +323,7 @@ def _check(path: str, name: str, key: str, value: Any) -> Any:
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             raise fail("must be a role ARN or a list of role ARNs (a chain, in order)")
         for role in roles:
-            if not _ROLE_ARN.fullmatch(role):
+            if not _matches(_ROLE_ARN, role):
                 raise fail(f"{role!r} is not an IAM role ARN (arn:aws:iam::<12 digits>:role/NAME)")
         return value
     if not isinstance(value, str):
@@ -328,8 +331,8 @@ def _check(path: str, name: str, key: str, value: Any) -> Any:
     checks = {
         "region": (is_region, "not an AWS region name (like us-east-1)"),
         "registry_id": (is_registry_id, "must be a 12-digit AWS account id"),
-        "external_id": (_EXTERNAL_ID.fullmatch, "must be 2-1224 of A-Z a-z 0-9 +=,.@:/-_"),
-        "role_session_name": (_SESSION_NAME.fullmatch, "must be 2-64 of A-Z a-z 0-9 +=,.@-_"),
+        "external_id": (lambda v: _matches(_EXTERNAL_ID, v), "must be 2-1224 of A-Z a-z 0-9 +=,.@:/-_"),
+        "role_session_name": (lambda v: _matches(_SESSION_NAME, v), "must be 2-64 of A-Z a-z 0-9 +=,.@-_"),
         "source_profile": (lambda v: bool(v.strip()), "must not be empty"),
         "cache": (lambda v: v in CACHE_BACKENDS, f"must be one of {', '.join(CACHE_BACKENDS)}"),
     }

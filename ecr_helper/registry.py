@@ -10,8 +10,6 @@ the whole host is matched, anchored, against an explicit list of domains.
 
 from __future__ import annotations
 
-import re
-
 from ecr_helper._frozen import Frozen
 from ecr_helper.errors import InputError
 
@@ -28,15 +26,11 @@ _DOMAINS = {
 }
 _DUALSTACK_DOMAINS = frozenset({"on.aws", "on.amazonwebservices.com.cn"})
 
-_ECR_HOST = re.compile(
-    r"(?P<id>[0-9]{12})\.(?P<kind>dkr\.ecr|dkr-ecr)(?P<fips>-fips)?"
-    r"\.(?P<region>[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2})"
-    r"\.(?P<domain>" + "|".join(re.escape(d) for d in _DOMAINS) + r")",
-    re.ASCII,
-)
-_HOST = re.compile(r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(?::[0-9]{1,5})?", re.ASCII)
-_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}", re.ASCII)
-_REGISTRY_ID = re.compile(r"[0-9]{12}", re.ASCII)
+# Hosts and regions are checked by hand, not with regular expressions:
+# compiling patterns costs the cached `get` more than the check itself.
+_KINDS = (("dkr.ecr.", False, False), ("dkr.ecr-fips.", False, True),
+          ("dkr-ecr.", True, False), ("dkr-ecr-fips.", True, True))
+_HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.-")
 
 # Region prefix -> partition, for aliases whose region comes from the config.
 _REGION_PARTITIONS = (
@@ -105,34 +99,53 @@ def normalize(address: str) -> str:
 
 def is_host(host: str) -> bool:
     """True when ``host`` is syntactically a host name with an optional port."""
-    return _HOST.fullmatch(host) is not None
+    name, sep, port = host.partition(":")
+    if sep and not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+        return False
+    return (
+        bool(name)
+        and set(name) <= _HOST_CHARS
+        and name[0] not in ".-"
+        and name[-1] not in ".-"
+        and ".." not in name
+    )
 
 
 def parse_ecr_host(host: str) -> EcrHost | None:
     """Take an ECR host apart, or return None when ``host`` is not one.
 
     ``host`` must already be normalized; any port left on it means "not ECR".
+    The whole host must be ``<12 digits>.<dkr.ecr|dkr-ecr>[-fips].<region>.<domain>``
+    with a domain from the known list, so look-alikes never match.
     """
-    match = _ECR_HOST.fullmatch(host)
-    if match is None:
+    registry_id, _, rest = host.partition(".")
+    if not is_registry_id(registry_id):
         return None
-    domain = match["domain"]
-    dualstack = match["kind"] == "dkr-ecr"
-    if dualstack != (domain in _DUALSTACK_DOMAINS):
+    for domain, expected in _DOMAINS.items():
+        if rest.endswith("." + domain):
+            middle = rest[: -len(domain) - 1]
+            break
+    else:
         return None
-    region = match["region"]
+    for prefix, dualstack, fips in _KINDS:
+        if middle.startswith(prefix):
+            region = middle[len(prefix) :]
+            break
+    else:
+        return None
+    if not is_region(region) or dualstack != (domain in _DUALSTACK_DOMAINS):
+        return None
     partition = region_partition(region)
     # The domain fixes the partition; the region must belong to it (GovCloud
     # regions live under the standard amazonaws.com domain).
-    expected = _DOMAINS[domain]
     if partition != expected and not (expected == "aws" and partition == "aws-us-gov"):
         return None
     return EcrHost(
         host=host,
-        registry_id=match["id"],
+        registry_id=registry_id,
         region=region,
         partition=partition,
-        fips=match["fips"] is not None,
+        fips=fips,
         dualstack=dualstack,
     )
 
@@ -146,11 +159,20 @@ def region_partition(region: str) -> str:
 
 
 def is_region(text: str) -> bool:
-    return _REGION.fullmatch(text) is not None
+    """True for a region name such as ``us-east-1`` or ``us-gov-west-1``."""
+    parts = text.split("-")
+    return (
+        len(parts) >= 3
+        and len(parts[0]) == 2
+        and all(p.isascii() and p.isalpha() and p.islower() for p in parts[:-1])
+        and parts[-1].isascii()
+        and parts[-1].isdigit()
+        and len(parts[-1]) <= 2
+    )
 
 
 def is_registry_id(text: str) -> bool:
-    return _REGISTRY_ID.fullmatch(text) is not None
+    return len(text) == 12 and text.isascii() and text.isdigit()
 
 
 def ecr_host_for(registry_id: str, region: str) -> str:
