@@ -73,6 +73,7 @@ def fake_aws_server() -> Iterator[FakeAws]:
 @pytest.fixture
 def fake_aws(fake_aws_server: FakeAws, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAws]:
     """The fake, reset, with ``AWS_ENDPOINT_URL`` pointing at it and 12-hour tokens."""
+    FakeAws.reset_state()  # moto's repositories and policies are process-global
     fake_aws_server.reset()
     fake_aws_server.clear_faults()
     fake_aws_server.token_ttl = 43200.0

@@ -52,6 +52,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from http import HTTPStatus
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
@@ -59,6 +60,7 @@ from xml.sax.saxutils import escape
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
+from werkzeug.test import Client
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -81,8 +83,6 @@ _ERRORS: dict[str, tuple[int, str, int, str, str]] = {
                              "The security token included in the request is invalid."),
 }
 FAULT_KINDS = frozenset({*_ERRORS, "hang"})
-_REASONS = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
-            500: "Internal Server Error", 503: "Service Unavailable"}
 
 
 @dataclass(frozen=True)
@@ -194,11 +194,25 @@ class FakeAws:
         finally:
             sock.close()
         self._port = server.port
+        self._warm_up()
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                                   name=f"fakeaws-{self._port}", daemon=True)
         with self._lock:
             self._server, self._thread = server, thread
         thread.start()
+
+    def _warm_up(self) -> None:
+        """Import moto's STS and ECR backends and build their Flask apps now, bypassing the
+        middleware (so nothing is counted): done lazily, the first call took up to ~0.3 s,
+        enough to trip a 2 s read timeout on a loaded CI machine."""
+        client = Client(self._moto)
+        scope = "AWS4-HMAC-SHA256 Credential=AKIAWARMUP/20250101/us-east-1/{}/aws4_request"
+        client.post("/", data="Action=GetCallerIdentity&Version=2011-06-15",
+                    headers={"Authorization": scope.format("sts")},
+                    content_type="application/x-www-form-urlencoded").close()
+        client.post("/", data="{}", content_type="application/x-amz-json-1.1", headers={
+            "Authorization": scope.format("ecr"),
+            "X-Amz-Target": "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken"}).close()
 
     # -- observation ---------------------------------------------------------------------
     def calls(self, action: str) -> int:
@@ -340,7 +354,7 @@ def _respond(start_response: StartResponse, status: int, doc: Any,
              ) -> list[bytes]:
     raw = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
     headers = [("Content-Type", content_type), ("Content-Length", str(len(raw))), *extra]
-    start_response(f"{status} {_REASONS.get(status, 'Error')}", headers)
+    start_response(f"{status} {HTTPStatus(status).phrase}", headers)
     return [raw]
 
 
