@@ -31,19 +31,21 @@ class Frozen:
         raise AttributeError(f"{type(self).__name__} is immutable")
 
     def _fields(self) -> tuple[object, ...]:
-        return tuple(getattr(self, name) for name in self.__slots__)
+        names: tuple[str, ...] = self.__slots__
+        return tuple(getattr(self, name) for name in names)
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
-        return self._fields() == other._fields()  # type: ignore[attr-defined]
+        return self._fields() == other._fields()
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, *(repr(v) for v in self._fields())))
 
     def __repr__(self) -> str:
+        names: tuple[str, ...] = self.__slots__
         parts = (
             f"{name}={'***' if name in self._hidden else repr(getattr(self, name))}"
-            for name in self.__slots__
+            for name in names
         )
         return f"{type(self).__name__}({', '.join(parts)})"

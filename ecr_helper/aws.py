@@ -13,6 +13,7 @@ minute. ``AWS_ENDPOINT_URL`` and its per-service forms are honoured by botocore.
 from __future__ import annotations
 
 import base64
+import functools
 import os
 import re
 import time
@@ -106,7 +107,11 @@ def _client(
             "aws_session_token": creds["SessionToken"],
         }
     try:
-        return sess.client(service, region_name=region, config=_boto_config(timeouts), **extra)
+        # The service name is a plain str here, which boto3-stubs' Literal
+        # overloads cannot match.
+        return sess.client(  # type: ignore[call-overload]
+            service, region_name=region, config=_boto_config(timeouts), **extra
+        )
     except bx.BotoCoreError as exc:
         mapped = _describe(exc, service, region)
         if mapped is None:
@@ -211,7 +216,7 @@ def assume_chain(
                 return AssumeRoleDenied(role, code)
             return _generic(exc, f"AssumeRole {role}")
 
-        response = _call(lambda: sts.assume_role(**params), "sts", region, denied)
+        response = _call(functools.partial(sts.assume_role, **params), "sts", region, denied)
         creds = response["Credentials"]
         log.register_secret(creds["SecretAccessKey"])
         log.register_secret(creds["SessionToken"])
@@ -237,9 +242,12 @@ def fetch_token(
         timeouts=timeouts,
     )
     ecr = _client(sess, "ecr", settings.region, timeouts, creds)
-    identity = settings.role_arn or (
-        f"profile {settings.source_profile}" if settings.source_profile else "the source credentials"
-    )
+    if settings.role_arn:
+        identity = settings.role_arn
+    elif settings.source_profile:
+        identity = f"profile {settings.source_profile}"
+    else:
+        identity = "the source credentials"
 
     def denied(exc: bx.ClientError) -> AwsError:
         code = _code(exc)

@@ -24,10 +24,10 @@ if TYPE_CHECKING:
     from ecr_helper.config import Config, RegistrySettings
 
 try:  # hashlib pulls in OpenSSL (about 4 ms); the builtin module is enough here
-    from _sha2 import sha256  # type: ignore[import-not-found,unused-ignore]  # 3.12+
+    from _sha256 import sha256  # type: ignore[import-not-found,unused-ignore]  # <= 3.11
 except ImportError:
     try:
-        from _sha256 import sha256  # type: ignore[import-not-found,no-redef,unused-ignore]
+        from _sha2 import sha256  # type: ignore[import-not-found,no-redef,unused-ignore]
     except ImportError:
         from hashlib import sha256  # type: ignore[assignment,unused-ignore]
 
@@ -135,10 +135,17 @@ class FileCache(TokenCache):
         assert self.folder is not None
         return os.path.join(self.folder, f"{ENTRY_PREFIX}{key}{suffix}")
 
-    def _prepare(self) -> None:
+    def prepare(self) -> None:
+        """Create the folder if needed and check it is safe; :class:`CacheError` if not.
+
+        Only root creates the machine-wide folder; users only read it.
+        """
         if not self._ready:
             assert self.folder is not None
-            securefile.ensure_dir(self.folder, self.dir_mode, self.gid)
+            if self.machine and os.geteuid() != 0:
+                securefile.check_dir(self.folder)
+            else:
+                securefile.ensure_dir(self.folder, self.dir_mode, self.gid)
             self._ready = True
 
     def read(self, key: str) -> Token | None:
@@ -151,7 +158,7 @@ class FileCache(TokenCache):
             return None
 
     def write(self, key: str, token: Token) -> None:
-        self._prepare()
+        self.prepare()
         data = json.dumps(token.to_json()).encode()
         securefile.write_atomic(self._path(key), data, self.file_mode, self.gid)
 
@@ -175,7 +182,7 @@ class FileCache(TokenCache):
 
     def lock(self, key: str, timeout: float) -> _NoLock | _FileLock:
         try:
-            self._prepare()
+            self.prepare()
         except CacheError:
             return _NoLock()
         return _FileLock(self._path(key, ".lock"), timeout, self.file_mode)
@@ -191,6 +198,12 @@ def _machine_gid() -> int | None:
         return None
 
 
+def file_cache(env: Mapping[str, str], system: bool) -> FileCache:
+    """The file cache for the config in force (machine-wide for /etc/xecr)."""
+    machine = system and not env.get("XECR_CACHE_DIR")
+    return FileCache(paths.cache_dir(env, system), _machine_gid() if machine else None, machine)
+
+
 def open_cache(config: Config, env: Mapping[str, str]) -> TokenCache:
     """The backend the configuration asks for, falling back as documented.
 
@@ -200,15 +213,9 @@ def open_cache(config: Config, env: Mapping[str, str]) -> TokenCache:
     backend = config.cache_backend
     if backend == "none":
         return TokenCache()
-    folder = paths.cache_dir(env, config.system)
-    machine = config.system and not env.get("XECR_CACHE_DIR")
-    gid = _machine_gid() if machine else None
-    files = FileCache(folder, gid, machine)
+    files = file_cache(env, config.system)
     try:
-        if os.path.lexists(folder):
-            securefile.check_dir(folder)
-        elif not machine or os.geteuid() == 0:
-            files._prepare()
+        files.prepare()
     except CacheError as exc:
         from ecr_helper import log
 

@@ -32,7 +32,9 @@ if TYPE_CHECKING:
 
 # Patterns are compiled on first use (validation only): the cached `get`
 # reads the validated copy and never needs them.
-_ROLE_ARN = r"arn:aws(?:-cn|-us-gov|-iso|-iso-b|-iso-e|-iso-f)?:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}"
+_ROLE_ARN = (
+    r"arn:aws(?:-cn|-us-gov|-iso|-iso-b|-iso-e|-iso-f)?:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}"
+)
 _EXTERNAL_ID = r"[\w+=,.@:/-]{2,1224}"
 _SESSION_NAME = r"[\w+=,.@-]{2,64}"
 
@@ -222,24 +224,25 @@ def load(env: Mapping[str, str]) -> Config:
             "defaults": config.defaults,
             "registries": config.registries,
         }
-        try:
+        try:  # not contextlib.suppress: that import would land on the get path
             securefile.write_atomic(copy_path, json.dumps(body).encode())
         except CacheError:
-            pass  # parsing again next time is the only cost
+            pass  # a copy that cannot be written only costs a parse next time
     return config
 
 
 def _copy_path(env: Mapping[str, str], path: str, system: bool) -> str | None:
-    folder = paths.cache_dir(env, system)
+    from ecr_helper import cache
+
+    files = cache.file_cache(env, system)
+    if files.machine and os.geteuid() != 0:
+        return None  # the machine-wide cache is written by root only
     try:
-        securefile.check_dir(folder)
+        files.prepare()
     except CacheError:
         return None
-    if system and os.geteuid() != 0:
-        return None  # the machine-wide cache is written by root only
-    from ecr_helper.cache import digest
-
-    return os.path.join(folder, f"config-{digest(os.path.abspath(path))[:16]}.json")
+    assert files.folder is not None
+    return os.path.join(files.folder, f"config-{cache.digest(os.path.abspath(path))[:16]}.json")
 
 
 def parse_file(path: str, system: bool = False) -> Config:
@@ -263,7 +266,9 @@ def validate(
     """Check a parsed document against the contract; return (defaults, registries)."""
     for key in raw:
         if key not in ("defaults", "registries"):
-            raise ConfigError(path, key, "unknown key (expected [defaults] or [registries.\"HOST\"])")
+            raise ConfigError(
+                path, key, 'unknown key (expected [defaults] or [registries."HOST"])'
+            )
     defaults = _table(raw.get("defaults", {}), path, "defaults", DEFAULT_KEYS)
     tables = raw.get("registries", {})
     if not isinstance(tables, dict):
@@ -331,8 +336,14 @@ def _check(path: str, name: str, key: str, value: Any) -> Any:
     checks = {
         "region": (is_region, "not an AWS region name (like us-east-1)"),
         "registry_id": (is_registry_id, "must be a 12-digit AWS account id"),
-        "external_id": (lambda v: _matches(_EXTERNAL_ID, v), "must be 2-1224 of A-Z a-z 0-9 +=,.@:/-_"),
-        "role_session_name": (lambda v: _matches(_SESSION_NAME, v), "must be 2-64 of A-Z a-z 0-9 +=,.@-_"),
+        "external_id": (
+            lambda v: _matches(_EXTERNAL_ID, v),
+            "must be 2-1224 of A-Z a-z 0-9 +=,.@:/-_",
+        ),
+        "role_session_name": (
+            lambda v: _matches(_SESSION_NAME, v),
+            "must be 2-64 of A-Z a-z 0-9 +=,.@-_",
+        ),
         "source_profile": (lambda v: bool(v.strip()), "must not be empty"),
         "cache": (lambda v: v in CACHE_BACKENDS, f"must be one of {', '.join(CACHE_BACKENDS)}"),
     }

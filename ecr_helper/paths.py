@@ -28,9 +28,10 @@ SYSTEM_CACHE_DIR = "/var/cache/xecr"
 def _home(env: Mapping[str, str]) -> str:
     home = env.get("HOME") or os.path.expanduser("~")
     if not home or home == "~":
-        # Under systemd with no HOME and no passwd entry there is no home at
-        # all; fall back to a root-owned machine location rather than "~".
-        return "/var/lib/xecr" if os.geteuid() == 0 else f"/tmp/xecr-{os.geteuid()}"
+        # No HOME and no passwd entry (an arbitrary uid in a container, a bare
+        # systemd unit). A guessable /tmp folder would invite symlink games, so
+        # point at a path that cannot exist: xecr then works uncached.
+        return "/nonexistent"
     return home
 
 

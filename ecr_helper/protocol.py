@@ -38,7 +38,9 @@ def read_input(stdin: BinaryIO) -> str:
     """At most :data:`MAX_INPUT` bytes of UTF-8 text from stdin."""
     data = stdin.read(MAX_INPUT + 1)
     if len(data) > MAX_INPUT:
-        raise InputError(f"input on stdin is longer than {MAX_INPUT} bytes; expected a registry host")
+        raise InputError(
+            f"input on stdin is longer than {MAX_INPUT} bytes; expected a registry host"
+        )
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:

@@ -88,7 +88,7 @@ def normalize(address: str) -> str:
     if len(text) > MAX_ADDRESS:
         raise InputError(f"registry address longer than {MAX_ADDRESS} characters")
     text = text.lower()
-    scheme, sep, rest = text.partition("://")
+    _, sep, rest = text.partition("://")
     if sep:
         text = rest
     host = text.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
@@ -121,18 +121,16 @@ def parse_ecr_host(host: str) -> EcrHost | None:
     registry_id, _, rest = host.partition(".")
     if not is_registry_id(registry_id):
         return None
-    for domain, expected in _DOMAINS.items():
-        if rest.endswith("." + domain):
-            middle = rest[: -len(domain) - 1]
-            break
-    else:
+    domain = next((d for d in _DOMAINS if rest.endswith("." + d)), None)
+    if domain is None:
         return None
-    for prefix, dualstack, fips in _KINDS:
-        if middle.startswith(prefix):
-            region = middle[len(prefix) :]
-            break
-    else:
+    middle = rest[: -len(domain) - 1]
+    kind = next((k for k in _KINDS if middle.startswith(k[0])), None)
+    if kind is None:
         return None
+    prefix, dualstack, fips = kind
+    region = middle[len(prefix) :]
+    expected = _DOMAINS[domain]
     if not is_region(region) or dualstack != (domain in _DUALSTACK_DOMAINS):
         return None
     partition = region_partition(region)

@@ -12,11 +12,11 @@ from __future__ import annotations
 import os
 import sys
 
+from ecr_helper.errors import NotOurRegistry, XecrError
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
-
-from ecr_helper.errors import NotOurRegistry, XecrError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
