@@ -1,0 +1,180 @@
+"""``xecr policy repository|client|trust``: print cross-account policies, or apply one.
+
+``repository`` prints the central repository's policy, or with ``--apply``
+(``--dry-run``) merges the grants into the repository's current policy,
+shows the difference and writes it (or not). ``client`` prints a consumer's
+IAM policy, ``trust`` a registry role's trust policy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping
+from typing import TextIO
+
+from ecr_helper import policy
+from ecr_helper.errors import UsageError
+from ecr_helper.registry import is_region, is_registry_id, region_partition
+
+_PRINCIPAL = "ID|ARN"
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    top = subparsers.add_parser(
+        "policy",
+        help="print (or apply) the policies of a cross-account ECR set-up",
+        description="Print the policies a cross-account ECR set-up needs, or merge a "
+        "repository policy into the one a repository has.",
+    )
+    top.set_defaults(handler=lambda args, out, err: _usage(top, err))
+    kinds = top.add_subparsers(dest="kind", metavar="KIND")
+
+    p = kinds.add_parser(
+        "repository",
+        help="the central repository's policy granting pull/push to accounts and roles",
+        description="Print a repository policy granting pull (or push and pull) to accounts "
+        "and roles. With --apply, merge it into the repository's current policy (xecr's "
+        "statements are added or updated, every other statement is kept), show the "
+        "difference and set it; --dry-run shows the difference only.",
+    )
+    p.add_argument("--pull", nargs="+", action="extend", default=[], metavar=_PRINCIPAL,
+                   help="accounts (12 digits) or IAM role/user ARNs that may pull")
+    p.add_argument("--push", nargs="+", action="extend", default=[], metavar=_PRINCIPAL,
+                   help="accounts or IAM role/user ARNs that may push and pull")
+    p.add_argument("--region", help="the registry's region; decides the partition of account "
+                   "ids (default: AWS_REGION, AWS_DEFAULT_REGION)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--apply", action="store_true",
+                      help="merge into the repository's policy and set it")
+    mode.add_argument("--dry-run", action="store_true",
+                      help="show what --apply would change, write nothing")
+    p.add_argument("--repository", metavar="NAME",
+                   help="the repository to apply to: a name, its URI or its ARN")
+    p.add_argument("--registry-id", metavar="ID",
+                   help="the registry's account id (default: the account of --role-arn, "
+                   "else the credentials' own)")
+    p.add_argument("--role-arn", action="append", default=[], metavar="ARN",
+                   help="act through this role of the registry account (repeat for a chain)")
+    p.add_argument("--external-id", metavar="ID", help="external id for the last --role-arn")
+    p.add_argument("--profile", metavar="NAME", help="AWS profile of the source credentials")
+    p.set_defaults(handler=repository)
+
+    p = kinds.add_parser(
+        "client",
+        help="the IAM policy a consumer principal needs",
+        description="Print the IAM policy a consumer role or user needs: "
+        "ecr:GetAuthorizationToken, and pull (or push) on the repository.",
+    )
+    p.add_argument("--repository-arn", action="append", required=True, metavar="ARN",
+                   help="arn:aws:ecr:REGION:ACCOUNT:repository/NAME (repeatable; * allowed "
+                   "in NAME)")
+    p.add_argument("--push", action="store_true", help="push as well as pull")
+    p.set_defaults(handler=client)
+
+    p = kinds.add_parser(
+        "trust",
+        help="the trust policy of a registry-account role that consumers assume",
+        description="Print the trust policy of a role in the registry account that the "
+        "consumer account may assume (sts:AssumeRole, with an sts:ExternalId condition "
+        "when --external-id is given).",
+    )
+    p.add_argument("--account", action="append", required=True, metavar=_PRINCIPAL,
+                   help="the consumer account id (or one of its role ARNs; repeatable)")
+    p.add_argument("--external-id", metavar="X", help="require this sts:ExternalId")
+    p.add_argument("--region", help="a region of the partition (default: AWS_REGION, "
+                   "AWS_DEFAULT_REGION; aws when unset)")
+    p.set_defaults(handler=trust)
+
+
+def _usage(parser: argparse.ArgumentParser, err: TextIO) -> int:
+    parser.print_help(err)
+    return 2
+
+
+def _region(given: str | None, env: Mapping[str, str]) -> str | None:
+    region = given or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None
+    if region is not None and not is_region(region):
+        raise UsageError(f"invalid region {region!r} (expected a region name like us-east-1)")
+    return region
+
+
+def _partition(region: str | None) -> str:
+    return region_partition(region) if region else "aws"
+
+
+def repository(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    acting = args.apply or args.dry_run
+    if not acting:
+        for flag, value in (("--repository", args.repository), ("--registry-id",
+                            args.registry_id), ("--role-arn", args.role_arn),
+                            ("--external-id", args.external_id), ("--profile", args.profile)):
+            if value:
+                raise UsageError(f"{flag} only goes with --apply or --dry-run")
+    if not args.pull and not args.push:
+        raise UsageError("name at least one principal: --pull ID|ARN or --push ID|ARN")
+    if not acting:
+        region = _region(args.region, os.environ)
+        grant = policy.grants(args.pull, args.push, _partition(region))
+        out.write(policy.render(policy.repository_policy(grant)))
+        return 0
+    return _apply(args, out)
+
+
+def _apply(args: argparse.Namespace, out: TextIO) -> int:
+    if not args.repository:
+        raise UsageError("--apply and --dry-run need --repository NAME")
+    ref = policy.repository_ref(args.repository)
+    for flag, given, implied in (("--registry-id", args.registry_id, ref.registry_id),
+                                 ("--region", args.region, ref.region)):
+        if given and implied and given != implied:
+            raise UsageError(f"{flag} {given} contradicts --repository {args.repository}")
+    if args.registry_id and not is_registry_id(args.registry_id):
+        raise UsageError(f"invalid --registry-id {args.registry_id!r}: expected 12 digits")
+    roles = [policy.role_arn(r) for r in args.role_arn]
+    external = policy.external_id(args.external_id) if args.external_id else None
+    if external and not roles:
+        raise UsageError("--external-id goes with --role-arn")
+    region = ref.region or _region(args.region, os.environ)
+    if region is None:
+        raise UsageError("no region: pass --region (or set AWS_REGION)")
+    partition = region_partition(region)
+    grant = policy.grants(args.pull, args.push, partition)
+    registry_id = (
+        args.registry_id or ref.registry_id or (policy.role_account(roles[-1]) if roles else None)
+    )
+
+    from ecr_helper import aws, policy_apply
+
+    ecr = aws.make_client(
+        "ecr", region, role_arns=roles, external_id=external, source_profile=args.profile
+    )
+    outcome = policy_apply.apply(
+        ecr,
+        repository=ref.name,
+        registry_id=registry_id,
+        region=region,
+        partition=partition,
+        grant=grant,
+        dry_run=args.dry_run,
+    )
+    out.write(outcome.diff)
+    if not outcome.changed:
+        out.write(f"{outcome.where} already grants this: nothing to change\n")
+    elif outcome.written:
+        out.write(f"set the policy of {outcome.where}\n")
+    else:
+        out.write(f"dry run: nothing written to the policy of {outcome.where}\n")
+    return 0
+
+
+def client(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    out.write(policy.render(policy.client_policy(args.repository_arn, push=args.push)))
+    return 0
+
+
+def trust(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    partition = _partition(_region(args.region, os.environ))
+    principals = [policy.principal_arn(a, partition) for a in args.account]
+    out.write(policy.render(policy.trust_policy(principals, args.external_id)))
+    return 0

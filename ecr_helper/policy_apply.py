@@ -1,0 +1,140 @@
+"""Applying xecr's grants to a repository's policy through an ECR client, without clobbering.
+
+This module owns the read-merge-write of one repository policy: read the
+current policy (GetRepositoryPolicy; none is an empty start), merge xecr's
+grants into it (:func:`ecr_helper.policy.merge` keeps every other
+statement), and write it with SetRepositoryPolicy only when it changed.
+The ECR client is a parameter: the CLI builds it acting through the
+registry account's role, the tests point one at the loopback fake.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ecr_helper import aws, policy
+from ecr_helper.errors import AwsError
+from ecr_helper.policy import Document, Grants, PolicyError
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What applying did. ``diff`` is empty when the policy already granted everything."""
+
+    repository: str
+    registry_id: str
+    region: str
+    before: Document | None
+    after: Document
+    diff: str
+    written: bool
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.diff)
+
+    @property
+    def where(self) -> str:
+        registry = f"registry {self.registry_id}" if self.registry_id else "the default registry"
+        return f"repository {self.repository} in {registry} ({self.region})"
+
+
+def _registry(registry_id: str | None) -> dict[str, str]:
+    return {"registryId": registry_id} if registry_id else {}
+
+
+def _explain(exc: AwsError, action: str, repository: str, registry_id: str | None,
+             region: str) -> AwsError:
+    """Turn the codes a policy user can act on into a line that says what to check."""
+    registry = f"registry {registry_id}" if registry_id else "the credentials' own registry"
+    if exc.code == "RepositoryNotFoundException":
+        error = AwsError(
+            f"repository {repository} not found in {registry} ({region}): check --repository, "
+            "--registry-id and --region, and act as the registry account (--role-arn)"
+        )
+    elif exc.code in ("AccessDeniedException", "AccessDenied"):
+        error = AwsError(
+            f"ECR {action} denied for repository {repository} in {registry} ({exc.code}): the "
+            "identity acting (--role-arn, or the source credentials) needs "
+            "ecr:GetRepositoryPolicy and ecr:SetRepositoryPolicy on it"
+        )
+    elif exc.code == "InvalidParameterException" and action == "SetRepositoryPolicy":
+        error = AwsError(
+            f"ECR rejected the merged policy of repository {repository} in {registry} "
+            f"({exc.code}): check that every account, role and user granted exists"
+        )
+    else:
+        return exc
+    error.code = exc.code
+    return error
+
+
+def read_policy(
+    ecr: Any, repository: str, registry_id: str | None, region: str
+) -> tuple[Document | None, str]:
+    """The repository's current policy (None when it has none) and the registry id."""
+    try:
+        response = aws.call(
+            lambda: ecr.get_repository_policy(repositoryName=repository, **_registry(registry_id)),
+            "ecr",
+            region,
+            f"ECR GetRepositoryPolicy for repository {repository}",
+        )
+    except AwsError as exc:
+        if exc.code == "RepositoryPolicyNotFoundException":
+            return None, registry_id or ""
+        raise _explain(exc, "GetRepositoryPolicy", repository, registry_id, region) from None
+    registry = str(response.get("registryId") or registry_id or "")
+    try:
+        doc = json.loads(response["policyText"])
+    except (KeyError, TypeError, ValueError):
+        raise PolicyError(
+            f"the current policy of repository {repository} in registry {registry} is not "
+            "valid JSON; fix it by hand before applying"
+        ) from None
+    if not isinstance(doc, dict):
+        raise PolicyError(
+            f"the current policy of repository {repository} in registry {registry} is not "
+            "a JSON object; fix it by hand before applying"
+        )
+    return doc, registry
+
+
+def apply(
+    ecr: Any,
+    *,
+    repository: str,
+    registry_id: str | None,
+    region: str,
+    partition: str,
+    grant: Grants,
+    dry_run: bool = False,
+) -> Outcome:
+    """Merge ``grant`` into the repository's policy and write it unless ``dry_run``.
+
+    Nothing is written when the merged policy means the same as the current
+    one, so applying the same grant twice makes one write at most.
+    """
+    before, registry = read_policy(ecr, repository, registry_id, region)
+    after = policy.merge(before, grant, partition)
+    difference = policy.diff(before, after, f"repository {repository} policy")
+    written = False
+    if difference and not dry_run:
+        try:
+            response = aws.call(
+                lambda: ecr.set_repository_policy(
+                    repositoryName=repository,
+                    policyText=policy.render(after),
+                    **_registry(registry_id),
+                ),
+                "ecr",
+                region,
+                f"ECR SetRepositoryPolicy for repository {repository}",
+            )
+        except AwsError as exc:
+            raise _explain(exc, "SetRepositoryPolicy", repository, registry_id, region) from None
+        registry = str(response.get("registryId") or registry)
+        written = True
+    return Outcome(repository, registry, region, before, after, difference, written)
