@@ -163,9 +163,18 @@ def _generic(exc: bx.ClientError, what: str) -> AwsError:
     elif code in _THROTTLE_CODES:
         error = AwsError(f"{what} failed: throttled by AWS ({code}) after retries; try again")
     else:
-        error = AwsError(f"{what} failed ({code})")
+        error = AwsError(f"{what} failed ({code}){_aws_message(exc)}")
     error.code = code
     return error
+
+
+def _aws_message(exc: bx.ClientError) -> str:
+    """AWS's own explanation, on one line, bounded, with secrets removed."""
+    message = str(exc.response.get("Error", {}).get("Message", "")).strip()
+    if not message:
+        return ""
+    message = log.redact(" ".join(message.split()))
+    return f": {message[:300]}"
 
 
 def _call(fn: Callable[[], Any], service: str, region: str, on_client_error: Callable[
