@@ -7,7 +7,8 @@ import os
 from typing import TextIO
 
 from ecr_helper import __version__, cache, config, protocol, refresh
-from ecr_helper.errors import UsageError
+from ecr_helper.config import RegistrySettings
+from ecr_helper.errors import NotOurRegistry, UsageError, XecrError
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -35,16 +36,30 @@ def _targets(args: argparse.Namespace, loaded: config.Config) -> list[str]:
     return names
 
 
+def resolve(loaded: config.Config, name: str) -> RegistrySettings:
+    """A registry's settings; an unknown host is named (Docker's "not found" text is not)."""
+    try:
+        return loaded.resolve(name)
+    except NotOurRegistry:
+        raise _unknown(name, loaded) from None
+
+
+def _unknown(name: str, loaded: config.Config) -> XecrError:
+    where = loaded.path or "the config (there is no config file)"
+    return XecrError(f"{name!r} is neither an ECR host nor a registry in {where}: add it with "
+                     f"`xecr configure {name} --registry-id ID --region REGION`")
+
+
 def login(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     env = os.environ
     loaded = config.load(env)
     store = cache.open_cache(loaded, env)
     for name in _targets(args, loaded):
-        settings = loaded.resolve(name)
+        settings = resolve(loaded, name)
         token = refresh.renew(settings, store, cache.cache_key(settings, env), protocol.fetch)
-        from datetime import datetime, timezone
+        from datetime import UTC, datetime
 
-        expires = datetime.fromtimestamp(token.expires_at, timezone.utc).isoformat()
+        expires = datetime.fromtimestamp(token.expires_at, UTC).isoformat()
         out.write(f"logged in to {settings.host} (registry {settings.registry_id}), "
                   f"token expires {expires}\n")
     return 0
@@ -56,7 +71,7 @@ def logout(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     store = cache.open_cache(loaded, env)
     if args.registries:
         for name in args.registries:
-            settings = loaded.resolve(name)
+            settings = resolve(loaded, name)
             removed = store.delete(cache.cache_key(settings, env))
             out.write(f"{settings.host}: {'token forgotten' if removed else 'nothing cached'}\n")
         return 0
@@ -70,6 +85,9 @@ def logout(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def get_login_password(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    _, token = protocol.get_token(args.registry, os.environ)
+    try:
+        _, token = protocol.get_token(args.registry, os.environ)
+    except NotOurRegistry:
+        raise _unknown(args.registry, config.load(os.environ)) from None
     out.write(token.secret + "\n")
     return 0

@@ -1,0 +1,106 @@
+"""``xecr configure``, ``status``, ``doctor`` and ``kubelet``: the commands people (and the
+kubelet) run. The work is in :mod:`ecr_helper.configure`, :mod:`ecr_helper.status`,
+:mod:`ecr_helper.doctor` and :mod:`ecr_helper.kubelet`; this module parses and prints."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import TextIO
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "configure",
+        help="add or update a registry in the config and route it to xecr in Docker's config",
+        description="Create or update REGISTRY's section of the config file (comments and "
+        "other sections are kept) and add credHelpers[REGISTRY] = \"xecr\" to Docker's "
+        "config.json. Options not given leave the file's values alone.",
+    )
+    p.add_argument("registry", metavar="REGISTRY",
+                   help="an ECR host (ID.dkr.ecr.REGION.amazonaws.com) or an alias host")
+    p.add_argument("--role-arn", dest="role_arns", action="append", default=[], metavar="ARN",
+                   help="role to assume; repeat for a chain, in order (the last is the "
+                   "registry account's role)")
+    p.add_argument("--external-id", metavar="ID", help="external id for the last role")
+    p.add_argument("--registry-id", metavar="ID",
+                   help="the registry's 12-digit account id (required for an alias host)")
+    p.add_argument("--region", metavar="R", help="the registry's region (required for an alias)")
+    p.add_argument("--source-profile", metavar="P", help="AWS profile with the source credentials")
+    p.add_argument("--role-session-name", metavar="N", help="session name for the last role")
+    p.add_argument("--system", action="store_true",
+                   help="edit the machine-wide config file instead of yours")
+    p.add_argument("--no-docker", dest="docker", action="store_false",
+                   help="leave Docker's config.json alone")
+    p.set_defaults(handler=configure)
+
+    p = subparsers.add_parser("status", help="show registries, cached tokens and the daemon")
+    p.add_argument("--json", action="store_true", help="a JSON array, one object per registry")
+    p.set_defaults(handler=status)
+
+    p = subparsers.add_parser(
+        "doctor", help="check config, credentials, roles, token, Docker's config and cache, live"
+    )
+    p.add_argument("registries", nargs="*", metavar="REGISTRY",
+                   help="registries to check (default: every configured registry)")
+    p.add_argument("--no-docker", dest="docker", action="store_false",
+                   help="skip Docker's config (for kubelet nodes)")
+    p.set_defaults(handler=doctor)
+
+    p = subparsers.add_parser(
+        "kubelet",
+        help="answer a kubelet CredentialProviderRequest on stdin (image credential provider)",
+    )
+    p.set_defaults(handler=kubelet)
+
+
+def configure(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from ecr_helper import configure as core
+
+    request = core.Request(
+        registry=args.registry,
+        role_arns=tuple(args.role_arns),
+        external_id=args.external_id,
+        registry_id=args.registry_id,
+        region=args.region,
+        source_profile=args.source_profile,
+        role_session_name=args.role_session_name,
+        system=args.system,
+        docker=args.docker,
+    )
+    result = core.configure(request, os.environ)
+    for line in result.lines():
+        out.write(line + "\n")
+    return 0
+
+
+def status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from ecr_helper import status as core
+
+    now = time.time()
+    rows, daemon = core.collect(os.environ, lambda: now)
+    if args.json:
+        out.write(json.dumps([row.to_json() for row in rows], indent=2) + "\n")
+    else:
+        out.write(core.table(rows, daemon, now))
+    return 0
+
+
+def doctor(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from ecr_helper import doctor as core
+
+    checks = core.run(os.environ, args.registries, docker=args.docker)
+    for check in checks:
+        out.write(check.line() + "\n")
+        out.flush()
+    return 0 if core.passed(checks) else 1
+
+
+def kubelet(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from ecr_helper import kubelet as core
+
+    out.write(core.run(sys.stdin.buffer, os.environ))
+    return 0

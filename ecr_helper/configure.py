@@ -1,0 +1,255 @@
+"""``xecr configure``: one registry's section of the TOML config, and Docker's route to xecr.
+
+The TOML file is edited with tomlkit so the person's comments, key order and
+formatting survive; only the keys named on the command line are set, and
+only when their value differs, so running the same command twice writes
+nothing. The edited document is checked with :func:`ecr_helper.config.validate`
+before it replaces the file (atomically, keeping its mode). Docker's
+``config.json`` gets ``credHelpers[HOST] = "xecr"`` through
+:mod:`ecr_helper.dockerconfig`, which keeps every other key.
+"""
+
+from __future__ import annotations
+
+import stat
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+import tomlkit.exceptions
+
+from ecr_helper import config, dockerconfig, paths, securefile
+from ecr_helper.errors import ConfigError, InputError, UsageError
+from ecr_helper.registry import is_host, is_region, is_registry_id, normalize, parse_ecr_host
+
+# Keys in the order a new section lists them.
+_ORDER = ("registry_id", "region", "role_arn", "external_id", "role_session_name",
+          "source_profile")
+
+
+@dataclass(frozen=True)
+class Request:
+    """What ``xecr configure`` was asked to do. Unset options leave the file's values alone."""
+
+    registry: str
+    role_arns: tuple[str, ...] = ()
+    external_id: str | None = None
+    registry_id: str | None = None
+    region: str | None = None
+    source_profile: str | None = None
+    role_session_name: str | None = None
+    system: bool = False
+    docker: bool = True
+
+
+@dataclass(frozen=True)
+class Result:
+    """What changed. ``config_action`` is "added", "updated" or None (unchanged)."""
+
+    host: str
+    config_path: str
+    config_action: str | None
+    changed_keys: tuple[str, ...]
+    docker_path: str | None
+    docker_changed: bool
+    docker_previous: str | None
+    shadowed_system: str | None
+
+    def lines(self) -> list[str]:
+        """The report printed to the person, one change per line."""
+        out: list[str] = []
+        section = f'[registries."{self.host}"]'
+        if self.config_action == "added":
+            out.append(f"config: added {section} to {self.config_path}")
+        elif self.config_action == "updated":
+            out.append(f"config: updated {section} in {self.config_path} "
+                       f"({', '.join(self.changed_keys)})")
+        if self.docker_changed:
+            was = f' (was "{self.docker_previous}")' if self.docker_previous else ""
+            out.append(f'docker: credHelpers["{self.host}"] = "{dockerconfig.HELPER_NAME}" '
+                       f"in {self.docker_path}{was}")
+        if not out:
+            out.append("nothing to change")
+        if self.shadowed_system and self.config_action == "added":
+            out.append(f"note: {self.config_path} is now read instead of the machine-wide "
+                       f"{self.shadowed_system}; copy any registries you use from it")
+        return out
+
+
+def target_file(env: Mapping[str, str], system: bool) -> str:
+    """The file ``configure`` edits: the one ``XECR_CONFIG`` names, else the user's file
+    (the machine-wide file with ``--system``)."""
+    if system:
+        return paths.system_config_file(env)
+    return env.get("XECR_CONFIG") or paths.user_config_file(env)
+
+
+def wanted(request: Request) -> tuple[str, dict[str, Any]]:
+    """The normalized host and the keys its section must hold. Raises UsageError."""
+    try:
+        host = normalize(request.registry)
+    except InputError as exc:
+        raise UsageError(str(exc)) from None
+    if not is_host(host):
+        raise UsageError(f"{request.registry!r} is not a registry host name (host or host:port)")
+    keys: dict[str, Any] = {}
+    ecr = parse_ecr_host(host)
+    if request.registry_id is not None and not is_registry_id(request.registry_id):
+        raise UsageError(f"--registry-id {request.registry_id!r}: expected a 12-digit account id")
+    if request.region is not None and not is_region(request.region):
+        raise UsageError(f"--region {request.region!r}: expected an AWS region like us-east-1")
+    if ecr is not None:
+        # The host already says both; a different value would be a contradiction.
+        for option, given, actual in (("--registry-id", request.registry_id, ecr.registry_id),
+                                      ("--region", request.region, ecr.region)):
+            if given is not None and given != actual:
+                raise UsageError(f"{option} {given} contradicts the ECR host {host} ({actual})")
+    else:
+        if request.registry_id is not None:
+            keys["registry_id"] = request.registry_id
+        if request.region is not None:
+            keys["region"] = request.region
+    if request.role_arns:
+        keys["role_arn"] = (request.role_arns[0] if len(request.role_arns) == 1
+                            else list(request.role_arns))
+    for key in ("external_id", "role_session_name", "source_profile"):
+        value = getattr(request, key)
+        if value is not None:
+            keys[key] = value
+    return host, keys
+
+
+def _parse(path: str, text: str) -> tomlkit.TOMLDocument:
+    try:
+        return tomlkit.parse(text)
+    except tomlkit.exceptions.ParseError as exc:
+        raise ConfigError(path, "", f"not valid TOML: {exc}") from None
+
+
+def _plain(document: tomlkit.TOMLDocument | dict[str, Any]) -> dict[str, Any]:
+    # What tomllib makes of the text is what `xecr` will read, so validate that.
+    return tomllib.loads(tomlkit.dumps(document))
+
+
+def _find(registries: Any, host: str) -> str | None:
+    """The key of the section that names ``host`` in any spelling (case, scheme, :443)."""
+    for name in registries:
+        try:
+            if normalize(str(name)) == host:
+                return str(name)
+        except InputError:
+            continue
+    return None
+
+
+def _unwrap(value: Any) -> Any:
+    return value.unwrap() if hasattr(value, "unwrap") else value
+
+
+def edit(text: str, path: str, host: str, keys: Mapping[str, Any],
+         need_alias_keys: bool) -> tuple[str, str | None, tuple[str, ...]]:
+    """Apply ``keys`` to host's section of the TOML ``text``.
+
+    Returns (new text, "added"/"updated"/None, the keys that changed). The file
+    must be valid before the edit (ConfigError otherwise); an edit that would
+    make it invalid is the command line's fault (UsageError).
+    """
+    document = _parse(path, text)
+    config.validate(_plain(document), path)
+    registries = document.get("registries")
+    if registries is None:
+        registries = tomlkit.table(is_super_table=True)
+        document["registries"] = registries
+    name = _find(registries, host)
+    action: str | None
+    changed: list[str] = []
+    if name is None:
+        if need_alias_keys and not ("registry_id" in keys and "region" in keys):
+            raise UsageError(f"{host} is not an ECR host name: give --registry-id and --region "
+                             "(the central registry's account id and region)")
+        section = tomlkit.table()
+        for key in _ORDER:
+            if key in keys:
+                section[key] = keys[key]
+                changed.append(key)
+        registries[host] = section
+        action = "added"
+    else:
+        section = registries[name]
+        for key in _ORDER:
+            if key in keys and (key not in section or _unwrap(section[key]) != keys[key]):
+                section[key] = keys[key]
+                changed.append(key)
+        action = "updated" if changed else None
+    if action is None:
+        return text, None, ()
+    try:
+        config.validate(_plain(document), path)
+    except ConfigError as exc:
+        raise UsageError(f"the change would make the config invalid: {exc.key}: {exc.problem}"
+                         ) from None
+    return tomlkit.dumps(document), action, tuple(changed)
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return ""
+    except (OSError, UnicodeDecodeError) as exc:
+        problem = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(path, "", f"cannot read it: {problem}") from None
+
+
+def _write(path: str, text: str, system: bool) -> None:
+    # Follow a symlink (dotfile managers link config files) so the link is kept.
+    real = Path(path).resolve()
+    try:
+        info = real.stat()
+        mode, gid = stat.S_IMODE(info.st_mode), info.st_gid
+    except FileNotFoundError:
+        # No secrets live here; the machine-wide file must be readable by every user.
+        mode, gid = (0o644 if system else 0o600), None
+        try:
+            real.parent.mkdir(mode=0o755 if system else 0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(path, "", f"cannot create its folder: {exc.strerror}") from None
+    except OSError as exc:
+        raise ConfigError(path, "", f"cannot update it: {exc.strerror}") from None
+    securefile.write_atomic(str(real), text.encode("utf-8"), mode, gid)
+
+
+def configure(request: Request, env: Mapping[str, str]) -> Result:
+    """Create or update the registry's section, then route it to xecr in Docker's config."""
+    host, keys = wanted(request)
+    path = target_file(env, request.system)
+    existed = Path(path).exists()
+    text = _read(path)
+    new_text, action, changed = edit(text, path, host, keys, parse_ecr_host(host) is None)
+    if action is not None:
+        _write(path, new_text, request.system)
+    shadowed = None
+    if not existed and not request.system and not env.get("XECR_CONFIG"):
+        system_file = paths.system_config_file(env)
+        shadowed = system_file if Path(system_file).exists() else None
+    docker_path: str | None = None
+    docker_changed = False
+    previous: str | None = None
+    if request.docker:
+        docker_path = dockerconfig.config_path(env)
+        previous = dockerconfig.helper_for(dockerconfig.load(docker_path), host)
+        docker_changed = dockerconfig.update(docker_path, dockerconfig.set_helper(host))
+    return Result(
+        host=host,
+        config_path=path,
+        config_action=action,
+        changed_keys=changed,
+        docker_path=docker_path,
+        docker_changed=docker_changed,
+        docker_previous=previous if previous != dockerconfig.HELPER_NAME else None,
+        shadowed_system=shadowed,
+    )

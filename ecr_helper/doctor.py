@@ -1,0 +1,262 @@
+"""``xecr doctor``: every link from the config file to a usable token, checked live.
+
+Each check is a :class:`Check` (pass, fail, or a warning that does not fail
+the run) with a hint that says what to change. Doctor never trusts a cache:
+it calls GetCallerIdentity, AssumeRole on every hop of the chain and
+GetAuthorizationToken against AWS, through :class:`Probes` so tests can
+inject the calls, and stores nothing. A failure names the role ARN or the
+registry id it concerns.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from ecr_helper import config, dockerconfig, paths, securefile, status
+from ecr_helper.credentials import Token
+from ecr_helper.errors import AwsError, CacheError, ConfigError, InputError, NotOurRegistry
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check's outcome. A failed ``warning_only`` check is shown but fails nothing."""
+
+    name: str
+    ok: bool
+    detail: str
+    hint: str = ""
+    warning_only: bool = False
+
+    @property
+    def failed(self) -> bool:
+        return not self.ok and not self.warning_only
+
+    def line(self) -> str:
+        if self.ok:
+            return f"PASS {self.name}: {self.detail}"
+        word = "WARN" if self.warning_only else "FAIL"
+        hint = f" -- {self.hint}" if self.hint else ""
+        return f"{word} {self.name}: {self.detail}{hint}"
+
+
+@dataclass(frozen=True)
+class Probes:
+    """The live AWS calls: whose the source credentials are (region, profile) -> ARN;
+    assume every hop of a registry's chain; fetch its token."""
+
+    identity: Callable[[str, str | None], str]
+    assume: Callable[[config.RegistrySettings], None]
+    token: Callable[[config.RegistrySettings], Token]
+
+
+def _identity(region: str, profile: str | None) -> str:
+    from ecr_helper import aws
+
+    return aws.caller_identity(region, profile)
+
+
+def _assume(settings: config.RegistrySettings) -> None:
+    from ecr_helper import aws
+
+    sess = aws.call(lambda: aws.session(settings.source_profile), "sts", settings.region,
+                    "AWS session")
+    aws.assume_chain(
+        sess,
+        settings.role_arns,
+        settings.region,
+        external_id=settings.external_id,
+        session_name=settings.role_session_name,
+        duration=settings.duration_seconds,
+    )
+
+
+def _token(settings: config.RegistrySettings) -> Token:
+    from ecr_helper import aws
+
+    return aws.fetch_token(settings)
+
+
+def live_probes() -> Probes:
+    """Probes that call AWS (boto3 is imported on first use)."""
+    return Probes(identity=_identity, assume=_assume, token=_token)
+
+
+def passed(checks: Sequence[Check]) -> bool:
+    return not any(check.failed for check in checks)
+
+
+def _naming(text: str, subject: str, label: str) -> str:
+    # Every failure line must name the role or registry it is about.
+    return text if subject in text else f"{label} {subject}: {text}"
+
+
+def _registry_checks(
+    settings: config.RegistrySettings,
+    probes: Probes,
+    identities: dict[tuple[str, str | None], str | AwsError],
+    docker_path: str | None,
+    suffix: str,
+    now: Callable[[], float],
+) -> list[Check]:
+    checks: list[Check] = []
+    where = (settings.region, settings.source_profile)
+    if where not in identities:
+        try:
+            identities[where] = probes.identity(*where)
+        except AwsError as exc:
+            identities[where] = exc
+    who = identities[where]
+    profile = f" (profile {settings.source_profile})" if settings.source_profile else ""
+    if isinstance(who, AwsError):
+        checks.append(Check(
+            f"credentials{suffix}", False, f"GetCallerIdentity{profile} failed: {who}",
+            "set AWS_PROFILE or source_profile, or run `aws sso login`; check ~/.aws/config",
+        ))
+    else:
+        checks.append(Check(f"credentials{suffix}", True, f"source credentials{profile} are {who}"))
+    if not isinstance(who, AwsError):
+        chain_ok = _assume_check(settings, probes, who, suffix, checks)
+        if chain_ok:
+            _token_check(settings, probes, suffix, now, checks)
+    if docker_path is not None:
+        checks.append(_docker_check(docker_path, settings.host, suffix))
+    return checks
+
+
+def _assume_check(settings: config.RegistrySettings, probes: Probes, who: str, suffix: str,
+                  checks: list[Check]) -> bool:
+    name = f"assume role{suffix}"
+    if not settings.role_arns:
+        checks.append(Check(name, True, "no role configured; the source credentials ask ECR "
+                                        "directly"))
+        return True
+    try:
+        probes.assume(settings)
+    except AwsError as exc:
+        # AssumeRoleDenied names the hop that failed; anything else names the chain's end.
+        role = getattr(exc, "role_arn", None) or settings.role_arn or ""
+        external = (f"; its sts:ExternalId must be {settings.external_id!r}"
+                    if settings.external_id and role == settings.role_arn else "")
+        first = role == settings.role_arns[0]
+        caller = who if first else "the role before it in the chain"
+        checks.append(Check(
+            name, False, _naming(str(exc), role, "role"),
+            f"{role}'s trust policy must name {caller} as principal{external}",
+        ))
+        return False
+    checks.append(Check(name, True, "assumed " + " -> ".join(settings.role_arns)))
+    return True
+
+
+def _token_check(settings: config.RegistrySettings, probes: Probes, suffix: str,
+                 now: Callable[[], float], checks: list[Check]) -> None:
+    name = f"token{suffix}"
+    acting = settings.role_arn or "the source credentials"
+    try:
+        token = probes.token(settings)
+    except AwsError as exc:
+        checks.append(Check(
+            name, False, _naming(str(exc), settings.registry_id, "registry"),
+            f"{acting} needs ecr:GetAuthorizationToken, and registry {settings.registry_id} "
+            f"must exist in {settings.region}",
+        ))
+        return
+    left = status.countdown(token.expires_at - now())
+    checks.append(Check(name, True, f"GetAuthorizationToken for registry {settings.registry_id} "
+                                    f"in {settings.region} as {acting}: valid for {left}"))
+
+
+def _docker_check(path: str, host: str, suffix: str) -> Check:
+    name = f"docker config{suffix}"
+    hint = f"run `xecr configure {host}`"
+    try:
+        document = dockerconfig.load(path)
+    except ConfigError as exc:
+        return Check(name, False, str(exc), f"fix or move {path}, then {hint}")
+    helper = dockerconfig.helper_for(document, host)
+    if helper == dockerconfig.HELPER_NAME:
+        return Check(name, True, f"{path} sends {host} to xecr (credHelpers)")
+    store = document.get("credsStore")
+    if helper is None and store == dockerconfig.HELPER_NAME:
+        return Check(name, True, f"{path} sends {host} to xecr (credsStore)")
+    if helper is not None:
+        why = f'credHelpers sends it to "{helper}"'
+    elif isinstance(store, str) and store:
+        why = f'credsStore sends it to "{store}"'
+    else:
+        why = "no credential helper is named for it"
+    return Check(name, False, f"{path} does not send {host} to xecr: {why}", hint)
+
+
+def _cache_check(loaded: config.Config, env: Mapping[str, str]) -> Check:
+    if loaded.cache_backend == "none":
+        return Check("cache folder", True, 'caching is off (cache = "none"): every pull asks AWS')
+    folder = paths.cache_dir(env, loaded.system)
+    if not os.path.lexists(folder):
+        return Check("cache folder", True, f"{folder} does not exist yet (made private on first "
+                                           "use)")
+    try:
+        securefile.check_dir(folder)
+    except CacheError as exc:
+        return Check("cache folder", False, f"{exc} (tokens are not cached)",
+                     f"chmod 700 {folder}, owned by you (or remove it)")
+    mode = stat.S_IMODE(os.lstat(folder).st_mode)
+    return Check("cache folder", True, f"{folder} is private ({mode:04o})")
+
+
+def _daemon_check(loaded: config.Config, env: Mapping[str, str]) -> Check:
+    daemon = status.daemon_status(paths.cache_dir(env, loaded.system))
+    if daemon.known and daemon.pid:
+        return Check("daemon", True, daemon.line().removeprefix("daemon: "))
+    detail = "not running" if daemon.known else "cannot tell whether it runs"
+    return Check("daemon", False, detail,
+                 "optional: `xecr daemon` keeps tokens fresh ahead of pulls", warning_only=True)
+
+
+def run(
+    env: Mapping[str, str],
+    registries: Sequence[str] = (),
+    probes: Probes | None = None,
+    clock: Callable[[], float] = time.time,
+    docker: bool = True,
+) -> list[Check]:
+    """Every check, in order, for the named registries (default: every configured one).
+
+    ``docker=False`` skips Docker's config (a kubelet node has none)."""
+    probes = probes or live_probes()
+    try:
+        loaded = config.load(env)
+    except ConfigError as exc:
+        return [Check("config", False, str(exc), "fix the file and key named above")]
+    source = loaded.path or "no config file"
+    count = len(loaded.registries)
+    if loaded.path:
+        parsed = f"{source} parses ({count} registr{'y' if count == 1 else 'ies'})"
+    else:
+        parsed = "no config file: ECR hosts are served with defaults"
+    checks = [Check("config", True, parsed)]
+    targets = list(registries) or loaded.hosts()
+    if not targets:
+        checks.append(Check("registry", False, "no registry named and none configured",
+                            "name one (`xecr doctor HOST`) or add one with `xecr configure HOST`"))
+    docker_path = dockerconfig.config_path(env) if docker else None
+    identities: dict[tuple[str, str | None], str | AwsError] = {}
+    for name in targets:
+        suffix = f" [{name}]" if len(targets) > 1 else ""
+        try:
+            settings = loaded.resolve(name)
+        except (NotOurRegistry, InputError):
+            checks.append(Check(
+                f"registry{suffix}", False,
+                f"{name!r} is neither an ECR host nor a registry in {source}",
+                f"run `xecr configure {name} --registry-id ID --region REGION`",
+            ))
+            continue
+        checks.extend(_registry_checks(settings, probes, identities, docker_path, suffix, clock))
+    checks.append(_cache_check(loaded, env))
+    checks.append(_daemon_check(loaded, env))
+    return checks

@@ -1,0 +1,177 @@
+"""``xecr status``: which registries xecr serves, what is cached for each, and the daemon.
+
+One row per registry host: every configured host, then every host with a
+cached token (the ones Docker asked for without configuration). A row's token
+is the one ``get`` would serve in this environment (same cache key), and its
+state comes from :func:`ecr_helper.refresh.state`, so status never disagrees
+with what a pull will do.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ecr_helper import cache, config, paths, refresh
+from ecr_helper.credentials import Token
+from ecr_helper.errors import InputError, NotOurRegistry
+
+
+@dataclass(frozen=True)
+class Row:
+    """One registry as status shows it. ``expires_at`` is None when nothing is cached."""
+
+    registry: str
+    registry_id: str
+    region: str
+    role_arn: str | None
+    expires_at: float | None
+    state: str
+    configured: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "registry": self.registry,
+            "registry_id": self.registry_id,
+            "region": self.region,
+            "role_arn": self.role_arn,
+            "expires_at": iso(self.expires_at),
+            "state": self.state,
+            "configured": self.configured,
+        }
+
+
+@dataclass(frozen=True)
+class Daemon:
+    """Whether the login daemon runs: ``known`` is False when this build cannot tell."""
+
+    pid: int | None
+    known: bool = True
+
+    def line(self) -> str:
+        if not self.known:
+            return "daemon: unknown (this xecr cannot check it)"
+        if not self.pid:
+            return "daemon: not running"
+        # -1: a daemon holds the lock but has not written its pid yet.
+        return f"daemon: running (pid {self.pid if self.pid > 0 else 'unknown'})"
+
+
+def iso(when: float | None) -> str | None:
+    """ISO 8601 in UTC with its offset, to the second."""
+    if when is None:
+        return None
+    return datetime.fromtimestamp(when, UTC).isoformat(timespec="seconds")
+
+
+def countdown(seconds: float) -> str:
+    """A short countdown such as ``11h59m``, ``4m10s`` or ``-2m5s`` (already past)."""
+    if seconds < 0:
+        return "-" + countdown(-seconds)
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes}m"
+    if minutes:
+        return f"{minutes}m{secs}s"
+    return f"{secs}s"
+
+
+def _row(
+    host: str, registry_id: str, region: str, role: str | None, token: Token | None,
+    now: float, configured: bool,
+) -> Row:
+    return Row(
+        registry=host,
+        registry_id=registry_id,
+        region=region,
+        role_arn=role,
+        expires_at=token.expires_at if token is not None else None,
+        state=refresh.state(token, now),
+        configured=configured,
+    )
+
+
+def rows(
+    loaded: config.Config,
+    store: cache.TokenCache,
+    env: Mapping[str, str],
+    now: float,
+) -> list[Row]:
+    """Configured registries in file order, then cached-only ones by host."""
+    out: list[Row] = []
+    seen: set[str] = set()
+    for host in loaded.hosts():
+        settings = loaded.resolve(host)
+        token = store.read(cache.cache_key(settings, env))
+        out.append(_row(settings.host, settings.registry_id, settings.region,
+                        settings.role_arn, token, now, True))
+        seen.add(settings.host)
+    cached: dict[str, list[tuple[str, Token]]] = {}
+    for key, token in store.entries().items():
+        if token.registry not in seen:
+            cached.setdefault(token.registry, []).append((key, token))
+    for host in sorted(cached):
+        try:
+            settings = loaded.resolve(host)
+        except (NotOurRegistry, InputError):
+            # An alias since removed from the config: `get` would refuse it, so
+            # show what is on disk as it is.
+            _, token = max(cached[host], key=lambda item: item[1].expires_at)
+            out.append(_row(host, token.registry_id, token.region, token.role_arn, token, now,
+                            False))
+            continue
+        key = cache.cache_key(settings, env)
+        # Entries under other keys belong to other identities (another profile or
+        # access key): `get` here would not serve them.
+        token = next((t for k, t in cached[host] if k == key), None)
+        out.append(_row(settings.host, settings.registry_id, settings.region, settings.role_arn,
+                        token, now, False))
+    return out
+
+
+def daemon_status(folder: str) -> Daemon:
+    """Ask the daemon module whether a daemon serves ``folder``."""
+    try:
+        module = importlib.import_module("ecr_helper.daemon")
+        is_running: Callable[[str], int | None] = module.is_running
+    except (ImportError, AttributeError):
+        return Daemon(None, known=False)
+    return Daemon(is_running(folder))
+
+
+def cache_folder(loaded: config.Config, store: cache.TokenCache, env: Mapping[str, str]) -> str:
+    return store.folder or paths.cache_dir(env, loaded.system)
+
+
+def collect(
+    env: Mapping[str, str], clock: Callable[[], float] = time.time
+) -> tuple[list[Row], Daemon]:
+    """The rows and the daemon's state for the configuration in force."""
+    loaded = config.load(env)
+    store = cache.open_cache(loaded, env)
+    return rows(loaded, store, env, clock()), daemon_status(cache_folder(loaded, store, env))
+
+
+HEADERS = ("REGISTRY", "REGISTRY ID", "REGION", "ROLE", "EXPIRES IN", "STATE")
+
+
+def table(found: list[Row], daemon: Daemon, now: float) -> str:
+    """The text table, then the daemon line."""
+    if not found:
+        body = "no registries configured or cached (add one with `xecr configure REGISTRY`)\n"
+        return body + daemon.line() + "\n"
+    cells = [HEADERS]
+    for row in found:
+        left = "-" if row.expires_at is None else countdown(row.expires_at - now)
+        cells.append((row.registry, row.registry_id, row.region, row.role_arn or "-", left,
+                      row.state))
+    widths = [max(len(line[i]) for line in cells) for i in range(len(HEADERS))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
+             for line in cells]
+    return "\n".join(lines) + "\n" + daemon.line() + "\n"

@@ -1,0 +1,234 @@
+"""People's commands through the installed executables, against the loopback fake AWS:
+configure, login, status, logout, get-login-password, doctor and the kubelet plugin."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import subprocess
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from tests.conftest import CENTRAL, CENTRAL_HOST, PULL_ROLE
+from tests.fakeaws import FakeAws
+
+PASSWORD = f"{CENTRAL}-auth-token"
+FAKE_SECRET_KEY = "fake-secret-key-for-tests-only"
+TIMEOUT = 60
+
+
+def run(*args: str, input: str | None = None,
+        exe: str = "xecr") -> subprocess.CompletedProcess[str]:
+    done = subprocess.run([exe, *args], input=input, capture_output=True, text=True,
+                          env=dict(os.environ), timeout=TIMEOUT, check=False)
+    # Nothing people see may carry a traceback or the source secret key.
+    for stream in (done.stdout, done.stderr):
+        assert "Traceback" not in stream
+        assert FAKE_SECRET_KEY not in stream
+    return done
+
+
+def configure_central(*extra: str) -> subprocess.CompletedProcess[str]:
+    done = run("configure", CENTRAL_HOST, "--role-arn", PULL_ROLE, "--external-id", "fleet-1",
+               *extra)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def status_json() -> list[dict[str, object]]:
+    done = run("status", "--json")
+    assert done.returncode == 0, done.stderr
+    rows: list[dict[str, object]] = json.loads(done.stdout)
+    return rows
+
+
+def test_configure_keeps_docker_config_and_comments_and_runs_twice_unchanged(
+    isolated_env: Path, write_config: Callable[[str], Path], fake_aws: FakeAws
+) -> None:
+    config_file = write_config("# my registries -- keep me\n[defaults]\nregion = \"us-east-1\""
+                               "  # home\n")
+    docker = isolated_env / ".docker" / "config.json"
+    docker.parent.mkdir()
+    existing = {
+        "auths": {"ghcr.io": {"auth": "dXNlcjpwYXNz"}},
+        "credHelpers": {"gcr.io": "gcloud"},
+        "currentContext": "colima",
+        "x-unknown": {"nested": [1, 2, 3]},
+    }
+    docker.write_text(json.dumps(existing))
+    docker.chmod(0o640)
+
+    done = configure_central()
+    assert done.stdout.splitlines() == [
+        f'config: added [registries."{CENTRAL_HOST}"] to {config_file}',
+        f'docker: credHelpers["{CENTRAL_HOST}"] = "xecr" in {docker}',
+    ]
+    assert done.stderr == ""
+    expected = json.loads(json.dumps(existing))
+    expected["credHelpers"][CENTRAL_HOST] = "xecr"
+    assert json.loads(docker.read_text()) == expected
+    assert stat.S_IMODE(docker.stat().st_mode) == 0o640
+    text = config_file.read_text()
+    assert text.startswith('# my registries -- keep me\n[defaults]\nregion = "us-east-1"  # home\n')
+    assert f'role_arn = "{PULL_ROLE}"' in text and 'external_id = "fleet-1"' in text
+
+    before = (config_file.read_bytes(), docker.read_bytes())
+    again = configure_central()
+    assert again.stdout == "nothing to change\n"
+    assert (config_file.read_bytes(), docker.read_bytes()) == before
+
+    # Docker's side of a pull: the helper answers for the configured host.
+    got = run("get", input=CENTRAL_HOST, exe="docker-credential-xecr")
+    assert got.returncode == 0, got.stdout
+    assert json.loads(got.stdout) == {"ServerURL": CENTRAL_HOST, "Username": "AWS",
+                                      "Secret": PASSWORD}
+    [assume] = fake_aws.requests("AssumeRole")
+    assert assume.params["RoleArn"] == PULL_ROLE and assume.params["ExternalId"] == "fleet-1"
+
+
+def test_configure_usage_errors_exit_2(isolated_env: Path) -> None:
+    done = run("configure", "mirror.example.com", "--role-arn", PULL_ROLE)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "--registry-id and --region" in done.stderr
+
+
+def test_login_status_logout(isolated_env: Path, fake_aws: FakeAws) -> None:
+    configure_central()
+    [row] = status_json()
+    assert row["registry"] == CENTRAL_HOST and row["expires_at"] is None
+    assert row["state"] == "none"
+
+    before = time.time()
+    done = run("login")
+    assert done.returncode == 0, done.stderr
+    assert f"logged in to {CENTRAL_HOST} (registry {CENTRAL})" in done.stdout
+    assert PASSWORD not in done.stdout
+    assert fake_aws.calls("GetAuthorizationToken") == 1
+
+    [row] = status_json()
+    assert {k: row[k] for k in ("registry", "registry_id", "region", "role_arn", "state")} == {
+        "registry": CENTRAL_HOST, "registry_id": CENTRAL, "region": "us-east-1",
+        "role_arn": PULL_ROLE, "state": "fresh"}
+    assert isinstance(row["expires_at"], str)
+    expires = datetime.fromisoformat(row["expires_at"])
+    assert expires.utcoffset() == timedelta(0)
+    left = expires.timestamp() - before
+    assert 12 * 3600 - 120 < left <= 12 * 3600 + 1  # ~12 h
+
+    table = run("status")
+    assert table.returncode == 0
+    lines = table.stdout.splitlines()
+    assert lines[0].startswith("REGISTRY") and "EXPIRES IN" in lines[0]
+    assert re.fullmatch(rf"{re.escape(CENTRAL_HOST)}\s+{CENTRAL}\s+us-east-1\s+"
+                        rf"{re.escape(PULL_ROLE)}\s+11h5\dm\s+fresh", lines[1])
+    assert lines[-1] == "daemon: not running"
+    assert PASSWORD not in table.stdout
+
+    done = run("logout")
+    assert done.returncode == 0
+    assert done.stdout == f"{CENTRAL_HOST}: token forgotten\n"
+    [row] = status_json()
+    assert row["expires_at"] is None and row["state"] == "none"
+    assert run("logout", CENTRAL_HOST).stdout == f"{CENTRAL_HOST}: nothing cached\n"
+
+
+def test_get_login_password_prints_the_password_alone(isolated_env: Path,
+                                                      fake_aws: FakeAws) -> None:
+    configure_central()
+    done = run("get-login-password", CENTRAL_HOST)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == PASSWORD + "\n"
+    assert done.stderr == ""
+    # the second one comes from the cache
+    assert run("get-login-password", CENTRAL_HOST).stdout == PASSWORD + "\n"
+    assert fake_aws.calls("GetAuthorizationToken") == 1
+
+
+def test_unknown_registries_are_named(isolated_env: Path, fake_aws: FakeAws) -> None:
+    for args in (("login", "mirror.example.com"), ("get-login-password", "mirror.example.com"),
+                 ("logout", "mirror.example.com")):
+        done = run(*args)
+        assert done.returncode == 1
+        assert done.stderr.count("\n") == 1
+        assert "'mirror.example.com' is neither an ECR host" in done.stderr
+        assert "xecr configure mirror.example.com" in done.stderr
+    assert fake_aws.counts() == {}
+
+
+def test_doctor_passes_on_a_healthy_setup(isolated_env: Path, fake_aws: FakeAws) -> None:
+    configure_central()
+    assert run("login").returncode == 0
+    fake_aws.reset()
+    done = run("doctor")
+    assert done.returncode == 0, done.stdout
+    words = [line.split(" ", 1)[0] for line in done.stdout.splitlines()]
+    assert words[:-1] == ["PASS"] * 6 and words[-1] in ("PASS", "WARN")
+    assert "PASS assume role: assumed " + PULL_ROLE in done.stdout
+    # live, not from the cache that login filled
+    assert fake_aws.calls("GetCallerIdentity") == 1
+    assert fake_aws.calls("AssumeRole") >= 1
+    assert fake_aws.calls("GetAuthorizationToken") == 1
+    assert PASSWORD not in done.stdout
+
+
+def test_doctor_fails_naming_the_role_on_access_denied(isolated_env: Path,
+                                                       fake_aws: FakeAws) -> None:
+    configure_central()
+    fake_aws.fail("AssumeRole", "access_denied")
+    done = run("doctor", CENTRAL_HOST)
+    assert done.returncode == 1
+    [failed] = [line for line in done.stdout.splitlines() if line.startswith("FAIL")]
+    assert failed.startswith(f"FAIL assume role: AssumeRole denied for {PULL_ROLE} "
+                             "(AccessDenied)")
+    assert " -- " in failed and "fleet-1" in failed
+    assert fake_aws.calls("GetAuthorizationToken") == 0
+
+
+def test_kubelet_plugin_answers_field_by_field(isolated_env: Path, fake_aws: FakeAws) -> None:
+    configure_central("--no-docker")
+    request = {
+        "apiVersion": "credentialprovider.kubelet.k8s.io/v1",
+        "kind": "CredentialProviderRequest",
+        "image": f"{CENTRAL_HOST}/team/app:1.0",
+        "serviceAccountToken": "",
+        "serviceAccountAnnotations": {},
+    }
+    done = run("kubelet", input=json.dumps(request), exe="docker-credential-xecr")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    response = json.loads(done.stdout)
+    assert response["apiVersion"] == "credentialprovider.kubelet.k8s.io/v1"
+    assert response["kind"] == "CredentialProviderResponse"
+    assert response["cacheKeyType"] == "Registry"
+    match = re.fullmatch(r"(\d+)h(\d+)m(\d+)s", response["cacheDuration"])
+    assert match is not None
+    hours, minutes, seconds = map(int, match.groups())
+    assert 6 * 3600 - 120 < hours * 3600 + minutes * 60 + seconds <= 6 * 3600
+    assert response["auth"] == {CENTRAL_HOST: {"username": "AWS", "password": PASSWORD}}
+    assert set(response) == {"apiVersion", "kind", "cacheKeyType", "cacheDuration", "auth"}
+    assert fake_aws.calls("GetAuthorizationToken") == 1
+
+
+def test_kubelet_plugin_refuses_other_images_on_stderr(isolated_env: Path,
+                                                       fake_aws: FakeAws) -> None:
+    request = {"apiVersion": "credentialprovider.kubelet.k8s.io/v1",
+               "kind": "CredentialProviderRequest", "image": "quay.io/org/app:1"}
+    done = run("kubelet", input=json.dumps(request), exe="docker-credential-xecr")
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.count("\n") == 1
+    assert done.stderr.startswith("xecr kubelet: image 'quay.io/org/app:1' is not in an ECR")
+    assert fake_aws.counts() == {}
+
+
+def test_help_lists_the_commands() -> None:
+    done = run("--help")
+    assert done.returncode == 0
+    for name in ("configure", "login", "logout", "get-login-password", "status", "doctor",
+                 "kubelet"):
+        assert re.search(rf"^\s+{name}\s", done.stdout, re.MULTILINE), name
