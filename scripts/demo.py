@@ -17,16 +17,7 @@ import time
 from pathlib import Path
 
 CENTRAL_HOST = "111111111111.dkr.ecr.us-east-1.amazonaws.com"
-CONFIG = """\
-# xecr demo config: one central registry, reached through a role in it
-[defaults]
-region = "us-east-1"
-
-[registries."111111111111.dkr.ecr.us-east-1.amazonaws.com"]
-role_arn = "arn:aws:iam::111111111111:role/ecr-pull-from-dev"
-external_id = "demo-external-id"
-role_session_name = "xecr-demo"
-"""
+ROLE = "arn:aws:iam::111111111111:role/ecr-pull-from-dev"
 
 
 def step(title: str) -> None:
@@ -68,8 +59,6 @@ def main() -> int:
         "XECR_SYSTEM_CONFIG": str(root / "no-system-config.toml"),
     }
     config = home / ".config" / "xecr" / "config.toml"
-    config.parent.mkdir(parents=True)
-    config.write_text(CONFIG)
     fake = subprocess.Popen(
         [sys.executable, "-m", "tests.fakeaws", "--port", "0"],
         cwd=Path(__file__).resolve().parent.parent,
@@ -81,7 +70,13 @@ def main() -> int:
         url = fake.stdout.readline().strip()
         env["AWS_ENDPOINT_URL"] = url
         print(f"loopback AWS stand-in (moto + real 12 h expiries) at {url}")
-        print(f"config file {config}:\n{CONFIG}")
+
+        step("One command sets up a registry: xecr's config and Docker's credHelpers")
+        run([xecr, "configure", CENTRAL_HOST, "--role-arn", ROLE,
+             "--external-id", "demo-external-id"], env)
+        print(f"{config}:\n{config.read_text()}")
+        docker_config = home / ".docker" / "config.json"
+        print(f"{docker_config}:\n{docker_config.read_text()}")
 
         step("Docker asks for credentials: the first get assumes the role and calls ECR")
         cold = run([helper, "get"], env, CENTRAL_HOST)
@@ -97,6 +92,8 @@ def main() -> int:
         run([helper, "get"], env, f"{CENTRAL_HOST}.evil.example")
         step("xecr status: what is cached, and when it must be refreshed")
         run([xecr, "status"], env)
+        step("xecr doctor: live checks of the whole chain")
+        run([xecr, "doctor", CENTRAL_HOST], env)
         step("The password alone, for docker login --password-stdin or helm")
         run([xecr, "get-login-password", CENTRAL_HOST], env)
         step("The repository policy the registry owner applies for a consumer account")
