@@ -117,6 +117,14 @@ class TokenCache:
     def lock(self, key: str, timeout: float) -> _NoLock | _FileLock:
         return _NoLock()
 
+    def note_failure(self, key: str, message: str, at: float) -> None:
+        """Tell processes already waiting on this key's lock that the fetch failed."""
+        return None
+
+    def failure_since(self, key: str, since: float) -> str | None:
+        """The error line of a fetch that failed at or after ``since``, if any."""
+        return None
+
 
 class FileCache(TokenCache):
     """Entries as 0600 JSON files (0640 in the machine-wide cache)."""
@@ -161,6 +169,29 @@ class FileCache(TokenCache):
         self.prepare()
         data = json.dumps(token.to_json()).encode()
         securefile.write_atomic(self._path(key), data, self.file_mode, self.gid)
+        assert self.folder is not None
+        securefile.sweep_temp_files(self.folder)
+
+    def note_failure(self, key: str, message: str, at: float) -> None:
+        # Not a cached failure: only processes that started waiting before
+        # `at` honour it (see refresh.obtain); every later get asks AWS again.
+        data = json.dumps({"at": at, "error": message}).encode()
+        try:
+            self.prepare()
+            securefile.write_atomic(self._path(key, ".fail"), data, self.file_mode, self.gid)
+        except CacheError:
+            pass
+
+    def failure_since(self, key: str, since: float) -> str | None:
+        raw = securefile.read_file(self._path(key, ".fail"), limit=1 << 14)
+        if raw is None:
+            return None
+        try:
+            note = json.loads(raw)
+            at, error = float(note["at"]), str(note["error"])
+        except (ValueError, KeyError, TypeError):
+            return None
+        return error if at >= since else None
 
     def delete(self, key: str) -> bool:
         return securefile.remove(self._path(key))

@@ -161,6 +161,12 @@ class KeyringCache(TokenCache):
                     found[key] = token
         return found
 
+    def note_failure(self, key: str, message: str, at: float) -> None:
+        self.files.note_failure(key, message, at)
+
+    def failure_since(self, key: str, since: float) -> str | None:
+        return self.files.failure_since(key, since)
+
     def lock(self, key: str, timeout: float) -> _NoLock | _FileLock:
         return self.files.lock(key, timeout)
 

@@ -78,14 +78,26 @@ def obtain(
         return cached
     if current == REFRESH_DUE and cached is not None:
         return _refresh_early(settings, cache, key, fetch, clock, cached)
+    waiting_since = clock()
     with cache.lock(key, lock_wait) as held:
         if held:
             again = cache.read(key)
             if again is not None and state(again, clock()) in (FRESH, REFRESH_DUE):
                 return again
+            # The process we queued behind has just failed: share its answer
+            # instead of making every waiting pull pay another full timeout.
+            failure = cache.failure_since(key, waiting_since)
+            if failure is not None:
+                raise AwsError(failure)
         else:
-            _warn(f"lock for {settings.host} not had within {lock_wait:.0f}s; fetching anyway")
-        token = fetch(settings, False)
+            _warn(f"lock for {settings.host} not had (timed out after {lock_wait:.0f}s, or "
+                  "the cache folder is not writable); fetching anyway")
+        try:
+            token = fetch(settings, False)
+        except AwsError as exc:
+            if held:
+                cache.note_failure(key, str(exc), clock())
+            raise
         _store(cache, key, token)
         return token
 

@@ -128,6 +128,30 @@ def write_atomic(path: str, data: bytes, mode: int = 0o600, gid: int | None = No
         pass  # the file is in place; a folder fsync is best effort
 
 
+def sweep_temp_files(folder: str, older_than: float = 600.0) -> None:
+    """Remove temp files left by writers that were killed mid-write.
+
+    They never hold a half entry that is served (readers only open the final
+    names), but they may hold a secret, so they do not linger.
+    """
+    import time
+
+    limit = time.time() - older_than
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        if name.startswith(".") and name.endswith(".tmp"):
+            path = os.path.join(folder, name)
+            try:
+                info = os.lstat(path)
+                if stat.S_ISREG(info.st_mode) and info.st_mtime < limit:
+                    os.unlink(path)
+            except OSError:
+                pass
+
+
 def remove(path: str) -> bool:
     """Delete ``path`` if it exists. True when something was removed."""
     try:
