@@ -42,6 +42,7 @@ _SESSION_NAME = r"[\w+=,.@-]{2,64}"
 def _matches(pattern: str, value: str) -> bool:
     return re.fullmatch(pattern, value, re.ASCII) is not None
 CACHE_BACKENDS = ("file", "keyring", "none")
+MAX_CONFIG = 1 << 20
 _COPY_VERSION = 1
 
 _COMMON_KEYS = (
@@ -204,6 +205,12 @@ def load(env: Mapping[str, str]) -> Config:
         raise ConfigError(path, "", "file not found (check XECR_CONFIG)") from None
     except OSError as exc:
         raise ConfigError(path, "", f"cannot read it: {exc.strerror}") from None
+    if system and (info.st_uid != 0 or info.st_mode & 0o022):
+        # Root's daemon acts on this file: a user who could edit it could
+        # point root at any role or cache folder.
+        raise ConfigError(
+            path, "", "the machine-wide config must be owned by root and writable by root only"
+        )
     stamp = [info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns]
     copy_path = _copy_path(env, path, system)
     if copy_path:
@@ -251,11 +258,19 @@ def parse_file(path: str, system: bool = False) -> Config:
 
     try:
         with open(path, "rb") as handle:
-            raw = tomllib.load(handle)
+            data = handle.read(MAX_CONFIG + 1)
     except OSError as exc:
         raise ConfigError(path, "", f"cannot read it: {exc.strerror}") from None
+    if len(data) > MAX_CONFIG:
+        raise ConfigError(path, "", f"larger than {MAX_CONFIG // 1024} KiB; is it the right file?")
+    try:
+        raw = tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path, "", f"not UTF-8 text (byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, "", f"not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(path, "", "not valid TOML: values nested too deeply") from None
     defaults, registries = validate(raw, path)
     return Config(path, system, defaults, registries)
 

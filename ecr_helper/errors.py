@@ -34,6 +34,9 @@ class ConfigError(XecrError, ValueError):
     """The configuration file is unreadable or invalid."""
 
     def __init__(self, path: str, key: str, problem: str) -> None:
+        # Keys come from the file and may hold anything, newlines included:
+        # escape them so the message stays one line.
+        key = key.encode("unicode_escape").decode("ascii")
         where = f"{path}: {key}" if key else path
         super().__init__(f"config error in {where}: {problem}")
         self.path = path

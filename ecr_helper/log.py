@@ -33,7 +33,7 @@ _secrets_lock = threading.Lock()
 _SHAPES = re.compile(
     r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])"
     r"|[A-Za-z0-9/+=_-]{100,}"
-    r"|(?i:(?:secret|password|token|credential)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+"
+    r"|(?i:(?:secret|password|token|credential)[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9/+=_-]{16,}"
 )
 
 

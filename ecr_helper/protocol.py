@@ -35,8 +35,12 @@ def fetch(settings: RegistrySettings, quick: bool) -> Token:
 
 
 def read_input(stdin: BinaryIO) -> str:
-    """At most :data:`MAX_INPUT` bytes of UTF-8 text from stdin."""
-    data = stdin.read(MAX_INPUT + 1)
+    """One line (or everything up to EOF) of at most :data:`MAX_INPUT` bytes of UTF-8.
+
+    Reading stops at the first newline, so a caller that keeps stdin open
+    after writing its line does not hang the helper.
+    """
+    data = stdin.readline(MAX_INPUT + 1)
     if len(data) > MAX_INPUT:
         raise InputError(
             f"input on stdin is longer than {MAX_INPUT} bytes; expected a registry host"
