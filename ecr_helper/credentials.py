@@ -86,6 +86,10 @@ class Token(Frozen):
                 return None
             if not all(type(values[k]) in (int, float) for k in ("issued_at", "expires_at")):
                 return None
+            # json accepts NaN and Infinity; either would make a token "fresh"
+            # forever. The comparison is False for NaN, so it refuses both.
+            if not all(-1e12 < values[k] < 1e12 for k in ("issued_at", "expires_at")):
+                return None
             if values["role_arn"] is not None and not isinstance(values["role_arn"], str):
                 return None
             if not values["secret"] or values["expires_at"] <= values["issued_at"]:

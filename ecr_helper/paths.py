@@ -37,7 +37,8 @@ def _home(env: Mapping[str, str]) -> str:
 
 def _xdg(env: Mapping[str, str], var: str, default: str) -> str:
     value = env.get(var, "").strip()
-    return value if value else os.path.join(_home(env), default)
+    # The XDG spec (and platformdirs) ignore a relative path here.
+    return value if os.path.isabs(value) else os.path.join(_home(env), default)
 
 
 def user_config_dir(env: Mapping[str, str]) -> str:

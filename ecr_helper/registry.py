@@ -92,7 +92,7 @@ def normalize(address: str) -> str:
     if sep:
         text = rest
     host = text.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
-    if host.endswith(":443"):
+    if host.endswith(":443") and host.count(":") == 1:
         host = host[:-4]
     return host
 

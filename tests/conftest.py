@@ -55,6 +55,9 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "fake-secret-key-for-tests-only")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_REGION", "us-east-1")
+    # Until a test asks for the fake, any AWS call goes to a closed loopback
+    # port (discard), never to the real endpoints.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
     # The system config must never be the real /etc/xecr in a test.
     monkeypatch.setenv("XECR_SYSTEM_CONFIG", str(tmp_path / "etc" / "xecr" / "config.toml"))
     monkeypatch.setenv("XECR_SYSTEM_CACHE_DIR", str(tmp_path / "var" / "cache" / "xecr"))
