@@ -157,8 +157,8 @@ def _generic(exc: bx.ClientError, what: str) -> AwsError:
     code = _code(exc)
     if code in _CREDENTIAL_CODES:
         error = AwsError(
-            f"{what} failed: AWS rejected the source credentials ({code}); refresh them "
-            "(aws sso login, new keys) and check the system clock"
+            f"{what} failed: AWS rejected the credentials ({code}); refresh the source "
+            "credentials (aws sso login, new keys) and check the system clock"
         )
     elif code in _THROTTLE_CODES:
         error = AwsError(f"{what} failed: throttled by AWS ({code}) after retries; try again")
@@ -213,7 +213,8 @@ def assume_chain(
             "RoleArn": role,
             "RoleSessionName": (session_name if last and session_name else None)
             or default_session_name(),
-            "DurationSeconds": duration or DEFAULT_DURATION,
+            # AWS caps every role-chained session (each hop after the first) at an hour.
+            "DurationSeconds": min(duration or DEFAULT_DURATION, 3600 if index else 43200),
         }
         if last and external_id:
             params["ExternalId"] = external_id

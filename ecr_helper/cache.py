@@ -191,7 +191,7 @@ class FileCache(TokenCache):
             at, error = float(note["at"]), str(note["error"])
         except (ValueError, KeyError, TypeError):
             return None
-        return error if at >= since else None
+        return error if at > since else None
 
     def delete(self, key: str) -> bool:
         return securefile.remove(self._path(key))
