@@ -1,0 +1,124 @@
+"""One daemon per cache folder: the instance lock.
+
+``daemon.lock`` in the cache folder is held (flock) for the daemon's life and
+holds its pid. :func:`is_running` asks with a shared, non-blocking flock, so
+``get``, ``status`` and ``doctor`` can tell in microseconds whether a daemon
+keeps the folder's tokens fresh; it imports nothing beyond the standard
+library's builtins, since ``get`` may call it.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+
+from ecr_helper.errors import XecrError
+
+LOCK_NAME = "daemon.lock"
+# A status probe holds the lock for an instant; a starting daemon outwaits it.
+_ACQUIRE_WAIT = 0.3
+
+
+class AlreadyRunning(XecrError):
+    """Another daemon holds the lock of this cache folder."""
+
+    def __init__(self, folder: str, pid: int | None) -> None:
+        super().__init__(
+            f"already running for cache folder {folder} (pid {pid if pid else 'unknown'})"
+        )
+        self.folder = folder
+        self.pid = pid
+
+
+class InstanceLock:
+    """The held ``daemon.lock`` of one cache folder; released by :meth:`release`."""
+
+    def __init__(self, path: str, fd: int) -> None:
+        self.path = path
+        self._fd: int | None = fd
+
+    def release(self) -> None:
+        # The file stays: deleting a lock file races with the next daemon's open.
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def acquire_instance(folder: str, mode: int = 0o600, gid: int | None = None,
+                     wait: float = _ACQUIRE_WAIT) -> InstanceLock:
+    """Take the folder's daemon lock at once, or raise :class:`AlreadyRunning`."""
+    import fcntl
+
+    path = os.path.join(folder, LOCK_NAME)
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags, mode)
+    except OSError as exc:
+        raise XecrError(
+            f"cannot create {path}: {exc.strerror} (the machine-wide cache is kept by the "
+            "system daemon, run as root)"
+        ) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
+            raise XecrError(f"refusing {path}: not a regular file owned by you")
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                pid = _read_pid(fd)
+                if pid is not None or time.monotonic() >= deadline:
+                    raise AlreadyRunning(folder, pid) from None
+                time.sleep(0.02)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        os.fchmod(fd, mode)
+        if gid is not None:
+            os.fchown(fd, -1, gid)
+    except BaseException:
+        os.close(fd)
+        raise
+    return InstanceLock(path, fd)
+
+
+def is_running(cache_folder: str) -> int | None:
+    """The pid of the daemon holding ``cache_folder``'s lock, else None.
+
+    -1 means a daemon holds the lock but its pid cannot be read (it is being
+    written). A lock file this user may not open reads as None.
+    """
+    import fcntl
+
+    path = os.path.join(cache_folder, LOCK_NAME)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    try:
+        try:
+            # Shared, so two probes never see each other as a daemon.
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            deadline = time.monotonic() + 0.2
+            pid = _read_pid(fd)
+            while pid is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+                pid = _read_pid(fd)
+            return pid if pid is not None else -1
+        except OSError:
+            return None
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def _read_pid(fd: int) -> int | None:
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() and int(text) > 0 else None

@@ -1,0 +1,400 @@
+#!/bin/bash
+# xecr EC2 bootstrap: run from user-data (as root) to set up a machine-wide
+# xecr with no hands on the machine.
+#
+#   bootstrap.sh --role-arn ARN (--registry-id ID | --registry HOST) --region REGION
+#                [--external-id ID] [--docker-user USER]... [--source PIP_SPEC_OR_PATH]
+#                [--root DIR] [--no-enable] [--reinstall]
+#
+# It installs xecr into its own venv (/opt/xecr), links /usr/local/bin/xecr and
+# /usr/local/bin/docker-credential-xecr, writes /etc/xecr/config.toml, adds the
+# registry to the credHelpers of root's Docker config (and of each
+# --docker-user's) keeping everything else in it, installs the systemd unit
+# xecr.service and enables and starts it. Running it again with the same
+# arguments changes nothing; with other arguments it changes only what they
+# change (and reloads or restarts the daemon).
+#
+# --root DIR writes everything under DIR instead of / and never calls
+# systemctl (it only makes the multi-user.target.wants link): for image builds
+# and tests. XECR_BOOTSTRAP_SKIP_INSTALL=1 skips the venv and pip step;
+# XECR_BOOTSTRAP_PIP_ARGS adds pip options (a mirror, --no-index...);
+# XECR_BOOTSTRAP_PYTHON names the Python (3.11 or newer) to build the venv with.
+#
+# Exit status: 0 done, 1 failed, 2 wrong arguments.
+
+set -euo pipefail
+umask 022
+
+PROG="xecr bootstrap"
+USAGE="usage: bootstrap.sh --role-arn ARN (--registry-id ID | --registry HOST) --region REGION
+       [--external-id ID] [--docker-user USER]... [--source PIP_SPEC_OR_PATH] [--root DIR]
+       [--no-enable] [--reinstall]"
+
+say() { printf '%s: %s\n' "$PROG" "$*"; }
+die() { printf '%s: %s\n' "$PROG" "$*" >&2; exit 1; }
+usage_error() { printf '%s: %s\n%s\n' "$PROG" "$*" "$USAGE" >&2; exit 2; }
+
+ROLE_ARN="" REGISTRY_ID="" REGISTRY="" REGION="" EXTERNAL_ID="" ROOT="" SOURCE="xecr"
+ENABLE=1 REINSTALL=0
+DOCKER_USERS=()
+
+value() { # OPTION ARGS...: the value after OPTION, or a usage error
+    [ $# -ge 2 ] && [ -n "$2" ] && [ "${2#--}" = "$2" ] || usage_error "$1 needs a value"
+    printf '%s' "$2"
+}
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --role-arn) ROLE_ARN=$(value "$@"); shift 2 ;;
+        --registry-id) REGISTRY_ID=$(value "$@"); shift 2 ;;
+        --registry) REGISTRY=$(value "$@"); shift 2 ;;
+        --region) REGION=$(value "$@"); shift 2 ;;
+        --external-id) EXTERNAL_ID=$(value "$@"); shift 2 ;;
+        --docker-user) DOCKER_USERS+=("$(value "$@")"); shift 2 ;;
+        --source) SOURCE=$(value "$@"); shift 2 ;;
+        --root) ROOT=$(value "$@"); shift 2 ;;
+        --no-enable) ENABLE=0; shift ;;
+        --reinstall) REINSTALL=1; shift ;;
+        -h | --help) printf '%s\n' "$USAGE"; exit 0 ;;
+        *) usage_error "unknown argument: $1" ;;
+    esac
+done
+
+# -- check the arguments (they go into a TOML file: only safe characters pass) --------
+
+ARN_RE='^arn:aws(-cn|-us-gov|-iso|-iso-b|-iso-e|-iso-f)?:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]{1,512}$'
+REGION_RE='^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$'
+ID_RE='^[0-9]{12}$'
+EXTERNAL_ID_RE='^[A-Za-z0-9_+=,.@:/-]{2,1224}$'
+HOST_RE='^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$'
+ECR_HOST_RE='^([0-9]{12})\.dkr\.ecr(-fips)?\.([a-z]{2}(-[a-z]+)+-[0-9]{1,2})\.amazonaws\.com(\.cn)?$'
+USER_RE='^[a-z_][a-z0-9_.-]{0,31}$'
+
+[ -n "$ROLE_ARN" ] || usage_error "--role-arn is required"
+[[ $ROLE_ARN =~ $ARN_RE ]] || usage_error "--role-arn $ROLE_ARN is not an IAM role ARN (arn:aws:iam::<12 digits>:role/NAME)"
+[ -n "$REGION" ] || usage_error "--region is required"
+[[ $REGION =~ $REGION_RE ]] || usage_error "--region $REGION is not an AWS region name (like us-east-1)"
+[ -n "$REGISTRY_ID$REGISTRY" ] || usage_error "give --registry-id ID or --registry HOST"
+if [ -n "$REGISTRY_ID" ]; then
+    [[ $REGISTRY_ID =~ $ID_RE ]] || usage_error "--registry-id $REGISTRY_ID is not a 12-digit AWS account id"
+fi
+if [ -n "$EXTERNAL_ID" ]; then
+    [[ $EXTERNAL_ID =~ $EXTERNAL_ID_RE ]] || usage_error "--external-id must be 2-1224 of A-Z a-z 0-9 +=,.@:/-_"
+fi
+for user in ${DOCKER_USERS[@]+"${DOCKER_USERS[@]}"}; do
+    [[ $user =~ $USER_RE ]] || usage_error "--docker-user $user is not a user name"
+done
+
+ALIAS=0
+if [ -n "$REGISTRY" ]; then
+    HOST=$(printf '%s' "$REGISTRY" | tr '[:upper:]' '[:lower:]')
+    HOST=${HOST#*://}
+    HOST=${HOST%%/*}
+    HOST=${HOST%:443}
+    [[ $HOST =~ $HOST_RE ]] || usage_error "--registry $REGISTRY is not a registry host name"
+    if [[ $HOST =~ $ECR_HOST_RE ]]; then
+        [ -z "$REGISTRY_ID" ] || [ "$REGISTRY_ID" = "${BASH_REMATCH[1]}" ] ||
+            usage_error "--registry-id $REGISTRY_ID contradicts the host $HOST"
+        [ "$REGION" = "${BASH_REMATCH[3]}" ] ||
+            usage_error "--region $REGION contradicts the host $HOST (${BASH_REMATCH[3]})"
+        REGISTRY_ID=${BASH_REMATCH[1]}
+    else
+        [ -n "$REGISTRY_ID" ] || usage_error "--registry $HOST is not an ECR host name: give --registry-id too (an alias)"
+        ALIAS=1
+    fi
+else
+    case "$REGION" in
+        cn-*) HOST="$REGISTRY_ID.dkr.ecr.$REGION.amazonaws.com.cn" ;;
+        *) HOST="$REGISTRY_ID.dkr.ecr.$REGION.amazonaws.com" ;;
+    esac
+fi
+
+if [ -n "$ROOT" ]; then
+    mkdir -p "$ROOT"
+    ROOT=$(cd "$ROOT" && pwd -P)
+    [ "$ROOT" != / ] || ROOT=""
+elif [ "$(id -u)" != 0 ]; then
+    die "run as root (or give --root DIR to write into a scratch root)"
+fi
+
+VENV=/opt/xecr
+UNIT=/etc/systemd/system/xecr.service
+CONFIG=/etc/xecr/config.toml
+
+# -- helpers ------------------------------------------------------------------------------
+
+# same_bytes A B: whether two files hold the same bytes (cmp is not on every minimal image).
+same_bytes() {
+    if command -v cmp >/dev/null 2>&1; then
+        cmp -s "$1" "$2"
+    else
+        [ "$(od -An -c <"$1")" = "$(od -An -c <"$2")" ]
+    fi
+}
+
+# write_if_changed DEST MODE TEXT: replace DEST atomically with TEXT (and a final newline)
+# only when it differs. Succeeds (0) when it wrote, fails (1) when DEST was already right.
+write_if_changed() {
+    local dest=$1 mode=$2 text=$3 folder tmp
+    folder=$(dirname "$dest")
+    mkdir -p "$folder" || die "cannot create $folder"
+    tmp=$(mktemp "$folder/.$(basename "$dest").XXXXXX") || die "cannot write in $folder"
+    printf '%s\n' "$text" >"$tmp" || { rm -f "$tmp"; die "cannot write $tmp"; }
+    if [ -f "$dest" ] && [ ! -L "$dest" ] && same_bytes "$tmp" "$dest" &&
+        [ "$(stat -c %a "$dest")" = "${mode#0}" ]; then
+        rm -f "$tmp"
+        say "unchanged $dest"
+        return 1
+    fi
+    { chmod "$mode" "$tmp" && mv -f "$tmp" "$dest"; } || { rm -f "$tmp"; die "cannot write $dest"; }
+    say "wrote $dest"
+    return 0
+}
+
+# link TARGET LINK: make LINK a symlink to TARGET unless it already is one.
+link() {
+    local target=$1 path=$2
+    if [ -L "$path" ] && [ "$(readlink "$path")" = "$target" ]; then
+        say "unchanged $path"
+        return 0
+    fi
+    mkdir -p "$(dirname "$path")"
+    [ ! -e "$path" ] || [ -L "$path" ] || say "replacing $path with a link to $target"
+    ln -sfn "$target" "$path"
+    say "linked $path -> $target"
+}
+
+python_ok() { "$1" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null; }
+
+find_python() {
+    local candidate
+    for candidate in ${XECR_BOOTSTRAP_PYTHON:-} python3.13 python3.12 python3.11 python3; do
+        if command -v "$candidate" >/dev/null 2>&1 && python_ok "$candidate"; then
+            command -v "$candidate"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# Any Python 3 can merge JSON; the venv needs 3.11 or newer.
+json_python() {
+    local candidate
+    for candidate in ${XECR_BOOTSTRAP_PYTHON:-} python3 "$ROOT$VENV/bin/python"; do
+        if command -v "$candidate" >/dev/null 2>&1; then
+            printf '%s' "$candidate"
+            return 0
+        fi
+    done
+    die "python3 is needed to update Docker's config.json"
+}
+
+# merge_cred_helper CONFIG_JSON HOST [OWNER]: add credHelpers[HOST] = "xecr", keep the rest.
+merge_cred_helper() {
+    local py
+    py=$(json_python)
+    "$py" - "$@" <<'PY'
+import json, os, stat, sys, tempfile
+
+path, host = sys.argv[1], sys.argv[2]
+owner = sys.argv[3] if len(sys.argv) > 3 else ""
+try:
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+except FileNotFoundError:
+    text = None
+try:
+    doc = json.loads(text) if text and text.strip() else {}
+except ValueError as exc:
+    sys.exit(f"xecr bootstrap: {path} is not valid JSON ({exc}); fix it and run again")
+if not isinstance(doc, dict):
+    sys.exit(f"xecr bootstrap: {path} is not a JSON object; fix it and run again")
+helpers = doc.setdefault("credHelpers", {})
+if not isinstance(helpers, dict):
+    sys.exit(f"xecr bootstrap: credHelpers in {path} is not an object; fix it and run again")
+if text is not None and helpers.get(host) == "xecr":
+    print(f"xecr bootstrap: unchanged {path}")
+    sys.exit(0)
+helpers[host] = "xecr"
+folder = os.path.dirname(path)
+made_folder = not os.path.isdir(folder)
+os.makedirs(folder, mode=0o700, exist_ok=True)
+mode = stat.S_IMODE(os.stat(path).st_mode) if text is not None else 0o600
+fd, tmp = tempfile.mkstemp(dir=folder, prefix=".config.json.")
+try:
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(doc, indent="\t") + "\n")
+        handle.flush()
+        os.fchmod(handle.fileno(), mode)
+        if text is not None:
+            info = os.stat(path)
+            os.fchown(handle.fileno(), info.st_uid, info.st_gid)
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+except BaseException:
+    if os.path.exists(tmp):
+        os.unlink(tmp)
+    raise
+if owner and text is None:
+    uid, gid = (int(part) for part in owner.split(":"))
+    os.chown(path, uid, gid)
+    if made_folder:
+        os.chown(folder, uid, gid)
+print(f"xecr bootstrap: wrote {path}")
+PY
+}
+
+# -- 1. install xecr into its own venv ----------------------------------------------------
+
+INSTALLED=0
+install_xecr() {
+    local venv=$ROOT$VENV marker py
+    marker=$venv/.bootstrap-source
+    if [ "${XECR_BOOTSTRAP_SKIP_INSTALL:-}" = 1 ]; then
+        say "skipping the install of xecr (XECR_BOOTSTRAP_SKIP_INSTALL=1)"
+        return 0
+    fi
+    if [ "$REINSTALL" = 0 ] && [ -x "$venv/bin/xecr" ] && [ -f "$marker" ] &&
+        [ "$(cat "$marker")" = "$SOURCE" ]; then
+        say "unchanged $venv (xecr from $SOURCE; --reinstall to install again)"
+        return 0
+    fi
+    if ! py=$(find_python); then
+        [ -z "$ROOT" ] || die "no Python 3.11 or newer found (set XECR_BOOTSTRAP_PYTHON)"
+        if command -v dnf >/dev/null 2>&1; then
+            say "installing python3.11 with dnf"
+            dnf install -y -q python3.11 || die "dnf could not install python3.11"
+        elif command -v apt-get >/dev/null 2>&1; then
+            say "installing python3 and python3-venv with apt-get"
+            apt-get update -q && apt-get install -y -q python3 python3-venv ||
+                die "apt-get could not install python3-venv"
+        fi
+        py=$(find_python) || die "no Python 3.11 or newer found: install one, or set XECR_BOOTSTRAP_PYTHON"
+    fi
+    if [ ! -x "$venv/bin/python" ]; then
+        say "creating the venv $venv with $py"
+        "$py" -m venv "$venv" ||
+            die "cannot create the venv $venv (on Debian and Ubuntu: apt-get install python3-venv)"
+    fi
+    say "installing xecr from $SOURCE into $venv"
+    # shellcheck disable=SC2086 # XECR_BOOTSTRAP_PIP_ARGS is a list of options
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade \
+        ${XECR_BOOTSTRAP_PIP_ARGS:-} "$SOURCE" || die "pip could not install $SOURCE into $venv"
+    [ -x "$venv/bin/xecr" ] || die "pip installed $SOURCE but $venv/bin/xecr is missing"
+    printf '%s\n' "$SOURCE" >"$marker"
+    INSTALLED=1
+}
+install_xecr
+link "$VENV/bin/xecr" "$ROOT/usr/local/bin/xecr"
+link "$VENV/bin/docker-credential-xecr" "$ROOT/usr/local/bin/docker-credential-xecr"
+
+# -- 2. the machine-wide config -------------------------------------------------------------
+
+config_text() {
+    printf '# Written by the xecr EC2 bootstrap (bootstrap.sh); run it again to change it.\n'
+    printf '[defaults]\nregion = "%s"\n\n' "$REGION"
+    printf '[registries."%s"]\n' "$HOST"
+    [ "$ALIAS" = 0 ] || printf 'registry_id = "%s"\n' "$REGISTRY_ID"
+    printf 'role_arn = "%s"\n' "$ROLE_ARN"
+    [ -z "$EXTERNAL_ID" ] || printf 'external_id = "%s"\n' "$EXTERNAL_ID"
+}
+CONFIG_CHANGED=0
+if write_if_changed "$ROOT$CONFIG" 0644 "$(config_text)"; then CONFIG_CHANGED=1; fi
+chmod 0755 "$ROOT/etc/xecr"
+
+# -- 3. Docker's config: root's, and each --docker-user's -------------------------------------
+
+merge_cred_helper "$ROOT/root/.docker/config.json" "$HOST"
+for user in ${DOCKER_USERS[@]+"${DOCKER_USERS[@]}"}; do
+    if [ -n "$ROOT" ]; then
+        merge_cred_helper "$ROOT/home/$user/.docker/config.json" "$HOST"
+    else
+        entry=$(getent passwd "$user") || die "--docker-user $user: no such user"
+        home=$(printf '%s' "$entry" | cut -d: -f6)
+        ids="$(printf '%s' "$entry" | cut -d: -f3):$(printf '%s' "$entry" | cut -d: -f4)"
+        merge_cred_helper "$home/.docker/config.json" "$HOST" "$ids"
+    fi
+done
+
+# -- 4. the systemd unit (the same text as packaging/systemd/xecr.service) ------------------
+
+UNIT_TEXT=$(cat <<'UNIT'
+# xecr login daemon, machine-wide (EC2 instances, servers): runs as root,
+# reads /etc/xecr/config.toml and keeps the tokens in /var/cache/xecr, which
+# every user's `docker-credential-xecr get` reads (members of the docker group).
+# Install: see packaging/README.md (packaging/ec2/bootstrap.sh does it all).
+[Unit]
+Description=xecr login daemon: keeps Amazon ECR tokens fresh for Docker
+Documentation=https://pypi.org/project/xecr/
+Wants=network-online.target
+After=network-online.target
+Before=docker.service containerd.service
+
+[Service]
+Type=simple
+User=root
+# Never without a HOME: the AWS credential chain and xecr's folders derive from it.
+Environment=HOME=/root
+Environment=XECR_LOG_DIR=/var/log/xecr
+# Run outside the sandbox below, which needs both folders to exist already.
+ExecStartPre=+/bin/mkdir -p -m 0700 /var/cache/xecr /var/log/xecr
+ExecStart=/usr/local/bin/xecr daemon
+ExecReload=/bin/kill -HUP $MAINPID
+Restart=on-failure
+RestartSec=5
+TimeoutStopSec=15
+
+# Hardening: the daemon writes its cache and log folders, reads its config
+# and the AWS files, and talks HTTPS to STS and ECR (and instance metadata).
+NoNewPrivileges=yes
+ProtectSystem=strict
+ReadWritePaths=/var/cache/xecr /var/log/xecr
+ProtectHome=read-only
+PrivateTmp=yes
+PrivateDevices=yes
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+RestrictNamespaces=yes
+RestrictRealtime=yes
+RestrictSUIDSGID=yes
+LockPersonality=yes
+RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
+SystemCallArchitectures=native
+SystemCallFilter=@system-service
+# CAP_CHOWN: the cache folder and files get the docker group.
+CapabilityBoundingSet=CAP_CHOWN
+UMask=0077
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+)
+UNIT_CHANGED=0
+if write_if_changed "$ROOT$UNIT" 0644 "$UNIT_TEXT"; then UNIT_CHANGED=1; fi
+
+if [ "$ENABLE" = 0 ]; then
+    say "not enabling xecr.service (--no-enable)"
+elif [ -n "$ROOT" ]; then
+    link "$UNIT" "$ROOT/etc/systemd/system/multi-user.target.wants/xecr.service"
+elif command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    [ "$UNIT_CHANGED" = 0 ] || systemctl daemon-reload
+    if ! systemctl is-enabled --quiet xecr.service 2>/dev/null; then
+        systemctl enable --quiet xecr.service
+        say "enabled xecr.service"
+    fi
+    if [ "$UNIT_CHANGED" = 1 ] || [ "$INSTALLED" = 1 ]; then
+        systemctl restart xecr.service && say "restarted xecr.service"
+    elif [ "$CONFIG_CHANGED" = 1 ]; then
+        systemctl reload-or-restart xecr.service && say "reloaded xecr.service"
+    elif ! systemctl is-active --quiet xecr.service; then
+        systemctl start xecr.service && say "started xecr.service"
+    fi
+else
+    say "systemd is not running here: start \`xecr daemon\` under your own supervisor"
+fi
+
+say "done: $HOST via $ROLE_ARN; check with \`xecr daemon --once\`"
