@@ -210,10 +210,9 @@ def _cache_check(loaded: config.Config, env: Mapping[str, str]) -> Check:
 
 def _daemon_check(loaded: config.Config, env: Mapping[str, str]) -> Check:
     daemon = status.daemon_status(paths.cache_dir(env, loaded.system))
-    if daemon.known and daemon.pid:
+    if daemon.pid:
         return Check("daemon", True, daemon.line().removeprefix("daemon: "))
-    detail = "not running" if daemon.known else "cannot tell whether it runs"
-    return Check("daemon", False, detail,
+    return Check("daemon", False, "not running",
                  "optional: `xecr daemon` keeps tokens fresh ahead of pulls", warning_only=True)
 
 

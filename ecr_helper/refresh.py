@@ -4,8 +4,9 @@ The windows are relative to each token's own lifetime, in the manner of
 botocore's ``RefreshableCredentials``:
 
 * fresh: before half its lifetime; served as it is;
-* refresh due: past half-life; refreshed (unless another process already is),
-  and if that fails the cached token, still valid, is served;
+* refresh due: past half-life; refreshed (unless another process already is,
+  or a daemon keeps this cache), and if that fails the cached token, still
+  valid, is served;
 * expired: less than ``min(5 min, 10 % of lifetime)`` left; never served.
 
 :func:`obtain` re-checks the cache after taking the per-key lock, so of N
@@ -110,6 +111,13 @@ def _refresh_early(
     clock: Callable[[], float],
     cached: Token,
 ) -> Token:
+    if cache.folder is not None:
+        from ecr_helper import instance
+
+        if instance.is_running(cache.folder):
+            # The daemon refreshes it (at half-life plus jitter) or is retrying
+            # through an outage: a pull must not wait on AWS meanwhile.
+            return cached
     with cache.lock(key, 0.0) as held:
         if not held:
             return cached  # someone else is refreshing it

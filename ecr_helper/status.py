@@ -9,14 +9,13 @@ with what a pull will do.
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ecr_helper import cache, config, paths, refresh
+from ecr_helper import cache, config, instance, paths, refresh
 from ecr_helper.credentials import Token
 from ecr_helper.errors import InputError, NotOurRegistry
 
@@ -47,14 +46,11 @@ class Row:
 
 @dataclass(frozen=True)
 class Daemon:
-    """Whether the login daemon runs: ``known`` is False when this build cannot tell."""
+    """Whether the login daemon runs, and its pid."""
 
     pid: int | None
-    known: bool = True
 
     def line(self) -> str:
-        if not self.known:
-            return "daemon: unknown (this xecr cannot check it)"
         if not self.pid:
             return "daemon: not running"
         # -1: a daemon holds the lock but has not written its pid yet.
@@ -136,13 +132,8 @@ def rows(
 
 
 def daemon_status(folder: str) -> Daemon:
-    """Ask the daemon module whether a daemon serves ``folder``."""
-    try:
-        module = importlib.import_module("ecr_helper.daemon")
-        is_running: Callable[[str], int | None] = module.is_running
-    except (ImportError, AttributeError):
-        return Daemon(None, known=False)
-    return Daemon(is_running(folder))
+    """Whether a daemon keeps ``folder``'s tokens fresh."""
+    return Daemon(instance.is_running(folder))
 
 
 def cache_folder(loaded: config.Config, store: cache.TokenCache, env: Mapping[str, str]) -> str:

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-import types
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from ecr_helper import cache, config, doctor
+from ecr_helper import cache, config, doctor, instance
 from ecr_helper.config import RegistrySettings
 from ecr_helper.credentials import Token
 from ecr_helper.errors import (
@@ -64,9 +62,7 @@ class FakeProbes:
 
 @pytest.fixture(autouse=True)
 def daemon_not_running(monkeypatch: pytest.MonkeyPatch) -> None:
-    module = types.ModuleType("ecr_helper.daemon")
-    module.is_running = lambda folder: None  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "ecr_helper.daemon", module)
+    monkeypatch.setattr(instance, "is_running", lambda folder: None)
 
 
 @pytest.fixture
@@ -229,9 +225,7 @@ def test_unknown_or_missing_registries_fail(isolated_env: Path) -> None:
 
 
 def test_a_running_daemon_passes(healthy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    module = types.ModuleType("ecr_helper.daemon")
-    module.is_running = lambda folder: 321  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "ecr_helper.daemon", module)
+    monkeypatch.setattr(instance, "is_running", lambda folder: 321)
     assert _by_name(_run(FakeProbes()))["daemon"].line() == "PASS daemon: running (pid 321)"
 
 

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import os
-import sys
-import types
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from ecr_helper import cache, config, paths, status
+from ecr_helper import cache, config, instance, paths, status
 from ecr_helper.credentials import Token
 from tests.conftest import CENTRAL, CENTRAL_HOST, PULL_ROLE
 
@@ -36,20 +34,17 @@ def _put(env: dict[str, str], host: str, token: Token) -> None:
 
 
 @pytest.fixture
-def no_daemon_module(monkeypatch: pytest.MonkeyPatch) -> Callable[[int | None], None]:
-    """Stand in for ecr_helper.daemon (being written elsewhere) with a fixed answer."""
+def no_daemon_module(monkeypatch: pytest.MonkeyPatch) -> Callable[[int | None], list[str]]:
+    """Stand in for the instance lock probe with a fixed answer; returns the folders asked."""
+    seen: list[str] = []
 
-    def install(pid: int | None) -> None:
-        module = types.ModuleType("ecr_helper.daemon")
-        seen: list[str] = []
-
+    def install(pid: int | None) -> list[str]:
         def is_running(folder: str) -> int | None:
             seen.append(folder)
             return pid
 
-        module.is_running = is_running  # type: ignore[attr-defined]
-        module.seen = seen  # type: ignore[attr-defined]
-        monkeypatch.setitem(sys.modules, "ecr_helper.daemon", module)
+        monkeypatch.setattr(instance, "is_running", is_running)
+        return seen
 
     return install
 
@@ -159,32 +154,25 @@ def test_empty_table_says_how_to_start() -> None:
     assert text.endswith("daemon: not running\n")
 
 
-def test_daemon_status_asks_the_daemon_module(
-    no_daemon_module: Callable[[int | None], None],
+def test_daemon_status_asks_the_instance_lock(
+    no_daemon_module: Callable[[int | None], list[str]],
 ) -> None:
-    no_daemon_module(77)
+    seen = no_daemon_module(77)
     assert status.daemon_status("/some/cache") == status.Daemon(77)
-    assert sys.modules["ecr_helper.daemon"].seen == ["/some/cache"]
+    assert seen == ["/some/cache"]
     no_daemon_module(None)
     assert status.daemon_status("/x").line() == "daemon: not running"
     no_daemon_module(-1)
     assert status.daemon_status("/x").line() == "daemon: running (pid unknown)"
 
 
-def test_daemon_status_is_unknown_without_the_module(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "ecr_helper.daemon", types.ModuleType("ecr_helper.daemon"))
-    daemon = status.daemon_status("/x")
-    assert daemon == status.Daemon(None, known=False)
-    assert "unknown" in daemon.line()
-
-
 def test_collect_reads_the_config_cache_and_daemon(
-    write_config: Callable[[str], Path], no_daemon_module: Callable[[int | None], None],
+    write_config: Callable[[str], Path], no_daemon_module: Callable[[int | None], list[str]],
 ) -> None:
     write_config(f'[registries."{CENTRAL_HOST}"]\n')
-    no_daemon_module(None)
+    seen = no_daemon_module(None)
     found, daemon = status.collect(dict(os.environ), lambda: NOW)
     assert [r.registry for r in found] == [CENTRAL_HOST]
     assert daemon == status.Daemon(None)
     folder = paths.cache_dir(os.environ, False)
-    assert sys.modules["ecr_helper.daemon"].seen == [folder]
+    assert seen == [folder]
