@@ -19,15 +19,29 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     from ecr_helper.protocol import VERBS
 
     if len(args) == 1 and args[0] in VERBS:
         return _protocol(args[0])
-    from ecr_helper.cli.commands import run
+    from ecr_helper.cli import commands
 
-    return run(args)
+    name = os.path.basename(prog or (sys.argv[0] if argv is None else "xecr"))
+    if name.startswith("docker-credential-") and not (
+        args and (args[0] in ("-h", "--help", "--version") or args[0] in commands.command_names())
+    ):
+        # Called as a credential helper with a verb Docker does not send:
+        # answer the way the protocol answers failures, one line on stdout.
+        verb = args[0] if args else ""
+        print(f"{name}: unknown verb {verb!r}: expected one of {', '.join(VERBS)}")
+        return 1
+    return commands.run(args)
+
+
+def one_line(text: str) -> str:
+    """Docker shows the helper's stdout as is: never let a message span lines."""
+    return " ".join(text.split("\n")).replace("\r", " ")
 
 
 def _protocol(verb: str) -> int:
@@ -42,7 +56,7 @@ def _protocol(verb: str) -> int:
         from ecr_helper import log
 
         log.exception_debug(f"{verb}: {exc}")
-        print(exc)
+        print(one_line(str(exc)))
         return 1
     except KeyboardInterrupt:
         print(f"xecr {verb}: interrupted")

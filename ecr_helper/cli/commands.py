@@ -20,7 +20,16 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 # Modules under ecr_helper.cli that add subcommands, in help order.
-_COMMAND_MODULES = ("tokens_cmd",)
+_COMMAND_MODULES = ("tokens_cmd", "policy_cmd", "people_cmd", "daemon_cmd")
+
+
+def command_names() -> set[str]:
+    """Every subcommand name (so the credential-helper name can accept them too)."""
+    names: set[str] = set()
+    for action in build_parser()._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            names.update(action.choices)
+    return names
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,7 +65,9 @@ def run(argv: Sequence[str], out: TextIO | None = None, err: TextIO | None = Non
         from ecr_helper import log
 
         log.exception_debug(f"{args.command}: {exc}")
-        print(f"xecr {args.command}: {exc}", file=err)
+        from ecr_helper.cli import one_line
+
+        print(one_line(f"xecr {args.command}: {exc}"), file=err)
         return 1
     except KeyboardInterrupt:
         print(f"xecr {args.command}: interrupted", file=err)
