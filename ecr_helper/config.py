@@ -15,7 +15,7 @@ import re
 
 from ecr_helper import paths, securefile
 from ecr_helper._frozen import Frozen
-from ecr_helper.errors import CacheError, ConfigError, NotOurRegistry
+from ecr_helper.errors import CacheError, ConfigError, InputError, NotOurRegistry
 from ecr_helper.registry import (
     is_host,
     is_region,
@@ -293,7 +293,10 @@ def validate(
         where = f'registries."{name}"'
         if not isinstance(body, dict):
             raise ConfigError(path, where, "must be a table")
-        host = normalize(name) if name.strip() else ""
+        try:
+            host = normalize(name) if name.strip() else ""
+        except InputError:
+            host = ""
         if not host or not is_host(host):
             raise ConfigError(path, where, "not a registry host name (host or host:port)")
         if host in registries:
