@@ -9,6 +9,7 @@ This is the path of every ``docker pull``: with a cached token it runs on
 from __future__ import annotations
 
 import json
+import os
 import time
 
 from ecr_helper import __version__
@@ -35,12 +36,19 @@ def fetch(settings: RegistrySettings, quick: bool) -> Token:
 
 
 def read_input(stdin: BinaryIO) -> str:
-    """One line (or everything up to EOF) of at most :data:`MAX_INPUT` bytes of UTF-8.
+    """Everything on stdin up to EOF, at most :data:`MAX_INPUT` bytes of UTF-8.
 
-    Reading stops at the first newline, so a caller that keeps stdin open
-    after writing its line does not hang the helper.
+    As Docker's own helpers do, the input is read to EOF (Docker writes the
+    address and closes stdin). A caller that writes and then keeps stdin open
+    cannot hang the helper: after a complete line xecr waits :data:`LINE_GRACE`
+    for more, after a partial one :data:`EOF_WAIT`.
     """
-    data = stdin.readline(MAX_INPUT + 1)
+    try:
+        fd = stdin.fileno()
+    except OSError:  # an in-memory stream (io.UnsupportedOperation)
+        data = stdin.read(MAX_INPUT + 1)
+    else:
+        data = _read_fd(fd)
     if len(data) > MAX_INPUT:
         raise InputError(
             f"input on stdin is longer than {MAX_INPUT} bytes; expected a registry host"
@@ -49,6 +57,52 @@ def read_input(stdin: BinaryIO) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         raise InputError("input on stdin is not UTF-8 text; expected a registry host") from None
+
+
+LINE_GRACE = 1.0
+EOF_WAIT = 10.0
+
+
+def _read_fd(fd: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    blocking = os.get_blocking(fd)
+    deadline: float | None = None
+    try:
+        while size <= MAX_INPUT:
+            try:
+                chunk = os.read(fd, MAX_INPUT + 1 - size)
+            except BlockingIOError:
+                chunk = None
+            if chunk == b"":
+                break
+            if chunk:
+                chunks.append(chunk)
+                size += len(chunk)
+                deadline = None
+                # The first read may block (nothing written yet); later ones
+                # must not wait forever for an EOF that never comes.
+                os.set_blocking(fd, False)
+                continue
+            if deadline is None:
+                wait = LINE_GRACE if chunks[-1].endswith(b"\n") else EOF_WAIT
+                deadline = time.monotonic() + wait
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                if chunks[-1].endswith(b"\n"):
+                    break
+                raise InputError(
+                    f"stdin was not closed within {EOF_WAIT:.0f} s; expected a registry host"
+                )
+            import select
+
+            select.select([fd], [], [], remaining)
+    finally:
+        try:
+            os.set_blocking(fd, blocking)
+        except OSError:
+            pass
+    return b"".join(chunks)
 
 
 def _resolve(address: str, env: Mapping[str, str]) -> tuple[Config, RegistrySettings]:

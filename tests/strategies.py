@@ -500,17 +500,15 @@ def check_token_entry(body: Any) -> None:
 
 
 def check_stdin(data: bytes) -> None:
-    """read_input returns the first line as text or raises InputError: nothing else."""
+    """read_input returns all of stdin (to EOF) as text or raises InputError: nothing else."""
     import io
 
-    head, newline, _ = data.partition(b"\n")
-    line = head + newline  # what Docker sends is one line; the rest is never read
     try:
         text = protocol.read_input(io.BytesIO(data))
     except InputError:
-        assert len(line) > protocol.MAX_INPUT or not _is_utf8(line)
+        assert len(data) > protocol.MAX_INPUT or not _is_utf8(data)
         return
-    assert text.encode("utf-8") == line
+    assert text.encode("utf-8") == data
 
 
 def _is_utf8(data: bytes) -> bool:
