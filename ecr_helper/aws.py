@@ -234,13 +234,10 @@ def assume_chain(
     return creds
 
 
-def fetch_token(
-    settings: RegistrySettings,
-    quick: bool = False,
-    clock: Callable[[], float] = time.time,
-) -> Token:
-    """Assume the configured chain and fetch the registry's token from ECR."""
-    timeouts = QUICK if quick else NORMAL
+def assume_for(
+    settings: RegistrySettings, timeouts: Timeouts = NORMAL
+) -> tuple[boto3.Session, dict[str, Any] | None]:
+    """The source session and the credentials of the registry's role chain."""
     sess = _call(lambda: session(settings.source_profile), "sts", settings.region, _never)
     creds = assume_chain(
         sess,
@@ -251,6 +248,17 @@ def fetch_token(
         duration=settings.duration_seconds,
         timeouts=timeouts,
     )
+    return sess, creds
+
+
+def fetch_token(
+    settings: RegistrySettings,
+    quick: bool = False,
+    clock: Callable[[], float] = time.time,
+) -> Token:
+    """Assume the configured chain and fetch the registry's token from ECR."""
+    timeouts = QUICK if quick else NORMAL
+    sess, creds = assume_for(settings, timeouts)
     ecr = _client(sess, "ecr", settings.region, timeouts, creds)
     if settings.role_arn:
         identity = settings.role_arn

@@ -197,19 +197,7 @@ class FileCache(TokenCache):
         return securefile.remove(self._path(key))
 
     def entries(self) -> dict[str, Token]:
-        assert self.folder is not None
-        found: dict[str, Token] = {}
-        try:
-            names = sorted(os.listdir(self.folder))
-        except OSError:
-            return found
-        for name in names:
-            if name.startswith(ENTRY_PREFIX) and name.endswith(".json"):
-                key = name[len(ENTRY_PREFIX) : -len(".json")]
-                token = self.read(key)
-                if token is not None:
-                    found[key] = token
-        return found
+        return read_entries(self, ENTRY_PREFIX)
 
     def lock(self, key: str, timeout: float) -> _NoLock | _FileLock:
         try:
@@ -217,6 +205,23 @@ class FileCache(TokenCache):
         except CacheError:
             return _NoLock()
         return _FileLock(self._path(key, ".lock"), timeout, self.file_mode)
+
+
+def read_entries(store: TokenCache, prefix: str) -> dict[str, Token]:
+    """Every readable entry of a folder-backed cache whose files are ``<prefix><key>.json``."""
+    assert store.folder is not None
+    found: dict[str, Token] = {}
+    try:
+        names = sorted(os.listdir(store.folder))
+    except OSError:
+        return found
+    for name in names:
+        if name.startswith(prefix) and name.endswith(".json"):
+            key = name[len(prefix) : -len(".json")]
+            token = store.read(key)
+            if token is not None:
+                found[key] = token
+    return found
 
 
 def _machine_gid() -> int | None:

@@ -62,16 +62,7 @@ def _identity(region: str, profile: str | None) -> str:
 def _assume(settings: config.RegistrySettings) -> None:
     from ecr_helper import aws
 
-    sess = aws.call(lambda: aws.session(settings.source_profile), "sts", settings.region,
-                    "AWS session")
-    aws.assume_chain(
-        sess,
-        settings.role_arns,
-        settings.region,
-        external_id=settings.external_id,
-        session_name=settings.role_session_name,
-        duration=settings.duration_seconds,
-    )
+    aws.assume_for(settings)
 
 
 def _token(settings: config.RegistrySettings) -> Token:

@@ -28,7 +28,7 @@ import json
 from pathlib import Path
 
 from ecr_helper import securefile
-from ecr_helper.cache import FileCache, TokenCache, digest
+from ecr_helper.cache import FileCache, TokenCache, digest, read_entries
 from ecr_helper.credentials import Token
 from ecr_helper.errors import CacheError
 
@@ -147,19 +147,7 @@ class KeyringCache(TokenCache):
         return True
 
     def entries(self) -> dict[str, Token]:
-        assert self.folder is not None
-        found: dict[str, Token] = {}
-        try:
-            names = sorted(path.name for path in Path(self.folder).iterdir())
-        except OSError:
-            return found
-        for name in names:
-            if name.startswith(ENTRY_PREFIX) and name.endswith(".json"):
-                key = name[len(ENTRY_PREFIX) : -len(".json")]
-                token = self.read(key)
-                if token is not None:
-                    found[key] = token
-        return found
+        return read_entries(self, ENTRY_PREFIX)
 
     def note_failure(self, key: str, message: str, at: float) -> None:
         self.files.note_failure(key, message, at)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -56,19 +57,37 @@ def _env(fake: FakeAws) -> dict[str, str]:
     return env
 
 
-def test_docker_push_and_pull_through_xecr(
+@dataclass(frozen=True)
+class Setup:
+    registry: harness.Registry
+    docker: harness.DockerClient
+    env: dict[str, str]
+    bin_dir: Path
+
+
+@pytest.fixture
+def setup(
     fake_aws: FakeAws,
     dockerd: harness.Dockerd,
     registry_factory: RegistryFactory,
     write_config: object,
     tmp_path: Path,
-) -> None:
+) -> Setup:
+    """A registry whose only login is the central registry's token, xecr configured
+    for it as an alias host, and a docker CLI whose credHelpers send it to xecr."""
     reg = registry_factory(username="AWS", password=f"{CENTRAL}-auth-token")
     _configure(write_config, reg.host)
     bin_dir = Path(_installed_helper()).parent
-    docker = dockerd.client(tmp_path / "docker-config", path_prepend=[bin_dir],
-                            extra_env=_env(fake_aws))
+    env = _env(fake_aws)
+    docker = dockerd.client(tmp_path / "docker-config", path_prepend=[bin_dir], extra_env=env)
     docker.write_config(cred_helpers={reg.host: "xecr"})
+    return Setup(reg, docker, env, bin_dir)
+
+
+def test_docker_push_and_pull_through_xecr(
+    fake_aws: FakeAws, setup: Setup, tmp_path: Path
+) -> None:
+    reg, docker = setup.registry, setup.docker
 
     ref = reg.ref("team/app", "1")
     harness.make_tiny_image(docker, "xecr-e2e/app:1", content=b"pushed through xecr\n")
@@ -97,18 +116,9 @@ def test_docker_push_and_pull_through_xecr(
 
 
 def test_pull_fails_with_a_clear_line_when_the_role_is_denied(
-    fake_aws: FakeAws,
-    dockerd: harness.Dockerd,
-    registry_factory: RegistryFactory,
-    write_config: object,
-    tmp_path: Path,
+    fake_aws: FakeAws, setup: Setup
 ) -> None:
-    reg = registry_factory(username="AWS", password=f"{CENTRAL}-auth-token")
-    _configure(write_config, reg.host)
-    bin_dir = Path(_installed_helper()).parent
-    docker = dockerd.client(tmp_path / "docker-config", path_prepend=[bin_dir],
-                            extra_env=_env(fake_aws))
-    docker.write_config(cred_helpers={reg.host: "xecr"})
+    reg, docker = setup.registry, setup.docker
     fake_aws.fail("AssumeRole", "access_denied")
     result = docker.run("pull", reg.ref("team/app", "1"), check=False, timeout=120)
     assert result.returncode != 0
@@ -122,25 +132,15 @@ def test_pull_fails_with_a_clear_line_when_the_role_is_denied(
     assert fake_aws.calls("GetAuthorizationToken") == 0
 
 
-def test_skopeo_reads_through_xecr(
-    fake_aws: FakeAws,
-    dockerd: harness.Dockerd,
-    registry_factory: RegistryFactory,
-    write_config: object,
-    tmp_path: Path,
-) -> None:
-    reg = registry_factory(username="AWS", password=f"{CENTRAL}-auth-token")
-    _configure(write_config, reg.host)
-    bin_dir = Path(_installed_helper()).parent
-    env = _env(fake_aws)
-    docker = dockerd.client(tmp_path / "docker-config", path_prepend=[bin_dir], extra_env=env)
-    docker.write_config(cred_helpers={reg.host: "xecr"})
+def test_skopeo_reads_through_xecr(fake_aws: FakeAws, setup: Setup, tmp_path: Path) -> None:
+    reg, docker = setup.registry, setup.docker
     ref = reg.ref("team/tool", "2")
     harness.make_tiny_image(docker, "xecr-e2e/tool:2", content=b"for skopeo\n")
     docker.run("tag", "xecr-e2e/tool:2", ref)
     docker.run("push", ref, timeout=120)
 
-    skopeo = harness.make_skopeo(tmp_path / "skopeo", path_prepend=[bin_dir], extra_env=env)
+    skopeo = harness.make_skopeo(tmp_path / "skopeo", path_prepend=[setup.bin_dir],
+                                 extra_env=setup.env)
     skopeo.write_auth(cred_helpers={reg.host: "xecr"})
     result = skopeo.inspect(ref)
     assert json.loads(result.stdout)["Name"] == f"{reg.host}/team/tool"
