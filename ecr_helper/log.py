@@ -33,7 +33,10 @@ _secrets_lock = threading.Lock()
 _SHAPES = re.compile(
     r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])"
     r"|[A-Za-z0-9/+=_-]{100,}"
-    r"|(?i:(?:secret|password|token|credential)[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9/+=_-]{16,}"
+    r"|(?i:(?:secret|password|passwd)\w*[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]{6,}"
+    # "token: <value>" is also how xecr's own messages read ("cached token:
+    # AssumeRole denied..."), so a token needs a value shaped like one.
+    r"|(?i:(?:token|credential)\w*[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9/+=_-]{16,}"
 )
 
 

@@ -154,7 +154,7 @@ def test_other_failures_keep_the_generic_message(fake_aws: FakeAws, ecr: Any, re
     with pytest.raises(AwsError) as caught:
         apply(ecr, repo, pull=["222222222222"])
     assert str(caught.value).startswith(
-        f"ECR GetRepositoryPolicy for repository {repo} failed: AWS rejected the source "
+        f"ECR GetRepositoryPolicy for repository {repo} failed: AWS rejected the "
         "credentials (ExpiredTokenException)"
     )
     assert fake_aws.calls("SetRepositoryPolicy") == 0
