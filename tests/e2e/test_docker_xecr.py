@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,3 +147,34 @@ def test_skopeo_reads_through_xecr(fake_aws: FakeAws, setup: Setup, tmp_path: Pa
     assert json.loads(result.stdout)["Name"] == f"{reg.host}/team/tool"
     # skopeo asked xecr; the token came from the cache docker's push filled.
     assert fake_aws.calls("GetAuthorizationToken") == 1
+
+
+def test_xecr_configure_then_docker_pull_with_no_hand_editing(
+    fake_aws: FakeAws,
+    dockerd: harness.Dockerd,
+    registry_factory: RegistryFactory,
+    tmp_path: Path,
+) -> None:
+    """The newcomer's path: one `xecr configure`, then docker push and pull just work."""
+    reg = registry_factory(username="AWS", password=f"{CENTRAL}-auth-token")
+    bin_dir = Path(_installed_helper()).parent
+    docker_config = tmp_path / "docker-config"
+    env = {**_env(fake_aws), "PATH": f"{bin_dir}:{os.environ['PATH']}",
+           "DOCKER_CONFIG": str(docker_config)}
+    configure = subprocess.run(
+        [str(bin_dir / "xecr"), "configure", reg.host, "--registry-id", CENTRAL,
+         "--region", "us-east-1", "--role-arn", PULL_ROLE, "--external-id", EXTERNAL_ID],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert configure.returncode == 0, configure.stderr
+    docker = dockerd.client(docker_config, path_prepend=[bin_dir], extra_env=_env(fake_aws))
+    assert docker.read_config()["credHelpers"] == {reg.host: "xecr"}
+
+    ref = reg.ref("team/new", "1")
+    harness.make_tiny_image(docker, "xecr-e2e/new:1", content=b"configured, not edited\n")
+    docker.run("tag", "xecr-e2e/new:1", ref)
+    docker.run("push", ref, timeout=120)
+    docker.run("rmi", ref, "xecr-e2e/new:1")
+    docker.run("pull", ref, timeout=120)
+    assert docker.image_exists(ref)
+    assert fake_aws.requests("AssumeRole")[0].params["ExternalId"] == EXTERNAL_ID
