@@ -6,7 +6,7 @@ import argparse
 import os
 from typing import TextIO
 
-from ecr_helper import __version__, cache, config, protocol, refresh
+from ecr_helper import __version__, cache, config, protocol, refresh, status
 from ecr_helper.config import RegistrySettings
 from ecr_helper.errors import NotOurRegistry, UsageError, XecrError
 
@@ -57,11 +57,8 @@ def login(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for name in _targets(args, loaded):
         settings = resolve(loaded, name)
         token = refresh.renew(settings, store, cache.cache_key(settings, env), protocol.fetch)
-        from datetime import UTC, datetime
-
-        expires = datetime.fromtimestamp(token.expires_at, UTC).isoformat()
         out.write(f"logged in to {settings.host} (registry {settings.registry_id}), "
-                  f"token expires {expires}\n")
+                  f"token expires {status.iso(token.expires_at)}\n")
     return 0
 
 
