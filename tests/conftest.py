@@ -105,3 +105,27 @@ def write_config(isolated_env: Path) -> Callable[[str], Path]:
 CENTRAL = "111111111111"
 CENTRAL_HOST = f"{CENTRAL}.dkr.ecr.us-east-1.amazonaws.com"
 PULL_ROLE = "arn:aws:iam::222222222222:role/ecr-pull"
+
+
+@pytest.fixture
+def log_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """xecr's log file for this test alone (the log module attaches one handler per
+    process): the handlers and level in place are set aside and restored after."""
+    import logging
+
+    from ecr_helper import log
+
+    monkeypatch.setenv("XECR_LOG_DIR", str(tmp_path / "log"))
+    logger = logging.getLogger(log.LOGGER)
+    saved = logger.handlers[:]
+    for handler in saved:
+        logger.removeHandler(handler)
+    level = logger.level
+    monkeypatch.setattr(log, "_configured", False)
+    yield tmp_path / "log" / "xecr.log"
+    for handler in logger.handlers[:]:
+        handler.close()
+        logger.removeHandler(handler)
+    for handler in saved:
+        logger.addHandler(handler)
+    logger.setLevel(level)

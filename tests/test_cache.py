@@ -7,17 +7,15 @@ The contract shared with the keyring backend is in test_cache_contract.py.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import stat
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from ecr_helper import cache, log, paths
+from ecr_helper import cache, paths
 from ecr_helper.cache import FileCache, TokenCache, cache_key, open_cache
 from ecr_helper.config import Config, RegistrySettings
 from ecr_helper.credentials import Token
@@ -42,23 +40,6 @@ def folder(tmp_path: Path) -> Path:
 @pytest.fixture
 def files(folder: Path) -> FileCache:
     return FileCache(str(folder))
-
-
-@pytest.fixture
-def log_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """xecr's log file for this test alone (the module keeps one handler per process)."""
-    monkeypatch.setenv("XECR_LOG_DIR", str(tmp_path / "log"))
-    logger = logging.getLogger(log.LOGGER)
-    saved = logger.handlers[:]
-    for handler in saved:
-        logger.removeHandler(handler)
-    monkeypatch.setattr(log, "_configured", False)
-    yield tmp_path / "log" / "xecr.log"
-    for handler in logger.handlers[:]:
-        handler.close()
-        logger.removeHandler(handler)
-    for handler in saved:
-        logger.addHandler(handler)
 
 
 # -- the file backend ----------------------------------------------------------------------

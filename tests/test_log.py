@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import os
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,25 +15,6 @@ from ecr_helper import log
 SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"  # the 40-character shape
 SESSION_TOKEN = "IQoJb3JpZ2luX2VjEJr" + "A" * 300 + "/+=="
 ECR_TOKEN = "QVdTOmV5SndZWGxzYjJGa0lqb2lNVEl6TkRVMk56ZzVNREV5TXpRMU5qYzRPVEF4TWpNME5UWTNPRGt3" * 2
-
-
-@pytest.fixture
-def log_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A log of this test's own (the module attaches one handler per process)."""
-    monkeypatch.setenv("XECR_LOG_DIR", str(tmp_path / "log"))
-    logger = logging.getLogger(log.LOGGER)
-    saved = logger.handlers[:]
-    for handler in saved:
-        logger.removeHandler(handler)
-    level = logger.level
-    monkeypatch.setattr(log, "_configured", False)
-    yield tmp_path / "log" / "xecr.log"
-    for handler in logger.handlers[:]:
-        handler.close()
-        logger.removeHandler(handler)
-    for handler in saved:
-        logger.addHandler(handler)
-    logger.setLevel(level)
 
 
 def mode(path: Path) -> int:
