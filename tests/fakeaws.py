@@ -65,7 +65,7 @@ from werkzeug.test import Client
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-HOST = "127.0.0.1"  # never 0.0.0.0: the fake accepts any credentials
+HOST = "127.0.0.1"  # loopback only, never every interface: the fake accepts any credentials
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/[^/]+/([^/]+)/([^/]+)/")
 
 # kind -> (STS status, STS code, ECR status, ECR __type, message), as real AWS answers them.
