@@ -238,14 +238,35 @@ def assume_for(
     settings: RegistrySettings, timeouts: Timeouts = NORMAL
 ) -> tuple[boto3.Session, dict[str, Any] | None]:
     """The source session and the credentials of the registry's role chain."""
-    sess = _call(lambda: session(settings.source_profile), "sts", settings.region, _never)
-    creds = assume_chain(
-        sess,
+    return _source_and_chain(
+        settings.source_profile,
         settings.role_arns,
         settings.region,
         external_id=settings.external_id,
         session_name=settings.role_session_name,
         duration=settings.duration_seconds,
+        timeouts=timeouts,
+    )
+
+
+def _source_and_chain(
+    profile: str | None,
+    role_arns: Sequence[str],
+    region: str,
+    *,
+    external_id: str | None = None,
+    session_name: str | None = None,
+    duration: int | None = None,
+    timeouts: Timeouts = NORMAL,
+) -> tuple[boto3.Session, dict[str, Any] | None]:
+    sess = _call(lambda: session(profile), "sts", region, _never)
+    creds = assume_chain(
+        sess,
+        role_arns,
+        region,
+        external_id=external_id,
+        session_name=session_name,
+        duration=duration,
         timeouts=timeouts,
     )
     return sess, creds
@@ -327,9 +348,8 @@ def make_client(
     timeouts: Timeouts = NORMAL,
 ) -> Any:
     """A boto3 client for ``service`` acting as the last role of the chain."""
-    sess = _call(lambda: session(source_profile), service, region, _never)
-    creds = assume_chain(
-        sess,
+    sess, creds = _source_and_chain(
+        source_profile,
         role_arns,
         region,
         external_id=external_id,
