@@ -50,11 +50,13 @@ class BenchError(Exception):
     """A step of the benchmark failed; the message says which and why."""
 
 
-def _run(cmd: list[str], *, timeout: float, env: dict[str, str] | None = None,
-         cwd: Path | None = None) -> str:
+def _run(
+    cmd: list[str], *, timeout: float, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> str:
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
-                              cwd=cwd, check=False)
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd, check=False
+        )
     except subprocess.TimeoutExpired:
         raise BenchError(f"{' '.join(cmd[:4])} ... took more than {timeout:.0f}s") from None
     if done.returncode != 0:
@@ -99,31 +101,63 @@ def build_venv(base: Path, *, system_pth: bool = False, timeout: float = 600.0) 
         if (REPO / extra).exists():
             shutil.copy2(REPO / extra, src)
     # A copy, so pip's in-tree build leaves the work tree untouched.
-    shutil.copytree(REPO / "ecr_helper", src / "ecr_helper",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(
+        REPO / "ecr_helper",
+        src / "ecr_helper",
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+    )
     root = base / "venv"
     env = base_env()
-    _run([sys.executable, "-m", "venv", "--system-site-packages", str(root)],
-         timeout=timeout, env=env)
+    _run(
+        [sys.executable, "-m", "venv", "--system-site-packages", str(root)],
+        timeout=timeout,
+        env=env,
+    )
     python = root / "bin" / "python"
-    _run([str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--no-cache-dir",
-          "--disable-pip-version-check", str(src)], timeout=timeout, env=env)
-    site = Path(_run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                     timeout=60, env=env).strip())
+    _run(
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-cache-dir",
+            "--disable-pip-version-check",
+            str(src),
+        ],
+        timeout=timeout,
+        env=env,
+    )
+    site = Path(
+        _run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+            timeout=60,
+            env=env,
+        ).strip()
+    )
     # pip compiles on install, but PYTHONDONTWRITEBYTECODE may be set here: make sure.
     _run([str(python), "-m", "compileall", "-q", str(site / "ecr_helper")], timeout=120, env=env)
     if not system_pth:
-        system_site = _run([sys.executable, "-c",
-                            "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                           timeout=60, env=env).strip()
+        system_site = _run(
+            [sys.executable, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+            timeout=60,
+            env=env,
+        ).strip()
         cfg = root / "pyvenv.cfg"
-        cfg.write_text(cfg.read_text().replace("include-system-site-packages = true",
-                                               "include-system-site-packages = false"))
+        cfg.write_text(
+            cfg.read_text().replace(
+                "include-system-site-packages = true", "include-system-site-packages = false"
+            )
+        )
         (site / "_bench_system_site.pth").write_text(system_site + "\n")
     venv = Venv(root, python, site)
-    where = _run([str(python), "-c",
-                  "import ecr_helper, boto3; print(ecr_helper.__file__)"],
-                 timeout=120, env=env, cwd=base).strip()
+    where = _run(
+        [str(python), "-c", "import ecr_helper, boto3; print(ecr_helper.__file__)"],
+        timeout=120,
+        env=env,
+        cwd=base,
+    ).strip()
     if not where.startswith(str(site)):
         raise BenchError(f"the venv imports ecr_helper from {where}, not from its own install")
     if not venv.script("docker-credential-xecr").exists():
@@ -145,28 +179,30 @@ def isolated_env(base: Path, venv: Venv, endpoint: str, trap: Trap) -> dict[str,
     run_dir.mkdir(mode=0o700, exist_ok=True)
     env = base_env()
     env["PATH"] = f"{venv.root / 'bin'}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}"
-    env.update({
-        "HOME": str(home),
-        "USER": "bench",
-        "XDG_CONFIG_HOME": str(home / ".config"),
-        "XDG_CACHE_HOME": str(home / ".cache"),
-        "XDG_STATE_HOME": str(home / ".local" / "state"),
-        "XDG_DATA_HOME": str(home / ".local" / "share"),
-        "XDG_RUNTIME_DIR": str(run_dir),
-        "DOCKER_CONFIG": str(home / ".docker"),
-        "AWS_CONFIG_FILE": str(home / ".aws" / "config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(home / ".aws" / "credentials"),
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-        "AWS_REGION": REGION,
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_ENDPOINT_URL": endpoint,
-        "XECR_SYSTEM_CONFIG": str(base / "etc" / "xecr" / "config.toml"),
-        "XECR_SYSTEM_CACHE_DIR": str(base / "var" / "cache" / "xecr"),
-        "NO_PROXY": "127.0.0.1,localhost",
-        "no_proxy": "127.0.0.1,localhost",
-    })
+    env.update(
+        {
+            "HOME": str(home),
+            "USER": "bench",
+            "XDG_CONFIG_HOME": str(home / ".config"),
+            "XDG_CACHE_HOME": str(home / ".cache"),
+            "XDG_STATE_HOME": str(home / ".local" / "state"),
+            "XDG_DATA_HOME": str(home / ".local" / "share"),
+            "XDG_RUNTIME_DIR": str(run_dir),
+            "DOCKER_CONFIG": str(home / ".docker"),
+            "AWS_CONFIG_FILE": str(home / ".aws" / "config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(home / ".aws" / "credentials"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ENDPOINT_URL": endpoint,
+            "XECR_SYSTEM_CONFIG": str(base / "etc" / "xecr" / "config.toml"),
+            "XECR_SYSTEM_CACHE_DIR": str(base / "var" / "cache" / "xecr"),
+            "NO_PROXY": "127.0.0.1,localhost",
+            "no_proxy": "127.0.0.1,localhost",
+        }
+    )
     for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY"):
         env[var] = trap.url
     return env
@@ -236,8 +272,14 @@ class FakeAwsProcess:
         cmd = [sys.executable, "-m", "tests.fakeaws", "--port", "0", "--ttl", str(ttl)]
         env = base_env()
         env["PYTHONPATH"] = str(REPO)
-        self._proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
-                                      stderr=self._log, stdin=subprocess.DEVNULL)
+        self._proc = subprocess.Popen(
+            cmd,
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            stdin=subprocess.DEVNULL,
+        )
         self.url = self._first_line(start_timeout)
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -249,8 +291,9 @@ class FakeAwsProcess:
             left = deadline - time.monotonic()
             if left <= 0 or self._proc.poll() is not None:
                 self.stop()
-                raise BenchError(f"the fake AWS did not start within {timeout:.0f}s "
-                                 f"(see {self._log.name})")
+                raise BenchError(
+                    f"the fake AWS did not start within {timeout:.0f}s (see {self._log.name})"
+                )
             ready, _, _ = select.select([self._proc.stdout], [], [], left)
             if ready:
                 chunk = os.read(self._proc.stdout.fileno(), 1)
@@ -264,8 +307,9 @@ class FakeAwsProcess:
         return url
 
     def _control(self, method: str, path: str) -> Any:
-        request = urllib.request.Request(self.url + path, method=method,
-                                         data=b"{}" if method == "POST" else None)
+        request = urllib.request.Request(
+            self.url + path, method=method, data=b"{}" if method == "POST" else None
+        )
         with self._opener.open(request, timeout=10) as answer:
             return json.loads(answer.read())
 

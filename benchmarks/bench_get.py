@@ -108,12 +108,20 @@ class Paired:
         return statistics.median(x / y for x, y in zip(self.a_times, self.b_times, strict=True))
 
 
-def run_once(cmd: Command,
-             extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+def run_once(
+    cmd: Command, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[bytes]:
     env = cmd.env if extra_env is None else {**cmd.env, **extra_env}
     try:
-        return subprocess.run(cmd.argv, input=STDIN, capture_output=True, env=env,
-                              cwd=env["HOME"], timeout=cmd.timeout, check=False)
+        return subprocess.run(
+            cmd.argv,
+            input=STDIN,
+            capture_output=True,
+            env=env,
+            cwd=env["HOME"],
+            timeout=cmd.timeout,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         raise BenchError(f"{cmd.label}: no answer within {cmd.timeout:.0f}s") from None
 
@@ -168,12 +176,15 @@ def row(name: str, result: Paired, aim: float | None) -> str:
     verdict = ""
     if aim is not None:
         verdict = f"  aim <= {aim:.2f}x: {'met' if ratio <= aim else 'NOT met'}"
-    return (f"{name:<12} {statistics.median(a) * 1e3:7.1f} ms (p90 {p90(a) * 1e3:6.1f})   "
-            f"{result.b.label:<22} {statistics.median(b) * 1e3:7.1f} ms (p90 {p90(b) * 1e3:6.1f})"
-            f"   ratio {ratio:5.2f}x (paired {result.paired_ratio():4.2f}x){verdict}")
+    return (
+        f"{name:<12} {statistics.median(a) * 1e3:7.1f} ms (p90 {p90(a) * 1e3:6.1f})   "
+        f"{result.b.label:<22} {statistics.median(b) * 1e3:7.1f} ms (p90 {p90(b) * 1e3:6.1f})"
+        f"   ratio {ratio:5.2f}x (paired {result.paired_ratio():4.2f}x){verdict}"
+    )
 
 
 # -- what the cached get imports -------------------------------------------------------------
+
 
 def import_times(cmd: Command, runs: int) -> dict[str, tuple[float, float]]:
     """Module -> (median self, median cumulative) import time in ms, in first-seen order."""
@@ -184,11 +195,13 @@ def import_times(cmd: Command, runs: int) -> dict[str, tuple[float, float]]:
         for line in done.stderr.decode(errors="replace").splitlines():
             if not line.startswith("import time:") or "imported package" in line:
                 continue
-            self_us, cumulative_us, name = line[len("import time:"):].split("|", 2)
+            self_us, cumulative_us, name = line[len("import time:") :].split("|", 2)
             samples.setdefault(name.strip(), []).append((int(self_us), int(cumulative_us)))
     return {
-        name: (statistics.median(s for s, _ in values) / 1e3,
-               statistics.median(c for _, c in values) / 1e3)
+        name: (
+            statistics.median(s for s, _ in values) / 1e3,
+            statistics.median(c for _, c in values) / 1e3,
+        )
         for name, values in samples.items()
     }
 
@@ -199,14 +212,17 @@ def report_imports(get: Command, floor: Command, runs: int) -> list[str]:
     base = import_times(floor, runs)
     extra = {name: t for name, t in mine.items() if name not in base}
     total = sum(s for s, _ in extra.values())
-    print(f"modules the cached get imports beyond the floor's ({len(extra)}, "
-          f"median self time {total:.1f} ms over {runs} runs; -X importtime):")
+    print(
+        f"modules the cached get imports beyond the floor's ({len(extra)}, "
+        f"median self time {total:.1f} ms over {runs} runs; -X importtime):"
+    )
     for name, (self_ms, cumulative_ms) in extra.items():
         print(f"  {name:<34} self {self_ms:6.2f} ms   cumulative {cumulative_ms:6.2f} ms")
     return sorted({n.split(".")[0] for n in extra} & set(FORBIDDEN))
 
 
 # -- docker-credential-ecr-login ---------------------------------------------------------------
+
 
 def ecr_login_key(region: str, access_key: str, registry_id: str) -> str:
     """The key amazon-ecr-credential-helper 0.6.0 files a registry's token under.
@@ -247,10 +263,12 @@ def seed_ecr_login(home: Path, lifetime: float = 43200.0) -> Path:
 
 def ecr_login_version(binary: str) -> str:
     """Its own version: ``-v`` (``version`` answers the helper library's version)."""
-    out = subprocess.run([binary, "-v"], capture_output=True, text=True, timeout=30,
-                         check=False).stdout
-    found = [line.split(":", 1)[1].strip() for line in out.splitlines()
-             if line.startswith("Version:")]
+    out = subprocess.run(
+        [binary, "-v"], capture_output=True, text=True, timeout=30, check=False
+    ).stdout
+    found = [
+        line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Version:")
+    ]
     return found[0] if found else "(version unknown)"
 
 
@@ -271,9 +289,11 @@ def prepare_ecr_login(binary: str, env: dict[str, str], trap: Trap) -> tuple[Com
     if control.returncode == 0:
         return None, "with no cache it still answered, so a cache hit cannot be told apart"
     if trap.hits == before:
-        return None, ("with no cache it failed without any connection reaching the trap, "
-                      "so its network use cannot be observed: "
-                      + control.stdout.decode(errors="replace").strip()[:300])
+        return None, (
+            "with no cache it failed without any connection reaching the trap, "
+            "so its network use cannot be observed: "
+            + control.stdout.decode(errors="replace").strip()[:300]
+        )
     shutil.rmtree(home / ".ecr", ignore_errors=True)
     seed_ecr_login(home)
     before = trap.hits
@@ -289,13 +309,17 @@ def prepare_ecr_login(binary: str, env: dict[str, str], trap: Trap) -> tuple[Com
 
 # -- the run -----------------------------------------------------------------------------------
 
+
 def verify_calls(fake: FakeAwsProcess, who: str) -> None:
     """The last AssumeRole and GetAuthorizationToken the fake saw are the configured ones."""
     seen = fake.requests()
     roles = [r["params"] for r in seen if r["action"] == "AssumeRole"]
     tokens = [r["params"] for r in seen if r["action"] == "GetAuthorizationToken"]
-    if not roles or roles[-1].get("RoleArn") != PULL_ROLE or (
-            roles[-1].get("ExternalId") != EXTERNAL_ID):
+    if (
+        not roles
+        or roles[-1].get("RoleArn") != PULL_ROLE
+        or (roles[-1].get("ExternalId") != EXTERNAL_ID)
+    ):
         raise BenchError(f"{who}: no AssumeRole of {PULL_ROLE} with the external id")
     if not tokens or tokens[-1].get("registryIds") != [CENTRAL]:
         raise BenchError(f"{who}: no GetAuthorizationToken for registry {CENTRAL}")
@@ -303,8 +327,9 @@ def verify_calls(fake: FakeAwsProcess, who: str) -> None:
 
 def profile(venv: Venv, cmd: Command) -> None:
     """A cProfile of one cached get, in process, imports included."""
-    prof = Command("profiled get", [str(venv.python), "-m", "cProfile", "-s", "cumulative",
-                                    *cmd.argv], cmd.env)
+    prof = Command(
+        "profiled get", [str(venv.python), "-m", "cProfile", "-s", "cumulative", *cmd.argv], cmd.env
+    )
     done = run_once(prof)
     if done.returncode != 0:
         raise BenchError(f"cProfile run failed: {done.stderr.decode(errors='replace')[-500:]}")
@@ -332,8 +357,9 @@ def bench(args: argparse.Namespace, tmp: Path) -> int:
             clear_folder(cache)
 
         cold = Command("xecr cold get", [xecr, "get"], online, prepare=clear_cache)
-        boto = Command("boto3 script", [str(venv.python), str(script), PULL_ROLE, EXTERNAL_ID],
-                       online)
+        boto = Command(
+            "boto3 script", [str(venv.python), str(script), PULL_ROLE, EXTERNAL_ID], online
+        )
         cached = Command("xecr cached get", [xecr, "get"], offline)
         floor = Command("floor", [str(venv.python), "-c", FLOOR], offline, answers=False)
 
@@ -391,12 +417,16 @@ def bench(args: argparse.Namespace, tmp: Path) -> int:
         elif binary:
             ecr_note = "docker-credential-ecr-login: skipped (--skip-ecr-login)"
 
-        print(f"\nxecr get, {args.rounds} paired rounds (A then B each round, "
-              f"{args.warmup} warm-up rounds dropped); wall time from spawn to exit")
-        print(f"python {sys.version.split()[0]} venv at {venv.root} "
-              f"({'system .pth hooks kept' if args.system_pth else 'system .pth hooks skipped'}); "
-              f"{os.cpu_count()} CPUs; load average {load} at start, "
-              f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} at end")
+        print(
+            f"\nxecr get, {args.rounds} paired rounds (A then B each round, "
+            f"{args.warmup} warm-up rounds dropped); wall time from spawn to exit"
+        )
+        print(
+            f"python {sys.version.split()[0]} venv at {venv.root} "
+            f"({'system .pth hooks kept' if args.system_pth else 'system .pth hooks skipped'}); "
+            f"{os.cpu_count()} CPUs; load average {load} at start, "
+            f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} at end"
+        )
         print("\n".join(rows))
         print(ecr_note)
         if args.profile or (slow and not args.no_profile):
@@ -409,19 +439,30 @@ def bench(args: argparse.Namespace, tmp: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=40, help="paired rounds per comparison")
     parser.add_argument("--warmup", type=int, default=3, help="rounds run first and dropped")
-    parser.add_argument("--import-runs", type=int, default=5,
-                        help="-X importtime runs whose medians are listed")
+    parser.add_argument(
+        "--import-runs", type=int, default=5, help="-X importtime runs whose medians are listed"
+    )
     parser.add_argument("--skip-cold", action="store_true", help="skip cold get vs boto3")
-    parser.add_argument("--skip-ecr-login", action="store_true",
-                        help="skip the docker-credential-ecr-login comparison")
-    parser.add_argument("--system-pth", action="store_true",
-                        help="keep the system site-packages' .pth start-up hooks in the venv")
-    parser.add_argument("--profile", action="store_true",
-                        help="print a cProfile of one cached get (done anyway above the aim)")
+    parser.add_argument(
+        "--skip-ecr-login",
+        action="store_true",
+        help="skip the docker-credential-ecr-login comparison",
+    )
+    parser.add_argument(
+        "--system-pth",
+        action="store_true",
+        help="keep the system site-packages' .pth start-up hooks in the venv",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="print a cProfile of one cached get (done anyway above the aim)",
+    )
     parser.add_argument("--no-profile", action="store_true", help="never print the cProfile")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args(argv)

@@ -81,15 +81,22 @@ def percentile(values: list[float], pct: float) -> float:
 def one_get(command: str, env: dict[str, str], timeout: float) -> Sample:
     start = time.perf_counter()
     try:
-        done = subprocess.run([command, "get"], input=STDIN, capture_output=True, env=env,
-                              timeout=timeout, check=False)
+        done = subprocess.run(
+            [command, "get"],
+            input=STDIN,
+            capture_output=True,
+            env=env,
+            timeout=timeout,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         return Sample(time.perf_counter() - start, -1, b"timed out", b"")
     return Sample(time.perf_counter() - start, done.returncode, done.stdout, done.stderr)
 
 
-def run_gets(command: str, env: dict[str, str], count: int, parallel: int,
-             timeout: float) -> tuple[list[Sample], float]:
+def run_gets(
+    command: str, env: dict[str, str], count: int, parallel: int, timeout: float
+) -> tuple[list[Sample], float]:
     """``count`` gets, ``parallel`` at a time, released together. Returns the
     samples and the wall time of the whole batch."""
     gate = threading.Barrier(min(parallel, count))
@@ -123,8 +130,9 @@ def _installed() -> Venv:
     """The running Python's own install, in the shape ``isolated_env`` wants."""
     root = Path(sys.prefix)
     if not (root / "bin" / "docker-credential-xecr").exists():
-        raise BenchError(f"no docker-credential-xecr in {root / 'bin'}: pip install -e . first, "
-                         "or pass --venv")
+        raise BenchError(
+            f"no docker-credential-xecr in {root / 'bin'}: pip install -e . first, or pass --venv"
+        )
     return Venv(root, Path(sys.executable), Path(sysconfig.get_path("purelib")))
 
 
@@ -145,8 +153,10 @@ def bench(args: argparse.Namespace, tmp: Path) -> int:
         calls = fake.calls()
         lines = report(samples, wall, args.parallel)
         if calls or trap.hits != hits:
-            lines.append(f"  failure: the warm gets reached the network: AWS calls {calls}, "
-                         f"trap hits {trap.hits - hits}")
+            lines.append(
+                f"  failure: the warm gets reached the network: AWS calls {calls}, "
+                f"trap hits {trap.hits - hits}"
+            )
         print("\n".join(lines))
         return 1 if any("failure:" in line for line in lines) else 0
     finally:
@@ -158,12 +168,15 @@ def bench(args: argparse.Namespace, tmp: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=200, help="gets in all (default 200)")
-    parser.add_argument("--parallel", type=int, default=200,
-                        help="gets running at once (default 200)")
-    parser.add_argument("--timeout", type=float, default=60.0,
-                        help="seconds any one get may take (default 60)")
-    parser.add_argument("--venv", action="store_true",
-                        help="measure a real pip install in a throwaway venv")
+    parser.add_argument(
+        "--parallel", type=int, default=200, help="gets running at once (default 200)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds any one get may take (default 60)"
+    )
+    parser.add_argument(
+        "--venv", action="store_true", help="measure a real pip install in a throwaway venv"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args(argv)
     if args.count < 1 or args.parallel < 1:

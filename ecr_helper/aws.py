@@ -57,14 +57,16 @@ NORMAL = Timeouts(connect=2.0, read=4.0, attempts=3)
 QUICK = Timeouts(connect=1.0, read=2.0, attempts=1)
 DEFAULT_DURATION = 900
 
-_CREDENTIAL_CODES = frozenset({
-    "ExpiredToken",
-    "ExpiredTokenException",
-    "InvalidClientTokenId",
-    "UnrecognizedClientException",
-    "SignatureDoesNotMatch",
-    "InvalidSignatureException",
-})
+_CREDENTIAL_CODES = frozenset(
+    {
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+        "SignatureDoesNotMatch",
+        "InvalidSignatureException",
+    }
+)
 _THROTTLE_CODES = frozenset({"Throttling", "ThrottlingException", "TooManyRequestsException"})
 
 
@@ -177,8 +179,12 @@ def _aws_message(exc: bx.ClientError) -> str:
     return f": {message[:300]}"
 
 
-def _call(fn: Callable[[], Any], service: str, region: str, on_client_error: Callable[
-        [bx.ClientError], AwsError]) -> Any:
+def _call(
+    fn: Callable[[], Any],
+    service: str,
+    region: str,
+    on_client_error: Callable[[bx.ClientError], AwsError],
+) -> Any:
     try:
         return fn()
     except bx.ClientError as exc:

@@ -41,6 +41,8 @@ _SESSION_NAME = r"[\w+=,.@-]{2,64}"
 
 def _matches(pattern: str, value: str) -> bool:
     return re.fullmatch(pattern, value, re.ASCII) is not None
+
+
 CACHE_BACKENDS = ("file", "keyring", "none")
 MAX_CONFIG = 1 << 20
 _COPY_VERSION = 1
@@ -275,15 +277,11 @@ def parse_file(path: str, system: bool = False) -> Config:
     return Config(path, system, defaults, registries)
 
 
-def validate(
-    raw: Mapping[str, Any], path: str
-) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+def validate(raw: Mapping[str, Any], path: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """Check a parsed document against the contract; return (defaults, registries)."""
     for key in raw:
         if key not in ("defaults", "registries"):
-            raise ConfigError(
-                path, key, 'unknown key (expected [defaults] or [registries."HOST"])'
-            )
+            raise ConfigError(path, key, 'unknown key (expected [defaults] or [registries."HOST"])')
     defaults = _table(raw.get("defaults", {}), path, "defaults", DEFAULT_KEYS)
     tables = raw.get("registries", {})
     if not isinstance(tables, dict):
@@ -310,7 +308,8 @@ def validate(
         else:
             if "registry_id" not in table:
                 raise ConfigError(
-                    path, f"{where}.registry_id",
+                    path,
+                    f"{where}.registry_id",
                     "required for a host that is not an ECR host name (an alias)",
                 )
             if "region" not in table and "region" not in defaults:

@@ -26,8 +26,7 @@ from ecr_helper.errors import ConfigError, InputError, UsageError
 from ecr_helper.registry import is_host, is_region, is_registry_id, normalize, parse_ecr_host
 
 # Keys in the order a new section lists them.
-_ORDER = ("registry_id", "region", "role_arn", "external_id", "role_session_name",
-          "source_profile")
+_ORDER = ("registry_id", "region", "role_arn", "external_id", "role_session_name", "source_profile")
 
 
 @dataclass(frozen=True)
@@ -65,17 +64,22 @@ class Result:
         if self.config_action == "added":
             out.append(f"config: added {section} to {self.config_path}")
         elif self.config_action == "updated":
-            out.append(f"config: updated {section} in {self.config_path} "
-                       f"({', '.join(self.changed_keys)})")
+            out.append(
+                f"config: updated {section} in {self.config_path} ({', '.join(self.changed_keys)})"
+            )
         if self.docker_changed:
             was = f' (was "{self.docker_previous}")' if self.docker_previous else ""
-            out.append(f'docker: credHelpers["{self.host}"] = "{dockerconfig.HELPER_NAME}" '
-                       f"in {self.docker_path}{was}")
+            out.append(
+                f'docker: credHelpers["{self.host}"] = "{dockerconfig.HELPER_NAME}" '
+                f"in {self.docker_path}{was}"
+            )
         if not out:
             out.append("nothing to change")
         if self.shadowed_system and self.config_action == "added":
-            out.append(f"note: {self.config_path} is now read instead of the machine-wide "
-                       f"{self.shadowed_system}; copy any registries you use from it")
+            out.append(
+                f"note: {self.config_path} is now read instead of the machine-wide "
+                f"{self.shadowed_system}; copy any registries you use from it"
+            )
         return out
 
 
@@ -103,8 +107,10 @@ def wanted(request: Request) -> tuple[str, dict[str, Any]]:
         raise UsageError(f"--region {request.region!r}: expected an AWS region like us-east-1")
     if ecr is not None:
         # The host already says both; a different value would be a contradiction.
-        for option, given, actual in (("--registry-id", request.registry_id, ecr.registry_id),
-                                      ("--region", request.region, ecr.region)):
+        for option, given, actual in (
+            ("--registry-id", request.registry_id, ecr.registry_id),
+            ("--region", request.region, ecr.region),
+        ):
             if given is not None and given != actual:
                 raise UsageError(f"{option} {given} contradicts the ECR host {host} ({actual})")
     else:
@@ -113,8 +119,9 @@ def wanted(request: Request) -> tuple[str, dict[str, Any]]:
         if request.region is not None:
             keys["region"] = request.region
     if request.role_arns:
-        keys["role_arn"] = (request.role_arns[0] if len(request.role_arns) == 1
-                            else list(request.role_arns))
+        keys["role_arn"] = (
+            request.role_arns[0] if len(request.role_arns) == 1 else list(request.role_arns)
+        )
     for key in ("external_id", "role_session_name", "source_profile"):
         value = getattr(request, key)
         if value is not None:
@@ -149,8 +156,9 @@ def _unwrap(value: Any) -> Any:
     return value.unwrap() if hasattr(value, "unwrap") else value
 
 
-def edit(text: str, path: str, host: str, keys: Mapping[str, Any],
-         need_alias_keys: bool) -> tuple[str, str | None, tuple[str, ...]]:
+def edit(
+    text: str, path: str, host: str, keys: Mapping[str, Any], need_alias_keys: bool
+) -> tuple[str, str | None, tuple[str, ...]]:
     """Apply ``keys`` to host's section of the TOML ``text``.
 
     Returns (new text, "added"/"updated"/None, the keys that changed). The file
@@ -168,8 +176,10 @@ def edit(text: str, path: str, host: str, keys: Mapping[str, Any],
     changed: list[str] = []
     if name is None:
         if need_alias_keys and not ("registry_id" in keys and "region" in keys):
-            raise UsageError(f"{host} is not an ECR host name: give --registry-id and --region "
-                             "(the central registry's account id and region)")
+            raise UsageError(
+                f"{host} is not an ECR host name: give --registry-id and --region "
+                "(the central registry's account id and region)"
+            )
         section = tomlkit.table()
         for key in _ORDER:
             if key in keys:
@@ -189,8 +199,9 @@ def edit(text: str, path: str, host: str, keys: Mapping[str, Any],
     try:
         config.validate(_plain(document), path)
     except ConfigError as exc:
-        raise UsageError(f"the change would make the config invalid: {exc.key}: {exc.problem}"
-                         ) from None
+        raise UsageError(
+            f"the change would make the config invalid: {exc.key}: {exc.problem}"
+        ) from None
     return tomlkit.dumps(document), action, tuple(changed)
 
 

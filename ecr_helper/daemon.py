@@ -146,9 +146,15 @@ def _share_machine_folder(store: cache.FileCache) -> None:
 class _Worker:
     """Keeps one registry's token fresh until stopped."""
 
-    def __init__(self, target: Target, store: cache.TokenCache, fetch: Fetch,
-                 clock: Callable[[], float], rand: Callable[[], float],
-                 publish: Callable[[Target, Token], None]) -> None:
+    def __init__(
+        self,
+        target: Target,
+        store: cache.TokenCache,
+        fetch: Fetch,
+        clock: Callable[[], float],
+        rand: Callable[[], float],
+        publish: Callable[[Target, Token], None],
+    ) -> None:
         self.target = target
         self._store = store
         self._fetch = fetch
@@ -157,8 +163,7 @@ class _Worker:
         self._publish = publish
         self._stop = threading.Event()
         self.failures = 0
-        self.thread = threading.Thread(target=self._run, name=f"xecr-{target.host}",
-                                       daemon=True)
+        self.thread = threading.Thread(target=self._run, name=f"xecr-{target.host}", daemon=True)
 
     def start(self) -> None:
         self.thread.start()
@@ -182,11 +187,17 @@ class _Worker:
             cached = self._read()
             if cached is not None:
                 lifetime = lifetime or cached.lifetime
-                if (started and cached.issued_at != basis
-                        and refresh.state(cached, now) == refresh.FRESH):
+                if (
+                    started
+                    and cached.issued_at != basis
+                    and refresh.state(cached, now) == refresh.FRESH
+                ):
                     # Someone else refreshed it: plan from their token, fetch nothing.
-                    due, basis, lifetime = (schedule.next_refresh(cached, self._rand),
-                                            cached.issued_at, cached.lifetime)
+                    due, basis, lifetime = (
+                        schedule.next_refresh(cached, self._rand),
+                        cached.issued_at,
+                        cached.lifetime,
+                    )
                     self._recovered("another process refreshed it")
                     self._publish(self.target, cached)
             if now < due:
@@ -199,24 +210,33 @@ class _Worker:
                 now = self._clock()
                 due = schedule.retry_at(now, self.failures, lifetime, self._rand)
                 settings = self.target.settings
-                log.warning(f"refresh of {settings.host} (registry {settings.registry_id}) "
-                            f"failed (attempt {self.failures}, next try in {due - now:.1f}s): "
-                            f"{reason}")
+                log.warning(
+                    f"refresh of {settings.host} (registry {settings.registry_id}) "
+                    f"failed (attempt {self.failures}, next try in {due - now:.1f}s): "
+                    f"{reason}"
+                )
                 continue
-            due, basis, lifetime = (schedule.next_refresh(token, self._rand), token.issued_at,
-                                    token.lifetime)
-            self._recovered(f"after {self.failures} failed attempt"
-                            + ("s" if self.failures > 1 else ""))
-            log.info(f"refreshed {self.target.host} (registry {self.target.settings.registry_id})"
-                     f": valid {token.lifetime:.0f}s, next refresh in "
-                     f"{max(0.0, due - self._clock()):.0f}s")
+            due, basis, lifetime = (
+                schedule.next_refresh(token, self._rand),
+                token.issued_at,
+                token.lifetime,
+            )
+            self._recovered(
+                f"after {self.failures} failed attempt" + ("s" if self.failures > 1 else "")
+            )
+            log.info(
+                f"refreshed {self.target.host} (registry {self.target.settings.registry_id})"
+                f": valid {token.lifetime:.0f}s, next refresh in "
+                f"{max(0.0, due - self._clock()):.0f}s"
+            )
             self._publish(self.target, token)
 
     def _attempt(self) -> tuple[Token | None, str]:
         """A new token, or None and the one-line reason it could not be had."""
         try:
-            return refresh.renew(self.target.settings, self._store, self.target.key,
-                                 self._fetch), ""
+            return refresh.renew(
+                self.target.settings, self._store, self.target.key, self._fetch
+            ), ""
         except XecrError as exc:
             return None, str(exc)
         except Exception as exc:  # nothing may stop the daemon
@@ -275,8 +295,10 @@ class Daemon:
 
     def start(self) -> None:
         if not self.targets:
-            log.warning(f"no registries configured in {self.config.path or 'any config file'}; "
-                        "waiting for a reload (SIGHUP)")
+            log.warning(
+                f"no registries configured in {self.config.path or 'any config file'}; "
+                "waiting for a reload (SIGHUP)"
+            )
         if self._sink is not None:
             self._sink.set_hosts(self.targets)
         for target in self.targets.values():
@@ -299,10 +321,14 @@ class Daemon:
         except XecrError as exc:
             log.warning(f"reload failed, keeping the previous config: {exc}")
             return
-        if (cache_folder(loaded, self.env) != cache_folder(self.config, self.env)
-                or loaded.cache_backend != self.config.cache_backend):
-            log.warning(f"reload: {loaded.path} now asks for another token cache; "
-                        "restart the daemon to use it (keeping the previous config)")
+        if (
+            cache_folder(loaded, self.env) != cache_folder(self.config, self.env)
+            or loaded.cache_backend != self.config.cache_backend
+        ):
+            log.warning(
+                f"reload: {loaded.path} now asks for another token cache; "
+                "restart the daemon to use it (keeping the previous config)"
+            )
             return
         self.config = loaded
         for host, worker in list(self._workers.items()):
@@ -317,9 +343,11 @@ class Daemon:
         added = sorted(set(fresh) - set(self.targets))
         removed = sorted(set(self.targets) - set(fresh))
         self.targets = fresh
-        log.info(f"reloaded {loaded.path}: {len(fresh)} registries"
-                 + (f", added {', '.join(added)}" if added else "")
-                 + (f", removed {', '.join(removed)}" if removed else ""))
+        log.info(
+            f"reloaded {loaded.path}: {len(fresh)} registries"
+            + (f", added {', '.join(added)}" if added else "")
+            + (f", removed {', '.join(removed)}" if removed else "")
+        )
 
     def stop(self, grace: float = STOP_GRACE) -> bool:
         """Stop every worker; True when all ended within ``grace`` seconds."""
@@ -364,8 +392,9 @@ def run_once(
     loaded = config.load(env)
     found = targets(loaded, env)
     if not found:
-        raise XecrError(f"no registries configured in {loaded.path or 'any config file'} "
-                        "(see `xecr configure`)")
+        raise XecrError(
+            f"no registries configured in {loaded.path or 'any config file'} (see `xecr configure`)"
+        )
     store = open_store(loaded, env)
     results: dict[str, Outcome] = {}
 
@@ -374,8 +403,11 @@ def run_once(
         try:
             token = refresh.renew(settings, store, target.key, fetch)
         except Exception as exc:  # that registry's failure
-            reason = str(exc) if isinstance(exc, XecrError) else (
-                f"unexpected {type(exc).__name__}; details in {log.log_file(env)}")
+            reason = (
+                str(exc)
+                if isinstance(exc, XecrError)
+                else (f"unexpected {type(exc).__name__}; details in {log.log_file(env)}")
+            )
             log.exception_debug(f"refresh of {settings.host} failed: {reason}")
             results[target.host] = Outcome(settings.host, settings.registry_id, None, reason)
         else:

@@ -103,10 +103,14 @@ def _registry_checks(
     who = identities[where]
     profile = f" (profile {settings.source_profile})" if settings.source_profile else ""
     if isinstance(who, AwsError):
-        checks.append(Check(
-            f"credentials{suffix}", False, f"GetCallerIdentity{profile} failed: {who}",
-            "set AWS_PROFILE or source_profile, or run `aws sso login`; check ~/.aws/config",
-        ))
+        checks.append(
+            Check(
+                f"credentials{suffix}",
+                False,
+                f"GetCallerIdentity{profile} failed: {who}",
+                "set AWS_PROFILE or source_profile, or run `aws sso login`; check ~/.aws/config",
+            )
+        )
     else:
         checks.append(Check(f"credentials{suffix}", True, f"source credentials{profile} are {who}"))
     if not isinstance(who, AwsError):
@@ -118,47 +122,71 @@ def _registry_checks(
     return checks
 
 
-def _assume_check(settings: config.RegistrySettings, probes: Probes, who: str, suffix: str,
-                  checks: list[Check]) -> bool:
+def _assume_check(
+    settings: config.RegistrySettings, probes: Probes, who: str, suffix: str, checks: list[Check]
+) -> bool:
     name = f"assume role{suffix}"
     if not settings.role_arns:
-        checks.append(Check(name, True, "no role configured; the source credentials ask ECR "
-                                        "directly"))
+        checks.append(
+            Check(name, True, "no role configured; the source credentials ask ECR directly")
+        )
         return True
     try:
         probes.assume(settings)
     except AwsError as exc:
         # AssumeRoleDenied names the hop that failed; anything else names the chain's end.
         role = getattr(exc, "role_arn", None) or settings.role_arn or ""
-        external = (f"; its sts:ExternalId must be {settings.external_id!r}"
-                    if settings.external_id and role == settings.role_arn else "")
+        external = (
+            f"; its sts:ExternalId must be {settings.external_id!r}"
+            if settings.external_id and role == settings.role_arn
+            else ""
+        )
         first = role == settings.role_arns[0]
         caller = who if first else "the role before it in the chain"
-        checks.append(Check(
-            name, False, _naming(str(exc), role, "role"),
-            f"{role}'s trust policy must name {caller} as principal{external}",
-        ))
+        checks.append(
+            Check(
+                name,
+                False,
+                _naming(str(exc), role, "role"),
+                f"{role}'s trust policy must name {caller} as principal{external}",
+            )
+        )
         return False
     checks.append(Check(name, True, "assumed " + " -> ".join(settings.role_arns)))
     return True
 
 
-def _token_check(settings: config.RegistrySettings, probes: Probes, suffix: str,
-                 now: Callable[[], float], checks: list[Check]) -> None:
+def _token_check(
+    settings: config.RegistrySettings,
+    probes: Probes,
+    suffix: str,
+    now: Callable[[], float],
+    checks: list[Check],
+) -> None:
     name = f"token{suffix}"
     acting = settings.role_arn or "the source credentials"
     try:
         token = probes.token(settings)
     except AwsError as exc:
-        checks.append(Check(
-            name, False, _naming(str(exc), settings.registry_id, "registry"),
-            f"{acting} needs ecr:GetAuthorizationToken, and registry {settings.registry_id} "
-            f"must exist in {settings.region}",
-        ))
+        checks.append(
+            Check(
+                name,
+                False,
+                _naming(str(exc), settings.registry_id, "registry"),
+                f"{acting} needs ecr:GetAuthorizationToken, and registry {settings.registry_id} "
+                f"must exist in {settings.region}",
+            )
+        )
         return
     left = status.countdown(token.expires_at - now())
-    checks.append(Check(name, True, f"GetAuthorizationToken for registry {settings.registry_id} "
-                                    f"in {settings.region} as {acting}: valid for {left}"))
+    checks.append(
+        Check(
+            name,
+            True,
+            f"GetAuthorizationToken for registry {settings.registry_id} "
+            f"in {settings.region} as {acting}: valid for {left}",
+        )
+    )
 
 
 def _docker_check(path: str, host: str, suffix: str) -> Check:
@@ -188,13 +216,18 @@ def _cache_check(loaded: config.Config, env: Mapping[str, str]) -> Check:
         return Check("cache folder", True, 'caching is off (cache = "none"): every pull asks AWS')
     folder = paths.cache_dir(env, loaded.system)
     if not os.path.lexists(folder):
-        return Check("cache folder", True, f"{folder} does not exist yet (made private on first "
-                                           "use)")
+        return Check(
+            "cache folder", True, f"{folder} does not exist yet (made private on first use)"
+        )
     try:
         securefile.check_dir(folder)
     except CacheError as exc:
-        return Check("cache folder", False, f"{exc} (tokens are not cached)",
-                     f"chmod 700 {folder}, owned by you (or remove it)")
+        return Check(
+            "cache folder",
+            False,
+            f"{exc} (tokens are not cached)",
+            f"chmod 700 {folder}, owned by you (or remove it)",
+        )
     mode = stat.S_IMODE(os.lstat(folder).st_mode)
     return Check("cache folder", True, f"{folder} is private ({mode:04o})")
 
@@ -203,8 +236,13 @@ def _daemon_check(loaded: config.Config, env: Mapping[str, str]) -> Check:
     daemon = status.daemon_status(paths.cache_dir(env, loaded.system))
     if daemon.pid:
         return Check("daemon", True, daemon.line().removeprefix("daemon: "))
-    return Check("daemon", False, "not running",
-                 "optional: `xecr daemon` keeps tokens fresh ahead of pulls", warning_only=True)
+    return Check(
+        "daemon",
+        False,
+        "not running",
+        "optional: `xecr daemon` keeps tokens fresh ahead of pulls",
+        warning_only=True,
+    )
 
 
 def run(
@@ -231,8 +269,14 @@ def run(
     checks = [Check("config", True, parsed)]
     targets = list(registries) or loaded.hosts()
     if not targets:
-        checks.append(Check("registry", False, "no registry named and none configured",
-                            "name one (`xecr doctor HOST`) or add one with `xecr configure HOST`"))
+        checks.append(
+            Check(
+                "registry",
+                False,
+                "no registry named and none configured",
+                "name one (`xecr doctor HOST`) or add one with `xecr configure HOST`",
+            )
+        )
     docker_path = dockerconfig.config_path(env) if docker else None
     identities: dict[tuple[str, str | None], str | AwsError] = {}
     for name in targets:
@@ -240,11 +284,14 @@ def run(
         try:
             settings = loaded.resolve(name)
         except (NotOurRegistry, InputError):
-            checks.append(Check(
-                f"registry{suffix}", False,
-                f"{name!r} is neither an ECR host nor a registry in {source}",
-                f"run `xecr configure {name} --registry-id ID --region REGION`",
-            ))
+            checks.append(
+                Check(
+                    f"registry{suffix}",
+                    False,
+                    f"{name!r} is neither an ECR host nor a registry in {source}",
+                    f"run `xecr configure {name} --registry-id ID --region REGION`",
+                )
+            )
             continue
         checks.extend(_registry_checks(settings, probes, identities, docker_path, suffix, clock))
     checks.append(_cache_check(loaded, env))

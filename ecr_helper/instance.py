@@ -45,8 +45,9 @@ class InstanceLock:
             self._fd = None
 
 
-def acquire_instance(folder: str, mode: int = 0o600, gid: int | None = None,
-                     wait: float = _ACQUIRE_WAIT) -> InstanceLock:
+def acquire_instance(
+    folder: str, mode: int = 0o600, gid: int | None = None, wait: float = _ACQUIRE_WAIT
+) -> InstanceLock:
     """Take the folder's daemon lock at once, or raise :class:`AlreadyRunning`."""
     import fcntl
 

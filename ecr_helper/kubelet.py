@@ -69,8 +69,10 @@ def read_request(stdin: BinaryIO) -> tuple[str, str]:
         raise InputError("stdin is not a JSON CredentialProviderRequest object")
     version = request.get("apiVersion")
     if version not in API_VERSIONS:
-        raise InputError(f"unsupported apiVersion {version!r} (expected {API_VERSIONS[0]}): "
-                         "set apiVersion in the kubelet's CredentialProviderConfig")
+        raise InputError(
+            f"unsupported apiVersion {version!r} (expected {API_VERSIONS[0]}): "
+            "set apiVersion in the kubelet's CredentialProviderConfig"
+        )
     kind = request.get("kind", REQUEST_KIND)
     if kind != REQUEST_KIND:
         raise InputError(f"unexpected kind {kind!r} (expected {REQUEST_KIND})")
@@ -109,12 +111,18 @@ def respond(
 
 
 def _not_ours(image: str) -> InputError:
-    return InputError(f"image {image!r} is not in an ECR registry nor a configured one: narrow "
-                      "matchImages in the CredentialProviderConfig, or `xecr configure` its host")
+    return InputError(
+        f"image {image!r} is not in an ECR registry nor a configured one: narrow "
+        "matchImages in the CredentialProviderConfig, or `xecr configure` its host"
+    )
 
 
-def run(stdin: BinaryIO, env: Mapping[str, str], get_token: GetToken = protocol.get_token,
-        clock: Callable[[], float] = time.time) -> str:
+def run(
+    stdin: BinaryIO,
+    env: Mapping[str, str],
+    get_token: GetToken = protocol.get_token,
+    clock: Callable[[], float] = time.time,
+) -> str:
     """Read the request, answer with the response as one line of JSON."""
     version, image = read_request(stdin)
     return json.dumps(respond(version, image, env, get_token, clock)) + "\n"

@@ -100,9 +100,7 @@ def setup(env: Mapping[str, str], folder: str | None = None) -> logging.Logger:
         logger.addHandler(logging.NullHandler())
         return logger
     handler.addFilter(RedactingFilter())
-    handler.setFormatter(
-        logging.Formatter("%(asctime)s %(process)d %(levelname)s %(message)s")
-    )
+    handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(message)s"))
     logger.addHandler(handler)
     return logger
 

@@ -59,8 +59,9 @@ def user_cache_dir(env: Mapping[str, str]) -> str:
 
 def user_log_dir(env: Mapping[str, str]) -> str:
     if sys.platform.startswith("linux"):
-        return os.path.join(_xdg(env, "XDG_STATE_HOME", os.path.join(".local", "state")), APP,
-                            "log")
+        return os.path.join(
+            _xdg(env, "XDG_STATE_HOME", os.path.join(".local", "state")), APP, "log"
+        )
     import platformdirs
 
     return platformdirs.user_log_dir(APP, appauthor=False)

@@ -23,10 +23,18 @@ from ecr_helper.errors import UsageError, XecrError
 from ecr_helper.registry import is_region, is_registry_id, parse_ecr_host
 
 VERSION = "2012-10-17"
-PULL_ACTIONS = ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
-                "ecr:BatchCheckLayerAvailability")
-PUSH_ACTIONS = (*PULL_ACTIONS, "ecr:PutImage", "ecr:InitiateLayerUpload",
-                "ecr:UploadLayerPart", "ecr:CompleteLayerUpload")
+PULL_ACTIONS = (
+    "ecr:BatchGetImage",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:BatchCheckLayerAvailability",
+)
+PUSH_ACTIONS = (
+    *PULL_ACTIONS,
+    "ecr:PutImage",
+    "ecr:InitiateLayerUpload",
+    "ecr:UploadLayerPart",
+    "ecr:CompleteLayerUpload",
+)
 TOKEN_ACTION = "ecr:GetAuthorizationToken"  # noqa: S105 - an IAM action name
 # IAM accepts only [A-Za-z0-9] in a Sid (identity policies reject "xecr-pull"),
 # so the same ids work in every kind of policy.
@@ -49,11 +57,24 @@ _ROLE_ARN = re.compile(rf"{_IAM}role{_PATH_NAME}", re.ASCII)
 _REPO_NAME = re.compile(r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*", re.ASCII)
 # IAM Resource elements may use wildcards in the name part (repository/team/*).
 _REPO_PATTERN = re.compile(r"[a-z0-9*](?:[a-z0-9._/*-]*[a-z0-9*])?", re.ASCII)
-_REPO_ARN = re.compile(r"arn:(?P<partition>[a-z-]+):ecr:(?P<region>[a-z0-9-]+):"
-                       r"(?P<account>[0-9]{12}):repository/(?P<name>.+)", re.ASCII)
+_REPO_ARN = re.compile(
+    r"arn:(?P<partition>[a-z-]+):ecr:(?P<region>[a-z0-9-]+):"
+    r"(?P<account>[0-9]{12}):repository/(?P<name>.+)",
+    re.ASCII,
+)
 _EXTERNAL_ID = re.compile(r"[\w+=,.@:/-]{2,1224}", re.ASCII)
-_SET_KEYS = frozenset({"Action", "NotAction", "Resource", "NotResource", "AWS", "Service",
-                       "Federated", "CanonicalUser"})
+_SET_KEYS = frozenset(
+    {
+        "Action",
+        "NotAction",
+        "Resource",
+        "NotResource",
+        "AWS",
+        "Service",
+        "Federated",
+        "CanonicalUser",
+    }
+)
 
 Document = dict[str, Any]
 
@@ -281,9 +302,7 @@ def merge(current: Mapping[str, Any] | None, grant: Grants, partition: str) -> D
                 kept.append(ours)
             continue  # a duplicate of ours: its principals were folded into the first
         kept.append(statement)
-    kept.extend(
-        ours for sid, ours in wanted.items() if sid not in first and ours is not None
-    )
+    kept.extend(ours for sid, ours in wanted.items() if sid not in first and ours is not None)
     merged = {**base, "Statement": kept}
     if current is not None and same(merged, current):
         return copy.deepcopy(dict(current))
@@ -302,8 +321,10 @@ def _statements(doc: Document) -> list[dict[str, Any]]:
 
 
 def _aws_principals(statement: Mapping[str, Any], sid: str, partition: str) -> list[str]:
-    if statement.get("Effect") != "Allow" or "NotPrincipal" in statement or (
-        "NotAction" in statement
+    if (
+        statement.get("Effect") != "Allow"
+        or "NotPrincipal" in statement
+        or ("NotAction" in statement)
     ):
         raise PolicyError(
             f"statement {sid} of the current repository policy was edited (Deny, NotPrincipal "

@@ -45,8 +45,9 @@ def _registry(registry_id: str | None) -> dict[str, str]:
     return {"registryId": registry_id} if registry_id else {}
 
 
-def _explain(exc: AwsError, action: str, repository: str, registry_id: str | None,
-             region: str) -> AwsError:
+def _explain(
+    exc: AwsError, action: str, repository: str, registry_id: str | None, region: str
+) -> AwsError:
     """Turn the codes a policy user can act on into a line that says what to check."""
     registry = f"registry {registry_id}" if registry_id else "the credentials' own registry"
     if exc.code == "RepositoryNotFoundException":

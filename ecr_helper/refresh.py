@@ -91,8 +91,10 @@ def obtain(
             if failure is not None:
                 raise AwsError(failure)
         else:
-            _warn(f"lock for {settings.host} not had (timed out after {lock_wait:.0f}s, or "
-                  "the cache folder is not writable); fetching anyway")
+            _warn(
+                f"lock for {settings.host} not had (timed out after {lock_wait:.0f}s, or "
+                "the cache folder is not writable); fetching anyway"
+            )
         try:
             token = fetch(settings, False)
         except AwsError as exc:

@@ -28,8 +28,12 @@ _DUALSTACK_DOMAINS = frozenset({"on.aws", "on.amazonwebservices.com.cn"})
 
 # Hosts and regions are checked by hand, not with regular expressions:
 # compiling patterns costs the cached `get` more than the check itself.
-_KINDS = (("dkr.ecr.", False, False), ("dkr.ecr-fips.", False, True),
-          ("dkr-ecr.", True, False), ("dkr-ecr-fips.", True, True))
+_KINDS = (
+    ("dkr.ecr.", False, False),
+    ("dkr.ecr-fips.", False, True),
+    ("dkr-ecr.", True, False),
+    ("dkr-ecr-fips.", True, True),
+)
 _HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.-")
 
 # Region prefix -> partition, for aliases whose region comes from the config.
@@ -83,8 +87,10 @@ def normalize(address: str) -> str:
     """
     text = address.strip()
     if not text:
-        raise InputError("no registry address given (expected a host such as "
-                         "111111111111.dkr.ecr.us-east-1.amazonaws.com)")
+        raise InputError(
+            "no registry address given (expected a host such as "
+            "111111111111.dkr.ecr.us-east-1.amazonaws.com)"
+        )
     if len(text) > MAX_ADDRESS:
         raise InputError(f"registry address longer than {MAX_ADDRESS} characters")
     text = text.lower()

@@ -73,8 +73,9 @@ def backoff(failures: int, lifetime: float | None, rand: Random = random.random)
     return max(MIN_DELAY, ceiling / 2 + ceiling / 2 * _unit(rand))
 
 
-def retry_at(now: float, failures: int, lifetime: float | None,
-             rand: Random = random.random) -> float:
+def retry_at(
+    now: float, failures: int, lifetime: float | None, rand: Random = random.random
+) -> float:
     """When to try again after the ``failures``-th failure in a row."""
     return now + backoff(failures, lifetime, rand)
 

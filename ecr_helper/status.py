@@ -79,8 +79,13 @@ def countdown(seconds: float) -> str:
 
 
 def _row(
-    host: str, registry_id: str, region: str, role: str | None, token: Token | None,
-    now: float, configured: bool,
+    host: str,
+    registry_id: str,
+    region: str,
+    role: str | None,
+    token: Token | None,
+    now: float,
+    configured: bool,
 ) -> Row:
     return Row(
         registry=host,
@@ -105,8 +110,17 @@ def rows(
     for host in loaded.hosts():
         settings = loaded.resolve(host)
         token = store.read(cache.cache_key(settings, env))
-        out.append(_row(settings.host, settings.registry_id, settings.region,
-                        settings.role_arn, token, now, True))
+        out.append(
+            _row(
+                settings.host,
+                settings.registry_id,
+                settings.region,
+                settings.role_arn,
+                token,
+                now,
+                True,
+            )
+        )
         seen.add(settings.host)
     cached: dict[str, list[tuple[str, Token]]] = {}
     for key, token in store.entries().items():
@@ -119,15 +133,25 @@ def rows(
             # An alias since removed from the config: `get` would refuse it, so
             # show what is on disk as it is.
             _, token = max(cached[host], key=lambda item: item[1].expires_at)
-            out.append(_row(host, token.registry_id, token.region, token.role_arn, token, now,
-                            False))
+            out.append(
+                _row(host, token.registry_id, token.region, token.role_arn, token, now, False)
+            )
             continue
         key = cache.cache_key(settings, env)
         # Entries under other keys belong to other identities (another profile or
         # access key): `get` here would not serve them.
         token = next((t for k, t in cached[host] if k == key), None)
-        out.append(_row(settings.host, settings.registry_id, settings.region, settings.role_arn,
-                        token, now, False))
+        out.append(
+            _row(
+                settings.host,
+                settings.registry_id,
+                settings.region,
+                settings.role_arn,
+                token,
+                now,
+                False,
+            )
+        )
     return out
 
 
@@ -160,9 +184,11 @@ def table(found: list[Row], daemon: Daemon, now: float) -> str:
     cells = [HEADERS]
     for row in found:
         left = "-" if row.expires_at is None else countdown(row.expires_at - now)
-        cells.append((row.registry, row.registry_id, row.region, row.role_arn or "-", left,
-                      row.state))
+        cells.append(
+            (row.registry, row.registry_id, row.region, row.role_arn or "-", left, row.state)
+        )
     widths = [max(len(line[i]) for line in cells) for i in range(len(HEADERS))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
-             for line in cells]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in cells
+    ]
     return "\n".join(lines) + "\n" + daemon.line() + "\n"

@@ -26,8 +26,9 @@ from hypothesis.database import DirectoryBasedExampleDatabase
 from tests.strategies import TARGETS, Target
 
 
-def run_target(target: Target, examples: int, fixed_seed: int | None, database: Path,
-               verbose: bool) -> bool:
+def run_target(
+    target: Target, examples: int, fixed_seed: int | None, database: Path, verbose: bool
+) -> bool:
     test = given(target.strategy)(target.check)
     test = settings(
         max_examples=examples,
@@ -48,16 +49,25 @@ def run_target(target: Target, examples: int, fixed_seed: int | None, database: 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--examples", type=int, default=10_000,
-                        help="examples per target (default 10000)")
-    parser.add_argument("--target", action="append", choices=sorted(TARGETS),
-                        help="run only this target (repeatable; default: all)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--examples", type=int, default=10_000, help="examples per target (default 10000)"
+    )
+    parser.add_argument(
+        "--target",
+        action="append",
+        choices=sorted(TARGETS),
+        help="run only this target (repeatable; default: all)",
+    )
     parser.add_argument("--seed", type=int, help="a fixed seed, for a repeatable run")
-    parser.add_argument("--database", type=Path,
-                        default=Path(__file__).resolve().parent.parent / ".hypothesis" / "fuzz",
-                        help="where failing examples are kept and replayed from")
+    parser.add_argument(
+        "--database",
+        type=Path,
+        default=Path(__file__).resolve().parent.parent / ".hypothesis" / "fuzz",
+        help="where failing examples are kept and replayed from",
+    )
     parser.add_argument("--verbose", action="store_true", help="print every example")
     parser.add_argument("--list", action="store_true", help="list the targets and exit")
     opts = parser.parse_args(argv)

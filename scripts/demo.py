@@ -28,8 +28,9 @@ def run(argv: list[str], env: dict[str, str], stdin: str | None = None) -> float
     shown = " ".join(argv) if stdin is None else f"echo {stdin} | {' '.join(argv)}"
     print(f"$ {shown}", flush=True)
     started = time.perf_counter()
-    result = subprocess.run(argv, input=stdin, env=env, capture_output=True, text=True,
-                            timeout=60, check=False)
+    result = subprocess.run(
+        argv, input=stdin, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
     elapsed = time.perf_counter() - started
     for line in (result.stdout + result.stderr).rstrip().splitlines():
         print(f"  {line}")
@@ -72,8 +73,18 @@ def main() -> int:
         print(f"loopback AWS stand-in (moto + real 12 h expiries) at {url}")
 
         step("One command sets up a registry: xecr's config and Docker's credHelpers")
-        run([xecr, "configure", CENTRAL_HOST, "--role-arn", ROLE,
-             "--external-id", "demo-external-id"], env)
+        run(
+            [
+                xecr,
+                "configure",
+                CENTRAL_HOST,
+                "--role-arn",
+                ROLE,
+                "--external-id",
+                "demo-external-id",
+            ],
+            env,
+        )
         print(f"{config}:\n{config.read_text()}")
         docker_config = home / ".docker" / "config.json"
         print(f"{docker_config}:\n{docker_config.read_text()}")

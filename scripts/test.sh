@@ -24,5 +24,6 @@ python3 -m venv .venv
 export PATH="$PWD/.venv/bin:$PATH"
 
 ruff check .
+ruff format --check .
 mypy
 python -m pytest "$@"

@@ -65,7 +65,6 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     yield home
 
 
-
 @pytest.fixture(scope="session")
 def fake_aws_server() -> Iterator[FakeAws]:
     """One loopback fake AWS for the session; tests reset it through ``fake_aws``."""

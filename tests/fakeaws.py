@@ -70,17 +70,42 @@ _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/[^/]+/([^/]+)/([^/]+)/")
 
 # kind -> (STS status, STS code, ECR status, ECR __type, message), as real AWS answers them.
 _ERRORS: dict[str, tuple[int, str, int, str, str]] = {
-    "access_denied": (403, "AccessDenied", 400, "AccessDeniedException",
-                      "User is not authorized to perform this operation"),
-    "expired_token": (400, "ExpiredToken", 400, "ExpiredTokenException",
-                      "The security token included in the request is expired"),
+    "access_denied": (
+        403,
+        "AccessDenied",
+        400,
+        "AccessDeniedException",
+        "User is not authorized to perform this operation",
+    ),
+    "expired_token": (
+        400,
+        "ExpiredToken",
+        400,
+        "ExpiredTokenException",
+        "The security token included in the request is expired",
+    ),
     "throttle": (400, "Throttling", 400, "ThrottlingException", "Rate exceeded"),
-    "server_error": (500, "InternalFailure", 500, "ServerException",
-                     "The request processing has failed because of an unknown error"),
-    "unavailable": (503, "ServiceUnavailable", 503, "ServiceUnavailableException",
-                    "Service is unavailable. Please try again later"),
-    "invalid_client_token": (403, "InvalidClientTokenId", 400, "UnrecognizedClientException",
-                             "The security token included in the request is invalid."),
+    "server_error": (
+        500,
+        "InternalFailure",
+        500,
+        "ServerException",
+        "The request processing has failed because of an unknown error",
+    ),
+    "unavailable": (
+        503,
+        "ServiceUnavailable",
+        503,
+        "ServiceUnavailableException",
+        "Service is unavailable. Please try again later",
+    ),
+    "invalid_client_token": (
+        403,
+        "InvalidClientTokenId",
+        400,
+        "UnrecognizedClientException",
+        "The security token included in the request is invalid.",
+    ),
 }
 FAULT_KINDS = frozenset({*_ERRORS, "hang"})
 
@@ -169,8 +194,9 @@ class FakeAws:
     def __enter__(self) -> FakeAws:
         return self.start()
 
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     def _listen(self) -> None:
@@ -195,8 +221,12 @@ class FakeAws:
             sock.close()
         self._port = server.port
         self._warm_up()
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                  name=f"fakeaws-{self._port}", daemon=True)
+        thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"fakeaws-{self._port}",
+            daemon=True,
+        )
         with self._lock:
             self._server, self._thread = server, thread
         thread.start()
@@ -207,12 +237,21 @@ class FakeAws:
         enough to trip a 2 s read timeout on a loaded CI machine."""
         client = Client(self._moto)
         scope = "AWS4-HMAC-SHA256 Credential=AKIAWARMUP/20250101/us-east-1/{}/aws4_request"
-        client.post("/", data="Action=GetCallerIdentity&Version=2011-06-15",
-                    headers={"Authorization": scope.format("sts")},
-                    content_type="application/x-www-form-urlencoded").close()
-        client.post("/", data="{}", content_type="application/x-amz-json-1.1", headers={
-            "Authorization": scope.format("ecr"),
-            "X-Amz-Target": "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken"}).close()
+        client.post(
+            "/",
+            data="Action=GetCallerIdentity&Version=2011-06-15",
+            headers={"Authorization": scope.format("sts")},
+            content_type="application/x-www-form-urlencoded",
+        ).close()
+        client.post(
+            "/",
+            data="{}",
+            content_type="application/x-amz-json-1.1",
+            headers={
+                "Authorization": scope.format("ecr"),
+                "X-Amz-Target": "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken",
+            },
+        ).close()
 
     # -- observation ---------------------------------------------------------------------
     def calls(self, action: str) -> int:
@@ -297,8 +336,9 @@ class FakeAws:
             return self._fresh_token(environ, start_response)
         return self._moto(environ, start_response)
 
-    def _fresh_token(self, environ: WSGIEnvironment,
-                     start_response: StartResponse) -> Iterable[bytes]:
+    def _fresh_token(
+        self, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
         captured: list[Any] = []
 
         def capture(status: str, headers: list[tuple[str, str]], exc: Any = None) -> Any:
@@ -324,8 +364,9 @@ class FakeAws:
         start_response(status, headers)
         return [raw]
 
-    def _control(self, environ: WSGIEnvironment, body: bytes,
-                 start_response: StartResponse) -> Iterable[bytes]:
+    def _control(
+        self, environ: WSGIEnvironment, body: bytes, start_response: StartResponse
+    ) -> Iterable[bytes]:
         route = (environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", ""))
         try:
             args: dict[str, Any] = json.loads(body) if body.strip() else {}
@@ -349,9 +390,13 @@ class FakeAws:
         return _respond(start_response, 200, answer)
 
 
-def _respond(start_response: StartResponse, status: int, doc: Any,
-             content_type: str = "application/json", extra: Iterable[tuple[str, str]] = ()
-             ) -> list[bytes]:
+def _respond(
+    start_response: StartResponse,
+    status: int,
+    doc: Any,
+    content_type: str = "application/json",
+    extra: Iterable[tuple[str, str]] = (),
+) -> list[bytes]:
     raw = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
     headers = [("Content-Type", content_type), ("Content-Length", str(len(raw))), *extra]
     start_response(f"{status} {HTTPStatus(status).phrase}", headers)
@@ -396,21 +441,29 @@ def _parse(environ: WSGIEnvironment, body: bytes) -> FakeRequest | None:
     return FakeRequest(action, params, key, service, region, time.time())
 
 
-def _error(req: FakeRequest, kind: str, is_json: bool,
-           start_response: StartResponse) -> list[bytes]:
+def _error(
+    req: FakeRequest, kind: str, is_json: bool, start_response: StartResponse
+) -> list[bytes]:
     sts_status, sts_code, json_status, json_code, message = _ERRORS[kind]
     request_id = str(uuid.uuid4())
     if is_json:  # awsJson1_1 error: botocore reads __type (and x-amzn-ErrorType)
-        return _respond(start_response, json_status, {"__type": json_code, "message": message},
-                        "application/x-amz-json-1.1",
-                        [("x-amzn-RequestId", request_id), ("x-amzn-ErrorType", json_code)])
+        return _respond(
+            start_response,
+            json_status,
+            {"__type": json_code, "message": message},
+            "application/x-amz-json-1.1",
+            [("x-amzn-RequestId", request_id), ("x-amzn-ErrorType", json_code)],
+        )
     party = "Receiver" if sts_status >= 500 else "Sender"
-    xml = (f'<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">\n'
-           f"  <Error>\n    <Type>{party}</Type>\n    <Code>{sts_code}</Code>\n"
-           f"    <Message>{escape(message)}</Message>\n  </Error>\n"
-           f"  <RequestId>{request_id}</RequestId>\n</ErrorResponse>\n")
-    return _respond(start_response, sts_status, xml.encode(), "text/xml",
-                    [("x-amzn-RequestId", request_id)])
+    xml = (
+        f'<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">\n'
+        f"  <Error>\n    <Type>{party}</Type>\n    <Code>{sts_code}</Code>\n"
+        f"    <Message>{escape(message)}</Message>\n  </Error>\n"
+        f"  <RequestId>{request_id}</RequestId>\n</ErrorResponse>\n"
+    )
+    return _respond(
+        start_response, sts_status, xml.encode(), "text/xml", [("x-amzn-RequestId", request_id)]
+    )
 
 
 def _drop(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
@@ -424,8 +477,11 @@ def _drop(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.fakeaws", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.fakeaws",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--ttl", type=float, default=43200.0, help="token lifetime, seconds")
     opts = parser.parse_args(argv)

@@ -182,13 +182,36 @@ def ecr_like_hosts(draw: st.DrawFn) -> str:
 
 # How clients write a host (benign) and how look-alikes hide one (hostile).
 BENIGN_FORMS = (
-    "{h}", "{h}:443", "https://{h}", "https://{h}/v2/", "HTTPS://{h}:443/V2/", " {h}\n",
-    "{h}/v2/repo/manifests/latest?x=1#f", "http://{h}:443/", "{h}?q", "{h}#f", "oci://{h}",
+    "{h}",
+    "{h}:443",
+    "https://{h}",
+    "https://{h}/v2/",
+    "HTTPS://{h}:443/V2/",
+    " {h}\n",
+    "{h}/v2/repo/manifests/latest?x=1#f",
+    "http://{h}:443/",
+    "{h}?q",
+    "{h}#f",
+    "oci://{h}",
 )
 HOSTILE_FORMS = (
-    "user@{h}", "a:b@{h}", "https://user@{h}/", "evil.example/{h}", "https://evil.example/{h}",
-    "{h}:5000", "{h}:", "{h}:0443", "{h}.evil.example", "evil.{h}", "x{h}",
-    "//{h}", "{h}.", "{h}\\", "{h} x", "{h}%2f", "{h}@evil.example",
+    "user@{h}",
+    "a:b@{h}",
+    "https://user@{h}/",
+    "evil.example/{h}",
+    "https://evil.example/{h}",
+    "{h}:5000",
+    "{h}:",
+    "{h}:0443",
+    "{h}.evil.example",
+    "evil.{h}",
+    "x{h}",
+    "//{h}",
+    "{h}.",
+    "{h}\\",
+    "{h} x",
+    "{h}%2f",
+    "{h}@evil.example",
 )
 
 
@@ -239,8 +262,10 @@ def check_parse(address: str) -> None:
     assert ecr.partition in ECR_DOMAINS[domain], (host, ecr.partition)
     assert ecr.dualstack == (domain in DUALSTACK_DOMAINS)
     assert is_registry_id(ecr.registry_id) and host.startswith(ecr.registry_id + ".")
-    assert is_region(ecr.region) and f".{ecr.region}.{domain}" == host[-len(domain) - len(
-        ecr.region) - 2 :]
+    assert (
+        is_region(ecr.region)
+        and f".{ecr.region}.{domain}" == host[-len(domain) - len(ecr.region) - 2 :]
+    )
     assert region_partition(ecr.region) == ecr.partition
     kind = host[len(ecr.registry_id) + 1 : -len(domain) - len(ecr.region) - 2]
     expected_kind = ("dkr-ecr" if ecr.dualstack else "dkr.ecr") + ("-fips" if ecr.fips else "")
@@ -321,8 +346,18 @@ _registry_names = st.one_of(
     st.builds(ecr_host_for, registry_ids, st.sampled_from(REGIONS)),
     ecr_like_hosts(),
     st.sampled_from(
-        ("registry.example", "REGISTRY.example:443", "reg.example:5000", "https://reg.example/v2/",
-         "", " ", "a b", "bad_host", "host:99999", "https://")
+        (
+            "registry.example",
+            "REGISTRY.example:443",
+            "reg.example:5000",
+            "https://reg.example/v2/",
+            "",
+            " ",
+            "a b",
+            "bad_host",
+            "host:99999",
+            "https://",
+        )
     ),
     st.text(max_size=30),
 )

@@ -31,8 +31,14 @@ BASE_SECRET = "fake-secret-key-for-tests-only"
 
 
 def settings(roles: tuple[str, ...] = (PULL_ROLE,), **extra: Any) -> RegistrySettings:
-    return RegistrySettings(host=CENTRAL_HOST, registry_id=CENTRAL, region="us-east-1",
-                            partition="aws", role_arns=roles, **extra)
+    return RegistrySettings(
+        host=CENTRAL_HOST,
+        registry_id=CENTRAL,
+        region="us-east-1",
+        partition="aws",
+        role_arns=roles,
+        **extra,
+    )
 
 
 class Spy:
@@ -52,8 +58,9 @@ def spy(monkeypatch: pytest.MonkeyPatch) -> Spy:
     record = Spy()
     real = aws._client
 
-    def client(sess: Any, service: str, region: str, timeouts: aws.Timeouts,
-               creds: dict[str, Any] | None) -> Any:
+    def client(
+        sess: Any, service: str, region: str, timeouts: aws.Timeouts, creds: dict[str, Any] | None
+    ) -> Any:
         if creds is not None:
             record.creds.append(creds)
         return real(sess, service, region, timeouts, creds)
@@ -80,8 +87,9 @@ def failure(fetch: Callable[[], object], spy: Spy) -> AwsError:
 
 
 def test_assume_role_request(fake_aws: FakeAws, spy: Spy) -> None:
-    aws.fetch_token(settings(external_id="ext-1234", role_session_name="xecr-ci",
-                             duration_seconds=3600))
+    aws.fetch_token(
+        settings(external_id="ext-1234", role_session_name="xecr-ci", duration_seconds=3600)
+    )
     [request] = fake_aws.requests("AssumeRole")
     assert request.params["RoleArn"] == PULL_ROLE
     assert request.params["ExternalId"] == "ext-1234"
@@ -91,8 +99,9 @@ def test_assume_role_request(fake_aws: FakeAws, spy: Spy) -> None:
     assert (request.service, request.region) == ("sts", "us-east-1")
 
 
-def test_default_session_name_and_duration(fake_aws: FakeAws, spy: Spy,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_session_name_and_duration(
+    fake_aws: FakeAws, spy: Spy, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("USER", "alice smith/ops")
     aws.fetch_token(settings())
     [request] = fake_aws.requests("AssumeRole")
@@ -102,8 +111,9 @@ def test_default_session_name_and_duration(fake_aws: FakeAws, spy: Spy,
 
 
 def test_a_two_role_chain(fake_aws: FakeAws, spy: Spy) -> None:
-    token = aws.fetch_token(settings((HOP, PULL_ROLE), external_id="ext-1234",
-                                     role_session_name="xecr-ci"))
+    token = aws.fetch_token(
+        settings((HOP, PULL_ROLE), external_id="ext-1234", role_session_name="xecr-ci")
+    )
     first, second = fake_aws.requests("AssumeRole")
     assert (first.params["RoleArn"], second.params["RoleArn"]) == (HOP, PULL_ROLE)
     assert "ExternalId" not in first.params and second.params["ExternalId"] == "ext-1234"
@@ -132,8 +142,7 @@ def test_get_authorization_token(fake_aws: FakeAws, spy: Spy) -> None:
     assert (token.username, token.secret) == ("AWS", f"{CENTRAL}-auth-token")
     assert token.issued_at == now
     assert token.expires_at == pytest.approx(now + 43200, abs=30)
-    assert (token.registry, token.registry_id, token.region) == (CENTRAL_HOST, CENTRAL,
-                                                                 "us-east-1")
+    assert (token.registry, token.registry_id, token.region) == (CENTRAL_HOST, CENTRAL, "us-east-1")
 
 
 def test_no_role_means_no_assume_role(fake_aws: FakeAws, spy: Spy) -> None:
@@ -144,12 +153,15 @@ def test_no_role_means_no_assume_role(fake_aws: FakeAws, spy: Spy) -> None:
     assert token.role_arn is None and spy.creds == []
 
 
-def test_a_source_profile_signs_the_first_call(fake_aws: FakeAws, spy: Spy,
-                                               isolated_env: Path) -> None:
+def test_a_source_profile_signs_the_first_call(
+    fake_aws: FakeAws, spy: Spy, isolated_env: Path
+) -> None:
     credentials = isolated_env / ".aws" / "credentials"
     credentials.parent.mkdir(parents=True, exist_ok=True)
-    credentials.write_text("[central]\naws_access_key_id = AKIACENTRALPROFILE01\n"
-                           "aws_secret_access_key = central-profile-secret\n")
+    credentials.write_text(
+        "[central]\naws_access_key_id = AKIACENTRALPROFILE01\n"
+        "aws_secret_access_key = central-profile-secret\n"
+    )
     aws.fetch_token(settings(source_profile="central"))
     [request] = fake_aws.requests("AssumeRole")
     assert request.access_key_id == "AKIACENTRALPROFILE01"
@@ -172,8 +184,10 @@ def test_caller_identity_and_make_client(fake_aws: FakeAws, spy: Spy) -> None:
 def test_call_maps_client_errors(fake_aws: FakeAws, spy: Spy) -> None:
     client = aws.make_client("ecr", "us-east-1")
     fake_aws.fail("DescribeRepositories", "access_denied")
-    error = failure(lambda: aws.call(client.describe_repositories, "ecr", "us-east-1",
-                                     "listing repositories"), spy)
+    error = failure(
+        lambda: aws.call(client.describe_repositories, "ecr", "us-east-1", "listing repositories"),
+        spy,
+    )
     assert str(error).startswith("listing repositories failed (AccessDeniedException)")
     assert error.code == "AccessDeniedException"
 
@@ -181,8 +195,7 @@ def test_call_maps_client_errors(fake_aws: FakeAws, spy: Spy) -> None:
 # -- failures ------------------------------------------------------------------------------
 
 
-def test_assume_role_denied_names_the_role_and_trust_policy(fake_aws: FakeAws,
-                                                            spy: Spy) -> None:
+def test_assume_role_denied_names_the_role_and_trust_policy(fake_aws: FakeAws, spy: Spy) -> None:
     fake_aws.fail("AssumeRole", "access_denied")
     error = failure(lambda: aws.fetch_token(settings()), spy)
     assert isinstance(error, AssumeRoleDenied) and error.role_arn == PULL_ROLE
@@ -196,8 +209,7 @@ def test_the_denied_hop_of_a_chain_is_named(fake_aws: FakeAws, spy: Spy) -> None
     assert isinstance(error, AssumeRoleDenied) and error.role_arn == HOP
 
 
-def test_token_denied_names_the_registry_and_the_permission(fake_aws: FakeAws,
-                                                           spy: Spy) -> None:
+def test_token_denied_names_the_registry_and_the_permission(fake_aws: FakeAws, spy: Spy) -> None:
     fake_aws.fail("GetAuthorizationToken", "access_denied")
     error = failure(lambda: aws.fetch_token(settings()), spy)
     assert isinstance(error, TokenDenied)
@@ -205,13 +217,17 @@ def test_token_denied_names_the_registry_and_the_permission(fake_aws: FakeAws,
     assert PULL_ROLE in str(error)  # as whom it was asked
 
 
-@pytest.mark.parametrize(("action", "kind", "code"), [
-    ("AssumeRole", "expired_token", "ExpiredToken"),
-    ("GetAuthorizationToken", "expired_token", "ExpiredTokenException"),
-    ("AssumeRole", "invalid_client_token", "InvalidClientTokenId"),
-])
-def test_rejected_credentials(fake_aws: FakeAws, spy: Spy, action: str, kind: str,
-                              code: str) -> None:
+@pytest.mark.parametrize(
+    ("action", "kind", "code"),
+    [
+        ("AssumeRole", "expired_token", "ExpiredToken"),
+        ("GetAuthorizationToken", "expired_token", "ExpiredTokenException"),
+        ("AssumeRole", "invalid_client_token", "InvalidClientTokenId"),
+    ],
+)
+def test_rejected_credentials(
+    fake_aws: FakeAws, spy: Spy, action: str, kind: str, code: str
+) -> None:
     fake_aws.fail(action, kind)
     error = failure(lambda: aws.fetch_token(settings()), spy)
     assert error.code == code and code in str(error)
@@ -287,14 +303,14 @@ def test_a_hung_endpoint_ends_within_20_seconds(fake_aws: FakeAws, spy: Spy) -> 
 
 def test_a_hung_endpoint_on_a_quick_fetch_ends_sooner(fake_aws: FakeAws, spy: Spy) -> None:
     fake_aws.fail("GetAuthorizationToken", "hang")
-    elapsed, outcome = _bounded(lambda: aws.fetch_token(settings(()), quick=True), fake_aws,
-                                5)
+    elapsed, outcome = _bounded(lambda: aws.fetch_token(settings(()), quick=True), fake_aws, 5)
     assert elapsed < 5
     assert isinstance(outcome, EndpointError)
 
 
-def test_no_credentials_at_all(fake_aws: FakeAws, spy: Spy,
-                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_credentials_at_all(
+    fake_aws: FakeAws, spy: Spy, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     started = time.monotonic()

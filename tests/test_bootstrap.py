@@ -94,7 +94,8 @@ def test_twice_on_a_scratch_root_sets_everything_up_then_changes_nothing(
     doc = json.loads(docker.read_text())
     assert doc["credHelpers"] == {"gcr.io": "gcloud", CENTRAL_HOST: "xecr"}
     assert {k: v for k, v in doc.items() if k != "credHelpers"} == {
-        k: v for k, v in OTHER_DOCKER_CONFIG.items() if k != "credHelpers"}
+        k: v for k, v in OTHER_DOCKER_CONFIG.items() if k != "credHelpers"
+    }
     assert stat.S_IMODE(docker.stat().st_mode) == 0o640
     user_docker = scratch / "home" / "ec2-user" / ".docker" / "config.json"
     assert json.loads(user_docker.read_text()) == {"credHelpers": {CENTRAL_HOST: "xecr"}}
@@ -115,8 +116,9 @@ def test_twice_on_a_scratch_root_sets_everything_up_then_changes_nothing(
 
     # The daemon takes the written config as it is.
     env = dict(os.environ, XECR_SYSTEM_CONFIG=str(conf))
-    once = subprocess.run([XECR, "daemon", "--once"], capture_output=True, text=True, env=env,
-                          timeout=60)
+    once = subprocess.run(
+        [XECR, "daemon", "--once"], capture_output=True, text=True, env=env, timeout=60
+    )
     assert once.returncode == 0, once.stderr
     assert once.stdout.startswith(f"refreshed {CENTRAL_HOST} (registry {CENTRAL})")
     request = fake_aws.requests("AssumeRole")[-1]
@@ -136,21 +138,41 @@ def test_changed_arguments_change_only_the_config(scratch: Path) -> None:
 
 
 def test_an_alias_host_with_no_enable(scratch: Path) -> None:
-    done = bootstrap(scratch, "--role-arn", PULL_ROLE, "--registry", "Images.Example.com",
-                     "--registry-id", CENTRAL, "--region", "eu-west-1", "--no-enable")
+    done = bootstrap(
+        scratch,
+        "--role-arn",
+        PULL_ROLE,
+        "--registry",
+        "Images.Example.com",
+        "--registry-id",
+        CENTRAL,
+        "--region",
+        "eu-west-1",
+        "--no-enable",
+    )
     assert done.returncode == 0, done.stderr
     loaded = config.parse_file(str(scratch / "etc/xecr/config.toml"))
     settings = loaded.resolve("images.example.com")
     assert (settings.registry_id, settings.region, settings.external_id) == (
-        CENTRAL, "eu-west-1", None)
+        CENTRAL,
+        "eu-west-1",
+        None,
+    )
     assert (scratch / "etc/systemd/system/xecr.service").exists()
     assert not (scratch / "etc/systemd/system/multi-user.target.wants").exists()
 
 
 def test_an_ecr_host_given_as_a_url(scratch: Path) -> None:
     host = f"{CENTRAL}.dkr.ecr.eu-west-1.amazonaws.com"
-    done = bootstrap(scratch, "--role-arn", PULL_ROLE, "--registry", f"https://{host}:443/v2/",
-                     "--region", "eu-west-1")
+    done = bootstrap(
+        scratch,
+        "--role-arn",
+        PULL_ROLE,
+        "--registry",
+        f"https://{host}:443/v2/",
+        "--region",
+        "eu-west-1",
+    )
     assert done.returncode == 0, done.stderr
     assert config.parse_file(str(scratch / "etc/xecr/config.toml")).hosts() == [host]
     doc = json.loads((scratch / "root/.docker/config.json").read_text())
@@ -159,8 +181,15 @@ def test_an_ecr_host_given_as_a_url(scratch: Path) -> None:
 
 def test_a_china_region_gets_the_china_domain(tmp_path: Path) -> None:
     root = tmp_path / "root"
-    done = bootstrap(root, "--role-arn", "arn:aws-cn:iam::222222222222:role/pull",
-                     "--registry-id", CENTRAL, "--region", "cn-north-1")
+    done = bootstrap(
+        root,
+        "--role-arn",
+        "arn:aws-cn:iam::222222222222:role/pull",
+        "--registry-id",
+        CENTRAL,
+        "--region",
+        "cn-north-1",
+    )
     assert done.returncode == 0, done.stderr
     loaded = config.parse_file(str(root / "etc/xecr/config.toml"))
     assert loaded.hosts() == [f"{CENTRAL}.dkr.ecr.cn-north-1.amazonaws.com.cn"]
@@ -170,19 +199,33 @@ def test_a_china_region_gets_the_china_domain(tmp_path: Path) -> None:
     ("args", "message"),
     [
         (["--registry-id", CENTRAL, "--region", "us-east-1"], "--role-arn is required"),
-        (["--role-arn", "arn:aws:iam::2222:role/x", "--registry-id", CENTRAL, "--region",
-          "us-east-1"], "not an IAM role ARN"),
+        (
+            [
+                "--role-arn",
+                "arn:aws:iam::2222:role/x",
+                "--registry-id",
+                CENTRAL,
+                "--region",
+                "us-east-1",
+            ],
+            "not an IAM role ARN",
+        ),
         (["--role-arn", PULL_ROLE, "--registry-id", CENTRAL], "--region is required"),
-        (["--role-arn", PULL_ROLE, "--registry-id", CENTRAL, "--region", "Mars"],
-         "not an AWS region"),
+        (
+            ["--role-arn", PULL_ROLE, "--registry-id", CENTRAL, "--region", "Mars"],
+            "not an AWS region",
+        ),
         (["--role-arn", PULL_ROLE, "--region", "us-east-1"], "give --registry-id"),
-        (["--role-arn", PULL_ROLE, "--registry-id", "12345", "--region", "us-east-1"],
-         "12-digit"),
+        (["--role-arn", PULL_ROLE, "--registry-id", "12345", "--region", "us-east-1"], "12-digit"),
         ([*BASE_ARGS, "--external-id", 'x"\n[defaults]'], "--external-id must be"),
-        (["--role-arn", PULL_ROLE, "--registry", CENTRAL_HOST, "--region", "eu-west-1"],
-         "contradicts the host"),
-        (["--role-arn", PULL_ROLE, "--registry", "images.example.com", "--region", "us-east-1"],
-         "give --registry-id too"),
+        (
+            ["--role-arn", PULL_ROLE, "--registry", CENTRAL_HOST, "--region", "eu-west-1"],
+            "contradicts the host",
+        ),
+        (
+            ["--role-arn", PULL_ROLE, "--registry", "images.example.com", "--region", "us-east-1"],
+            "give --registry-id too",
+        ),
         ([*BASE_ARGS, "--docker-user", "../etc"], "not a user name"),
         ([*BASE_ARGS, "--frobnicate"], "unknown argument"),
         ([*BASE_ARGS, "--region"], "--region needs a value"),
@@ -232,9 +275,16 @@ def test_the_install_step_makes_a_venv_and_pip_installs_once(tmp_path: Path) -> 
     root = tmp_path / "root"
 
     def run(*extra: str) -> subprocess.CompletedProcess[str]:
-        return bootstrap(root, *BASE_ARGS, "--source", str(REPO), *extra,
-                         XECR_BOOTSTRAP_SKIP_INSTALL="", XECR_BOOTSTRAP_PYTHON=str(stub),
-                         XECR_BOOTSTRAP_PIP_ARGS="--no-index --no-deps")
+        return bootstrap(
+            root,
+            *BASE_ARGS,
+            "--source",
+            str(REPO),
+            *extra,
+            XECR_BOOTSTRAP_SKIP_INSTALL="",
+            XECR_BOOTSTRAP_PYTHON=str(stub),
+            XECR_BOOTSTRAP_PIP_ARGS="--no-index --no-deps",
+        )
 
     def pip_calls() -> list[str]:
         return [line for line in log.read_text().splitlines() if "-m pip install" in line]
@@ -260,8 +310,24 @@ def minimal_path(tmp_path: Path, *extra: tuple[str, str]) -> str:
     """A PATH with coreutils and bash only (no cmp, no python), as on a minimal image."""
     bare = tmp_path / "bin"
     bare.mkdir()
-    for tool in ("bash", "cat", "chmod", "cut", "dirname", "basename", "id", "ln", "mkdir",
-                 "mktemp", "mv", "od", "readlink", "rm", "stat", "tr"):
+    for tool in (
+        "bash",
+        "cat",
+        "chmod",
+        "cut",
+        "dirname",
+        "basename",
+        "id",
+        "ln",
+        "mkdir",
+        "mktemp",
+        "mv",
+        "od",
+        "readlink",
+        "rm",
+        "stat",
+        "tr",
+    ):
         found = shutil.which(tool)
         assert found
         (bare / tool).symlink_to(found)
@@ -285,8 +351,13 @@ def test_without_a_usable_python_in_a_scratch_root_it_says_so(tmp_path: Path) ->
     old = tmp_path / "python-old"
     old.write_text("#!/bin/sh\nexit 1\n")
     old.chmod(0o755)
-    done = bootstrap(tmp_path / "root", *BASE_ARGS, XECR_BOOTSTRAP_SKIP_INSTALL="",
-                     XECR_BOOTSTRAP_PYTHON=str(old), PATH=minimal_path(tmp_path))
+    done = bootstrap(
+        tmp_path / "root",
+        *BASE_ARGS,
+        XECR_BOOTSTRAP_SKIP_INSTALL="",
+        XECR_BOOTSTRAP_PYTHON=str(old),
+        PATH=minimal_path(tmp_path),
+    )
     assert done.returncode == 1
     assert "no Python 3.11 or newer found" in done.stderr
 
@@ -318,16 +389,19 @@ def _verify(unit: Path, tmp_path: Path, user: bool) -> subprocess.CompletedProce
     # The daemon's binary need not exist here: point ExecStart at one that does.
     copy = tmp_path / unit.name
     text = unit.read_text()
-    text = text.replace("/usr/local/bin/xecr", "/bin/true").replace("%h/.local/bin/xecr",
-                                                                      "/bin/true")
+    text = text.replace("/usr/local/bin/xecr", "/bin/true").replace(
+        "%h/.local/bin/xecr", "/bin/true"
+    )
     copy.write_text(text)
     command = ["systemd-analyze", *(["--user"] if user else []), "verify", str(copy)]
-    return subprocess.run(command, capture_output=True, text=True, timeout=30, cwd=tmp_path,
-                          env=dict(os.environ))
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=30, cwd=tmp_path, env=dict(os.environ)
+    )
 
 
-@pytest.mark.parametrize(("unit", "user"), [(SYSTEM_UNIT, False), (USER_UNIT, True)],
-                         ids=["system", "user"])
+@pytest.mark.parametrize(
+    ("unit", "user"), [(SYSTEM_UNIT, False), (USER_UNIT, True)], ids=["system", "user"]
+)
 def test_systemd_accepts_the_units(unit: Path, user: bool, tmp_path: Path) -> None:
     if shutil.which("systemd-analyze") is None:
         pytest.skip("systemd-analyze is not installed")
@@ -349,11 +423,12 @@ def test_the_launchd_agent() -> None:
 def test_the_bootstrap_script_is_executable_bash(tmp_path: Path) -> None:
     assert BOOTSTRAP.stat().st_mode & stat.S_IXUSR
     assert BOOTSTRAP.read_text().startswith("#!/bin/bash\n")
-    check = subprocess.run(["bash", "-n", str(BOOTSTRAP)], capture_output=True, text=True,
-                           timeout=30)
+    check = subprocess.run(
+        ["bash", "-n", str(BOOTSTRAP)], capture_output=True, text=True, timeout=30
+    )
     assert check.returncode == 0, check.stderr
     if shutil.which("shellcheck"):
-        lint = subprocess.run(["shellcheck", str(BOOTSTRAP)], capture_output=True, text=True,
-                              timeout=60)
+        lint = subprocess.run(
+            ["shellcheck", str(BOOTSTRAP)], capture_output=True, text=True, timeout=60
+        )
         assert lint.returncode == 0, lint.stdout
-

@@ -27,9 +27,16 @@ STRANGER = 54321
 
 def make_token(secret: str = "secret-0123456789", ttl: float = 43200.0) -> Token:
     now = time.time()
-    return Token(username="AWS", secret=secret, issued_at=now, expires_at=now + ttl,
-                 registry=CENTRAL_HOST, registry_id=CENTRAL, region="us-east-1",
-                 role_arn=PULL_ROLE)
+    return Token(
+        username="AWS",
+        secret=secret,
+        issued_at=now,
+        expires_at=now + ttl,
+        registry=CENTRAL_HOST,
+        registry_id=CENTRAL,
+        region="us-east-1",
+        role_arn=PULL_ROLE,
+    )
 
 
 @pytest.fixture
@@ -64,9 +71,17 @@ def _valid_entry(files: FileCache, folder: Path) -> bytes:
 
 @pytest.mark.parametrize(
     "damage",
-    ["corrupt", "truncated", "empty", "wrong version", "no version", "list", "not utf-8",
-     "huge",
-     "nan"],
+    [
+        "corrupt",
+        "truncated",
+        "empty",
+        "wrong version",
+        "no version",
+        "list",
+        "not utf-8",
+        "huge",
+        "nan",
+    ],
 )
 def test_bad_entries_are_misses_healed_by_the_next_write(
     files: FileCache, folder: Path, damage: str
@@ -119,8 +134,14 @@ def test_delete(files: FileCache) -> None:
 
 # -- cache keys ----------------------------------------------------------------------------
 
-BASE = RegistrySettings(host=CENTRAL_HOST, registry_id=CENTRAL, region="us-east-1",
-                        partition="aws", role_arns=(PULL_ROLE,), external_id="ext-1")
+BASE = RegistrySettings(
+    host=CENTRAL_HOST,
+    registry_id=CENTRAL,
+    region="us-east-1",
+    partition="aws",
+    role_arns=(PULL_ROLE,),
+    external_id="ext-1",
+)
 BASE_ENV = {"AWS_ACCESS_KEY_ID": "AKIAFAKEFAKEFAKE0001"}
 
 
@@ -134,8 +155,7 @@ VARIANTS: dict[str, tuple[RegistrySettings, dict[str, str]]] = {
     "base": (BASE, BASE_ENV),
     "role": (_variant("role_arns", ("arn:aws:iam::333333333333:role/other",)), BASE_ENV),
     "no role": (_variant("role_arns", ()), BASE_ENV),
-    "chain": (_variant("role_arns", ("arn:aws:iam::333333333333:role/hop", PULL_ROLE)),
-              BASE_ENV),
+    "chain": (_variant("role_arns", ("arn:aws:iam::333333333333:role/hop", PULL_ROLE)), BASE_ENV),
     "external id": (_variant("external_id", "ext-2"), BASE_ENV),
     "no external id": (_variant("external_id", None), BASE_ENV),
     "source profile": (_variant("source_profile", "central"), BASE_ENV),
@@ -161,7 +181,10 @@ def test_the_key_is_stable_and_ignores_the_endpoint_and_the_secret() -> None:
     assert cache_key(BASE, dict(BASE_ENV)) == key
     for extra in (
         {"AWS_ENDPOINT_URL": "http://127.0.0.1:1"},
-        {"AWS_ENDPOINT_URL_ECR": "http://127.0.0.1:2", "AWS_ENDPOINT_URL_STS": "http://127.0.0.1:3"},
+        {
+            "AWS_ENDPOINT_URL_ECR": "http://127.0.0.1:2",
+            "AWS_ENDPOINT_URL_STS": "http://127.0.0.1:3",
+        },
         {"AWS_SECRET_ACCESS_KEY": "another-secret"},
         {"AWS_REGION": "eu-west-1"},
     ):
@@ -171,7 +194,8 @@ def test_the_key_is_stable_and_ignores_the_endpoint_and_the_secret() -> None:
 def test_source_profile_wins_over_aws_profile() -> None:
     settings = _variant("source_profile", "central")
     assert cache_key(settings, {**BASE_ENV, "AWS_PROFILE": "a"}) == cache_key(
-        settings, {**BASE_ENV, "AWS_PROFILE": "b"})
+        settings, {**BASE_ENV, "AWS_PROFILE": "b"}
+    )
 
 
 def test_the_key_does_not_contain_the_access_key() -> None:
@@ -279,8 +303,7 @@ def test_open_cache_gives_the_user_file_cache() -> None:
     assert stat.S_IMODE(os.stat(store.folder).st_mode) == 0o700
 
 
-def test_open_cache_honours_xecr_cache_dir(tmp_path: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_open_cache_honours_xecr_cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XECR_CACHE_DIR", str(tmp_path / "mine"))
     store = open_cache(Config(path="/etc/xecr/config.toml", system=True), dict(os.environ))
     assert isinstance(store, FileCache) and store.folder == str(tmp_path / "mine")
@@ -315,9 +338,14 @@ def _unsafe(kind: str, folder: Path, tmp_path: Path) -> None:
         folder.chmod(0o777)
 
 
-@pytest.mark.parametrize(("kind", "why"), [("symlink", "it is a symlink"),
-                                           ("foreign", f"owned by uid {STRANGER}"),
-                                           ("world-open", "lets others in")])
+@pytest.mark.parametrize(
+    ("kind", "why"),
+    [
+        ("symlink", "it is a symlink"),
+        ("foreign", f"owned by uid {STRANGER}"),
+        ("world-open", "lets others in"),
+    ],
+)
 def test_an_unsafe_folder_means_no_cache_and_a_warning_in_the_log(
     kind: str, why: str, log_file: Path, tmp_path: Path
 ) -> None:

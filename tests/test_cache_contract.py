@@ -64,11 +64,23 @@ class MemoryKeyring(KeyringBackend):
             raise PasswordDeleteError("not found")
 
 
-def make_token(secret: str = "secret-one-0123456789", now: float | None = None,
-               ttl: float = 43200.0, role: str | None = PULL_ROLE) -> Token:
+def make_token(
+    secret: str = "secret-one-0123456789",
+    now: float | None = None,
+    ttl: float = 43200.0,
+    role: str | None = PULL_ROLE,
+) -> Token:
     now = time.time() if now is None else now
-    return Token(username="AWS", secret=secret, issued_at=now, expires_at=now + ttl,
-                 registry=CENTRAL_HOST, registry_id=CENTRAL, region="us-east-1", role_arn=role)
+    return Token(
+        username="AWS",
+        secret=secret,
+        issued_at=now,
+        expires_at=now + ttl,
+        registry=CENTRAL_HOST,
+        registry_id=CENTRAL,
+        region="us-east-1",
+        role_arn=role,
+    )
 
 
 @pytest.fixture
@@ -257,8 +269,10 @@ def test_the_null_lock_never_holds_and_never_blocks() -> None:
         pytest.param(lambda raw: b"[1, 2, 3]", id="a-list"),
         pytest.param(lambda raw: raw.replace(b'"v": 1', b'"v": 99'), id="other-version"),
         pytest.param(lambda raw: raw.replace(b'"username"', b'"user"'), id="missing-field"),
-        pytest.param(lambda raw: raw.replace(b'"registry_id": "', b'"registry_id": 7, "x": "'),
-                     id="wrong-type"),
+        pytest.param(
+            lambda raw: raw.replace(b'"registry_id": "', b'"registry_id": 7, "x": "'),
+            id="wrong-type",
+        ),
     ],
 )
 def test_corrupt_entry_is_a_miss_and_is_rewritten(
@@ -285,8 +299,7 @@ def test_times_that_make_no_sense_are_a_miss(persistent: TokenCache, folder: Pat
     assert persistent.read(KEY) is None
 
 
-def test_a_symlinked_entry_is_a_miss(persistent: TokenCache, folder: Path,
-                                     tmp_path: Path) -> None:
+def test_a_symlinked_entry_is_a_miss(persistent: TokenCache, folder: Path, tmp_path: Path) -> None:
     persistent.write(KEY, make_token())
     path = entry_file(folder, KEY)
     elsewhere = tmp_path / "planted.json"
@@ -304,8 +317,13 @@ def test_an_entry_others_may_write_is_a_miss(persistent: TokenCache, folder: Pat
 
 
 def test_obtain_fetches_once_then_serves_the_cache(backend: TokenCache) -> None:
-    settings = RegistrySettings(host=CENTRAL_HOST, registry_id=CENTRAL, region="us-east-1",
-                                partition="aws", role_arns=(PULL_ROLE,))
+    settings = RegistrySettings(
+        host=CENTRAL_HOST,
+        registry_id=CENTRAL,
+        region="us-east-1",
+        partition="aws",
+        role_arns=(PULL_ROLE,),
+    )
     fetched: list[bool] = []
 
     def fetch(_settings: RegistrySettings, quick: bool) -> Token:
@@ -362,7 +380,8 @@ def test_a_secret_that_is_not_the_entrys_is_a_miss(
 
 
 def test_a_keyring_read_error_is_a_miss_with_a_warning(
-    keyring_cache: KeyringCache, memory_keyring: MemoryKeyring,
+    keyring_cache: KeyringCache,
+    memory_keyring: MemoryKeyring,
     warnings_logged: list[logging.LogRecord],
 ) -> None:
     keyring_cache.write(KEY, make_token())
@@ -391,8 +410,9 @@ def test_obtain_survives_a_keyring_that_refuses_writes(
     keyring_cache: KeyringCache, memory_keyring: MemoryKeyring
 ) -> None:
     memory_keyring.fail_on.add("set")
-    settings = RegistrySettings(host=CENTRAL_HOST, registry_id=CENTRAL, region="us-east-1",
-                                partition="aws")
+    settings = RegistrySettings(
+        host=CENTRAL_HOST, registry_id=CENTRAL, region="us-east-1", partition="aws"
+    )
     token = make_token()
     assert refresh.obtain(settings, keyring_cache, KEY, lambda s, q: token) == token
 
@@ -438,7 +458,8 @@ def keyring_config(write_config: Callable[[str], Path]) -> config.Config:
 
 
 def test_open_cache_gives_the_keyring_when_it_works(
-    keyring_config: config.Config, memory_keyring: MemoryKeyring,
+    keyring_config: config.Config,
+    memory_keyring: MemoryKeyring,
     warnings_logged: list[logging.LogRecord],
 ) -> None:
     store = cache.open_cache(keyring_config, os.environ)
@@ -449,7 +470,8 @@ def test_open_cache_gives_the_keyring_when_it_works(
 
 
 def test_the_fail_keyring_falls_back_to_files_with_one_warning(
-    keyring_config: config.Config, set_keyring: Callable[[KeyringBackend], None],
+    keyring_config: config.Config,
+    set_keyring: Callable[[KeyringBackend], None],
     warnings_logged: list[logging.LogRecord],
 ) -> None:
     set_keyring(fail.Keyring())
@@ -465,12 +487,17 @@ def test_the_fail_keyring_falls_back_to_files_with_one_warning(
 
 
 @pytest.mark.parametrize(
-    "make", [pytest.param(null.Keyring, id="null-keyring"),
-             pytest.param(lambda: _failing_probe(), id="probe-error")],
+    "make",
+    [
+        pytest.param(null.Keyring, id="null-keyring"),
+        pytest.param(lambda: _failing_probe(), id="probe-error"),
+    ],
 )
 def test_other_unusable_keyrings_fall_back_too(
-    folder: Path, set_keyring: Callable[[KeyringBackend], None],
-    warnings_logged: list[logging.LogRecord], make: Callable[[], KeyringBackend],
+    folder: Path,
+    set_keyring: Callable[[KeyringBackend], None],
+    warnings_logged: list[logging.LogRecord],
+    make: Callable[[], KeyringBackend],
 ) -> None:
     set_keyring(make())
     files = FileCache(str(folder))
@@ -485,7 +512,8 @@ def _failing_probe() -> MemoryKeyring:
 
 
 def test_keyring_that_cannot_be_imported_falls_back(
-    keyring_config: config.Config, monkeypatch: pytest.MonkeyPatch,
+    keyring_config: config.Config,
+    monkeypatch: pytest.MonkeyPatch,
     warnings_logged: list[logging.LogRecord],
 ) -> None:
     monkeypatch.setitem(sys.modules, "keyring", None)

@@ -124,8 +124,9 @@ def test_an_alias_in_china_gets_the_china_partition(write_config: Callable[[str]
 def test_an_alias_may_take_its_region_from_the_defaults(
     write_config: Callable[[str], Path],
 ) -> None:
-    write_config(f'[defaults]\nregion = "us-gov-west-1"\n[registries."{ALIAS}"]\n'
-                 f'registry_id = "{CENTRAL}"\n')
+    write_config(
+        f'[defaults]\nregion = "us-gov-west-1"\n[registries."{ALIAS}"]\nregistry_id = "{CENTRAL}"\n'
+    )
     settings_ = config.load(env()).resolve(ALIAS)
     assert (settings_.region, settings_.partition) == ("us-gov-west-1", "aws-us-gov")
 
@@ -133,8 +134,9 @@ def test_an_alias_may_take_its_region_from_the_defaults(
 def test_an_ecr_host_table_may_repeat_its_own_id_and_region(
     write_config: Callable[[str], Path],
 ) -> None:
-    write_config(f'[registries."{CENTRAL_HOST}"]\nregistry_id = "{CENTRAL}"\n'
-                 'region = "us-east-1"\n')
+    write_config(
+        f'[registries."{CENTRAL_HOST}"]\nregistry_id = "{CENTRAL}"\nregion = "us-east-1"\n'
+    )
     assert config.load(env()).resolve(CENTRAL_HOST).registry_id == CENTRAL
 
 
@@ -149,8 +151,9 @@ def test_no_file_means_plain_ecr_with_no_roles() -> None:
     assert not settings_.configured
 
 
-@pytest.mark.parametrize("address", ["docker.io", "ghcr.io", f"evil.example/{CENTRAL_HOST}",
-                                     "registry.example.com"])
+@pytest.mark.parametrize(
+    "address", ["docker.io", "ghcr.io", f"evil.example/{CENTRAL_HOST}", "registry.example.com"]
+)
 def test_other_hosts_are_not_ours(address: str) -> None:
     with pytest.raises(NotOurRegistry) as caught:
         config.load(env()).resolve(address)
@@ -206,8 +209,10 @@ BAD = [
     ('[registries.""]', 'registries.""'),
     ('[registries."https://"]', 'registries."https://"'),
     ('[registries."under_score.example"]', 'registries."under_score.example"'),
-    (f'[registries."{CENTRAL_HOST}"]\n[registries."{CENTRAL_HOST.upper()}:443"]',
-     f'registries."{CENTRAL_HOST.upper()}:443"'),
+    (
+        f'[registries."{CENTRAL_HOST}"]\n[registries."{CENTRAL_HOST.upper()}:443"]',
+        f'registries."{CENTRAL_HOST.upper()}:443"',
+    ),
 ]
 BAD_ARNS = [
     "arn:aws:iam::22222222222:role/short-id",
@@ -306,16 +311,16 @@ def test_a_doubled_default_port_is_refused_not_mangled(
 ) -> None:
     """'h:443:443' once became 'h:443' in the file and 'h' on resolve: list showed a host
     that get could not serve. It is not a host name, so the file is refused."""
-    write_config(f'[registries."{ALIAS}:443:443"]\nregistry_id = "{CENTRAL}"\n'
-                 'region = "us-east-1"\n')
+    write_config(
+        f'[registries."{ALIAS}:443:443"]\nregistry_id = "{CENTRAL}"\nregion = "us-east-1"\n'
+    )
     with pytest.raises(ConfigError) as caught:
         config.load(env())
     assert "not a registry host name" in str(caught.value)
 
 
 def test_every_accepted_host_resolves(write_config: Callable[[str], Path]) -> None:
-    write_config(f'[registries."{ALIAS}:443"]\nregistry_id = "{CENTRAL}"\n'
-                 'region = "us-east-1"\n')
+    write_config(f'[registries."{ALIAS}:443"]\nregistry_id = "{CENTRAL}"\nregion = "us-east-1"\n')
     loaded = config.load(env())
     for host in loaded.hosts():
         assert loaded.resolve(host).host == host
@@ -343,9 +348,11 @@ def _write(path: Path, text: str) -> Path:
 def test_the_user_file_is_used_alone_over_the_system_file(
     write_config: Callable[[str], Path],
 ) -> None:
-    system = _write(Path(os.environ["XECR_SYSTEM_CONFIG"]),
-                    f'[defaults]\nrole_arn = "{OTHER_ROLE}"\n'
-                    f'[registries."{ALIAS}"]\nregistry_id = "{CENTRAL}"\nregion = "us-east-1"\n')
+    system = _write(
+        Path(os.environ["XECR_SYSTEM_CONFIG"]),
+        f'[defaults]\nrole_arn = "{OTHER_ROLE}"\n'
+        f'[registries."{ALIAS}"]\nregistry_id = "{CENTRAL}"\nregion = "us-east-1"\n',
+    )
     user = write_config('[defaults]\nregion = "eu-west-1"\n')
     assert config.config_source(env()) == (str(user), False)
     loaded = config.load(env())
@@ -415,8 +422,7 @@ def test_the_parsed_copy_is_reused_while_the_file_is_unchanged(
     for _ in range(3):
         again = config.load(env())
         assert (again.defaults, again.registries) == (first.defaults, first.registries)
-        assert again.resolve("mirror.example.com:5000") == first.resolve(
-            "mirror.example.com:5000")
+        assert again.resolve("mirror.example.com:5000") == first.resolve("mirror.example.com:5000")
     assert parses == [str(path)]
 
 
@@ -500,9 +506,7 @@ def test_a_damaged_copy_is_a_miss(
     assert json.loads(copy.read_bytes()) == body  # healed by the parse
 
 
-def test_an_unsafe_copy_is_ignored(
-    write_config: Callable[[str], Path], parses: list[str]
-) -> None:
+def test_an_unsafe_copy_is_ignored(write_config: Callable[[str], Path], parses: list[str]) -> None:
     write_config(FULL)
     config.load(env())
     [copy] = _copies()

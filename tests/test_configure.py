@@ -74,8 +74,12 @@ def test_comments_and_other_sections_are_kept(
 ) -> None:
     path = write_config(COMMENTED)
     configure.configure(
-        configure.Request("registry.example.net", registry_id="555555555555",
-                          region="us-west-2", role_arns=(HUB_ROLE,)),
+        configure.Request(
+            "registry.example.net",
+            registry_id="555555555555",
+            region="us-west-2",
+            role_arns=(HUB_ROLE,),
+        ),
         _env(),
     )
     text = path.read_text()
@@ -101,36 +105,49 @@ def test_update_sets_only_the_given_keys_and_keeps_comments(
         f'config: updated [registries."{CENTRAL_HOST}"] in {path} (role_arn, external_id)'
     )
     text = path.read_text()
-    for line in ("# xecr config, kept by hand  -- this comment must survive",
-                 "# pull role in the registry account", 'region = "us-east-1"   # home region',
-                 'registry_id = "444444444444"  # their account'):
+    for line in (
+        "# xecr config, kept by hand  -- this comment must survive",
+        "# pull role in the registry account",
+        'region = "us-east-1"   # home region',
+        'registry_id = "444444444444"  # their account',
+    ):
         assert line in text
     settings = config.load(_env()).resolve(CENTRAL_HOST)
     assert settings.role_arns == (HUB_ROLE, PULL_ROLE)
     assert settings.external_id == "x-1"
 
 
-def test_running_twice_changes_nothing(isolated_env: Path,
-                                       write_config: Callable[[str], Path]) -> None:
+def test_running_twice_changes_nothing(
+    isolated_env: Path, write_config: Callable[[str], Path]
+) -> None:
     path = write_config(COMMENTED)
     request = configure.Request(CENTRAL_HOST, role_arns=(PULL_ROLE,), external_id="fleet-1")
     first = configure.configure(request, _env())
     assert first.config_action == "updated" and first.docker_changed
-    before = (path.read_bytes(), path.stat().st_ino, _docker_file(isolated_env).read_bytes(),
-              _docker_file(isolated_env).stat().st_ino)
+    before = (
+        path.read_bytes(),
+        path.stat().st_ino,
+        _docker_file(isolated_env).read_bytes(),
+        _docker_file(isolated_env).stat().st_ino,
+    )
     second = configure.configure(request, _env())
     assert second.config_action is None and not second.docker_changed
     assert second.lines() == ["nothing to change"]
-    after = (path.read_bytes(), path.stat().st_ino, _docker_file(isolated_env).read_bytes(),
-             _docker_file(isolated_env).stat().st_ino)
+    after = (
+        path.read_bytes(),
+        path.stat().st_ino,
+        _docker_file(isolated_env).read_bytes(),
+        _docker_file(isolated_env).stat().st_ino,
+    )
     assert after == before
 
 
 def test_a_section_spelled_differently_is_updated_not_duplicated(
     isolated_env: Path, write_config: Callable[[str], Path]
 ) -> None:
-    path = write_config(f'[registries."HTTPS://{CENTRAL_HOST.upper()}:443"]\n'
-                        f'role_arn = "{HUB_ROLE}"\n')
+    path = write_config(
+        f'[registries."HTTPS://{CENTRAL_HOST.upper()}:443"]\nrole_arn = "{HUB_ROLE}"\n'
+    )
     result = configure.configure(configure.Request(CENTRAL_HOST, role_arns=(PULL_ROLE,)), _env())
     assert result.config_action == "updated"
     assert path.read_text().count("[registries.") == 1
@@ -147,7 +164,10 @@ def test_alias_needs_registry_id_and_region(isolated_env: Path) -> None:
     )
     settings = config.load(_env()).resolve("mirror.example.com")
     assert (settings.registry_id, settings.region, settings.partition) == (
-        CENTRAL, "eu-west-1", "aws")
+        CENTRAL,
+        "eu-west-1",
+        "aws",
+    )
 
 
 @pytest.mark.parametrize(
@@ -159,14 +179,18 @@ def test_alias_needs_registry_id_and_region(isolated_env: Path) -> None:
         (configure.Request("mirror.example.com", registry_id=CENTRAL, region="mars"), "region"),
         (configure.Request("not a host!"), "not a registry host"),
         (configure.Request(""), "no registry address"),
-        (configure.Request(CENTRAL_HOST, role_arns=("arn:aws:iam::1:role/x",)),
-         "role_arn.*not an IAM role ARN"),
+        (
+            configure.Request(CENTRAL_HOST, role_arns=("arn:aws:iam::1:role/x",)),
+            "role_arn.*not an IAM role ARN",
+        ),
         (configure.Request(CENTRAL_HOST, external_id="!"), "external_id"),
     ],
 )
 def test_bad_options_are_usage_errors_and_write_nothing(
-    isolated_env: Path, write_config: Callable[[str], Path],
-    request_: configure.Request, message: str,
+    isolated_env: Path,
+    write_config: Callable[[str], Path],
+    request_: configure.Request,
+    message: str,
 ) -> None:
     path = write_config(COMMENTED)
     with pytest.raises(UsageError, match=message):
@@ -226,14 +250,16 @@ def test_system_flag_edits_the_machine_wide_file(isolated_env: Path) -> None:
 
 def test_a_new_user_file_notes_that_it_hides_the_machine_wide_one(isolated_env: Path) -> None:
     configure.configure(configure.Request(CENTRAL_HOST, system=True, docker=False), _env())
-    result = configure.configure(configure.Request("222222222222.dkr.ecr.us-east-1.amazonaws.com",
-                                                   docker=False), _env())
+    result = configure.configure(
+        configure.Request("222222222222.dkr.ecr.us-east-1.amazonaws.com", docker=False), _env()
+    )
     assert result.shadowed_system == os.environ["XECR_SYSTEM_CONFIG"]
     assert result.lines()[-1].startswith("note: ")
 
 
-def test_xecr_config_names_the_file_to_edit(isolated_env: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_xecr_config_names_the_file_to_edit(
+    isolated_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     target = isolated_env / "elsewhere" / "xecr.toml"
     monkeypatch.setenv("XECR_CONFIG", str(target))
     result = configure.configure(configure.Request(CENTRAL_HOST, docker=False), _env())
@@ -256,8 +282,9 @@ def test_a_symlinked_config_stays_a_symlink(isolated_env: Path) -> None:
 
 
 def test_edit_is_pure_text_in_text_out() -> None:
-    text, action, changed = configure.edit("", "mem.toml", CENTRAL_HOST,
-                                           {"role_arn": PULL_ROLE}, False)
+    text, action, changed = configure.edit(
+        "", "mem.toml", CENTRAL_HOST, {"role_arn": PULL_ROLE}, False
+    )
     assert action == "added" and changed == ("role_arn",)
     assert text == f'[registries."{CENTRAL_HOST}"]\nrole_arn = "{PULL_ROLE}"\n'
     again = configure.edit(text, "mem.toml", CENTRAL_HOST, {"role_arn": PULL_ROLE}, False)

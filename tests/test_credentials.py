@@ -40,8 +40,7 @@ def without(field: str) -> dict[str, Any]:
 
 def test_a_valid_entry() -> None:
     token = Token.from_json(body())
-    assert token == Token("AWS", SECRET, 1000, 44200, CENTRAL_HOST, CENTRAL, "us-east-1",
-                          PULL_ROLE)
+    assert token == Token("AWS", SECRET, 1000, 44200, CENTRAL_HOST, CENTRAL, "us-east-1", PULL_ROLE)
     assert token is not None and token.lifetime == 43200.0
     assert Token.from_json(body(role_arn=None, issued_at=1000, expires_at=2000)) is not None
 

@@ -83,8 +83,9 @@ def closed_url() -> str:
 
 def get(host: str, endpoint: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, AWS_ENDPOINT_URL=endpoint)
-    return subprocess.run([HELPER, "get"], input=host, capture_output=True, text=True, env=env,
-                          timeout=30)
+    return subprocess.run(
+        [HELPER, "get"], input=host, capture_output=True, text=True, env=env, timeout=30
+    )
 
 
 def served(result: subprocess.CompletedProcess[str], registry_id: str = CENTRAL) -> bool:
@@ -99,17 +100,24 @@ class Proc:
     def __init__(self, args: list[str], err_path: Path) -> None:
         self.err_path = err_path
         with err_path.open("wb") as err:
-            self.popen = subprocess.Popen([XECR, "daemon", *args], stdin=subprocess.DEVNULL,
-                                          stdout=subprocess.DEVNULL, stderr=err,
-                                          env=dict(os.environ))
+            self.popen = subprocess.Popen(
+                [XECR, "daemon", *args],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                env=dict(os.environ),
+            )
         self.pid = self.popen.pid
 
     def stderr(self) -> str:
         return self.err_path.read_text()
 
     def ready(self, timeout: float = 20.0) -> Proc:
-        wait_for(lambda: instance.is_running(folder()) == self.pid or self.popen.poll() is not None,
-                 timeout, "the daemon to take its lock")
+        wait_for(
+            lambda: instance.is_running(folder()) == self.pid or self.popen.poll() is not None,
+            timeout,
+            "the daemon to take its lock",
+        )
         assert self.popen.poll() is None, self.stderr()
         return self
 
@@ -173,9 +181,16 @@ class Fetcher:
             step = self.script.pop(0) if self.script else None
         if step is not None:
             raise step
-        return Token("AWS", f"{settings.registry_id}-secret-{len(self.calls)}", now,
-                     now + self.lifetime, settings.host, settings.registry_id, settings.region,
-                     settings.role_arn)
+        return Token(
+            "AWS",
+            f"{settings.registry_id}-secret-{len(self.calls)}",
+            now,
+            now + self.lifetime,
+            settings.host,
+            settings.registry_id,
+            settings.region,
+            settings.role_arn,
+        )
 
     def count(self, host: str = CENTRAL_HOST) -> int:
         with self.lock:
@@ -234,7 +249,7 @@ def test_aws_errors_never_stop_it_one_log_line_each(
 
 
 def test_it_rereads_the_cache_and_fetches_nothing_another_process_refreshed(
-    write_config: Callable[[str], Path]
+    write_config: Callable[[str], Path],
 ) -> None:
     write_config(registries(CENTRAL_HOST))
     fetch = Fetcher(2.0)
@@ -324,7 +339,7 @@ def test_instance_lock_in_process(tmp_path: Path) -> None:
 
 
 def test_cache_none_leaves_the_daemon_nowhere_to_keep_tokens(
-    write_config: Callable[[str], Path]
+    write_config: Callable[[str], Path],
 ) -> None:
     path = write_config('[defaults]\ncache = "none"\n' + registries(CENTRAL_HOST))
     with pytest.raises(XecrError, match=r'cache = "none"') as info:
@@ -367,8 +382,7 @@ def test_tokens_stay_valid_across_several_lifetimes_with_aws_unreachable_for_get
         token = cached(CENTRAL_HOST)
         assert token is not None
         seen.add(token.issued_at)
-    assert results and all(served(r) for r in results), [r.stdout for r in results
-                                                         if not served(r)]
+    assert results and all(served(r) for r in results), [r.stdout for r in results if not served(r)]
     assert len(seen) >= 3, "the daemon did not keep refreshing"
     times = [r.time for r in fake_aws.requests("GetAuthorizationToken")]
     assert len(times) >= 3
@@ -401,7 +415,9 @@ def test_a_second_instance_is_refused_and_sigterm_stops_it_cleanly(
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_it_stops_within_seconds_even_while_a_fetch_hangs(
-    fake_aws: FakeAws, write_config: Callable[[str], Path], spawn: Callable[..., Proc],
+    fake_aws: FakeAws,
+    write_config: Callable[[str], Path],
+    spawn: Callable[..., Proc],
     signum: int,
 ) -> None:
     fake_aws.fail("AssumeRole", "hang")
@@ -414,7 +430,9 @@ def test_it_stops_within_seconds_even_while_a_fetch_hangs(
 
 
 def test_sighup_reload_adds_and_removes_registries(
-    fake_aws: FakeAws, write_config: Callable[[str], Path], spawn: Callable[..., Proc],
+    fake_aws: FakeAws,
+    write_config: Callable[[str], Path],
+    spawn: Callable[..., Proc],
     tmp_path: Path,
 ) -> None:
     write_config(registries(CENTRAL_HOST))
@@ -448,8 +466,13 @@ def test_once_refreshes_everything_and_exits_zero(
     fake_aws: FakeAws, write_config: Callable[[str], Path], tmp_path: Path
 ) -> None:
     write_config(registries(CENTRAL_HOST, OTHER_HOST))
-    done = subprocess.run([XECR, "daemon", "--once", "--write-docker-config", str(tmp_path)],
-                          capture_output=True, text=True, env=dict(os.environ), timeout=60)
+    done = subprocess.run(
+        [XECR, "daemon", "--once", "--write-docker-config", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     lines = done.stdout.splitlines()
@@ -467,8 +490,9 @@ def test_once_exits_one_with_one_line_per_failure(
 ) -> None:
     write_config(registries(CENTRAL_HOST, OTHER_HOST))
     fake_aws.fail("GetAuthorizationToken", "access_denied")
-    done = subprocess.run([XECR, "daemon", "--once"], capture_output=True, text=True,
-                          env=dict(os.environ), timeout=60)
+    done = subprocess.run(
+        [XECR, "daemon", "--once"], capture_output=True, text=True, env=dict(os.environ), timeout=60
+    )
     assert done.returncode == 1
     assert done.stdout == ""
     lines = done.stderr.splitlines()
@@ -482,10 +506,12 @@ def test_once_exits_one_with_one_line_per_failure(
 def test_once_reports_only_the_registry_that_failed(
     fake_aws: FakeAws, write_config: Callable[[str], Path]
 ) -> None:
-    write_config(registries(CENTRAL_HOST) + registries(OTHER_HOST,
-                                                       extra='source_profile = "missing"\n'))
-    done = subprocess.run([XECR, "daemon", "--once"], capture_output=True, text=True,
-                          env=dict(os.environ), timeout=60)
+    write_config(
+        registries(CENTRAL_HOST) + registries(OTHER_HOST, extra='source_profile = "missing"\n')
+    )
+    done = subprocess.run(
+        [XECR, "daemon", "--once"], capture_output=True, text=True, env=dict(os.environ), timeout=60
+    )
     assert done.returncode == 1
     assert done.stdout.startswith(f"refreshed {CENTRAL_HOST}")
     assert done.stderr.splitlines() == [
@@ -506,6 +532,7 @@ def _docker_gid() -> int:
 
 def _get_as(uid: int, groups: list[int], env: dict[str, str], timeout: float = 20.0) -> str:
     """Run ``get`` in a forked child with another identity; its answer or the error text."""
+
     def refuse(settings: RegistrySettings, quick: bool) -> Token:
         raise AwsError("AWS must not be called: the cache should have served this")
 
@@ -538,8 +565,10 @@ def _get_as(uid: int, groups: list[int], env: dict[str, str], timeout: float = 2
         return pipe.read().decode()
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: the daemon runs as root and "
-                    "the reader is forked as another user")
+@pytest.mark.skipif(
+    os.geteuid() != 0,
+    reason="needs root: the daemon runs as root and the reader is forked as another user",
+)
 def test_machine_setup_root_daemon_serves_the_docker_group(
     fake_aws: FakeAws, spawn: Callable[..., Proc], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -561,8 +590,7 @@ def test_machine_setup_root_daemon_serves_the_docker_group(
         wait_for(lambda: cached(CENTRAL_HOST) is not None, 15, "the root daemon's token")
         info = var.stat()
         assert (stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid) == (0o750, 0, gid)
-        entries = [p for p in var.iterdir() if p.name.startswith("token-") and
-                   p.suffix == ".json"]
+        entries = [p for p in var.iterdir() if p.name.startswith("token-") and p.suffix == ".json"]
         assert entries
         for entry in entries:
             info = entry.stat()
@@ -613,8 +641,11 @@ def test_done_when_gets_are_served_for_30s_and_the_daemon_survives_an_8s_outage(
         # Wait for the first refresh, then go down 5.5 s into that token's life: the
         # daemon's next refresh (10-12 s) and its retries fall in the outage, which
         # ends 4.5 s before the token stops being served (18 s) to leave room for them.
-        wait_for(lambda: (cached(CENTRAL_HOST) or first).issued_at > first.issued_at, 20,
-                 "the first refresh")
+        wait_for(
+            lambda: (cached(CENTRAL_HOST) or first).issued_at > first.issued_at,
+            20,
+            "the first refresh",
+        )
         second = cached(CENTRAL_HOST)
         assert second is not None and refresh.state(second, time.time()) == refresh.FRESH
         time.sleep(max(0.0, second.issued_at + 5.5 - time.time()))
@@ -624,16 +655,20 @@ def test_done_when_gets_are_served_for_30s_and_the_daemon_survives_an_8s_outage(
         fake_aws.come_up()
         up_at = time.time()
         assert proc.popen.poll() is None, "the outage stopped the daemon"
-        wait_for(lambda: (cached(CENTRAL_HOST) or second).issued_at > up_at, 10,
-                 "a refresh after the outage, without a restart")
+        wait_for(
+            lambda: (cached(CENTRAL_HOST) or second).issued_at > up_at,
+            10,
+            "a refresh after the outage, without a restart",
+        )
         remaining = 30.0 - (time.monotonic() - began)
         if remaining > 0:
             time.sleep(remaining)
     finally:
         stop.set()
         puller.join(timeout=40)
-    failed = [(round(when - down_at, 1), r.stdout + r.stderr) for when, r in results
-              if not served(r)]
+    failed = [
+        (round(when - down_at, 1), r.stdout + r.stderr) for when, r in results if not served(r)
+    ]
     assert not failed, (failed, proc.stderr())
     assert len(results) >= 20 and results[-1][0] - results[0][0] >= 29.0
     assert any(down_at <= when <= up_at for when, _ in results), "no get during the outage"

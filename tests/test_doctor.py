@@ -31,8 +31,12 @@ CALLER = "arn:aws:iam::123456789012:user/dev"
 class FakeProbes:
     """Records every call; each probe fails with the error it is given."""
 
-    def __init__(self, identity: AwsError | None = None, assume: AwsError | None = None,
-                 token: AwsError | None = None) -> None:
+    def __init__(
+        self,
+        identity: AwsError | None = None,
+        assume: AwsError | None = None,
+        token: AwsError | None = None,
+    ) -> None:
         self.errors = {"identity": identity, "assume": assume, "token": token}
         self.calls: list[tuple[str, str]] = []
 
@@ -53,8 +57,16 @@ class FakeProbes:
     def token(self, settings: RegistrySettings) -> Token:
         self.calls.append(("token", settings.host))
         self._maybe_fail("token")
-        return Token("AWS", "pw-secret-value", NOW, NOW + 43200, settings.host,
-                     settings.registry_id, settings.region, settings.role_arn)
+        return Token(
+            "AWS",
+            "pw-secret-value",
+            NOW,
+            NOW + 43200,
+            settings.host,
+            settings.registry_id,
+            settings.region,
+            settings.role_arn,
+        )
 
     def probes(self) -> doctor.Probes:
         return doctor.Probes(self.identity, self.assume, self.token)
@@ -67,8 +79,9 @@ def daemon_not_running(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def healthy(isolated_env: Path, write_config: Callable[[str], Path]) -> Path:
-    write_config(f'[registries."{CENTRAL_HOST}"]\nrole_arn = "{PULL_ROLE}"\n'
-                 'external_id = "fleet-1"\n')
+    write_config(
+        f'[registries."{CENTRAL_HOST}"]\nrole_arn = "{PULL_ROLE}"\nexternal_id = "fleet-1"\n'
+    )
     docker = isolated_env / ".docker"
     docker.mkdir()
     (docker / "config.json").write_text(json.dumps({"credHelpers": {CENTRAL_HOST: "xecr"}}))
@@ -86,8 +99,15 @@ def _by_name(checks: list[doctor.Check]) -> dict[str, doctor.Check]:
 def test_healthy_setup_passes_with_a_daemon_warning(healthy: Path) -> None:
     fake = FakeProbes()
     checks = _run(fake)
-    assert [c.name for c in checks] == ["config", "credentials", "assume role", "token",
-                                        "docker config", "cache folder", "daemon"]
+    assert [c.name for c in checks] == [
+        "config",
+        "credentials",
+        "assume role",
+        "token",
+        "docker config",
+        "cache folder",
+        "daemon",
+    ]
     assert all(c.ok for c in checks[:-1]), [c.line() for c in checks]
     assert doctor.passed(checks)
     named = _by_name(checks)
@@ -95,10 +115,14 @@ def test_healthy_setup_passes_with_a_daemon_warning(healthy: Path) -> None:
     assert named["assume role"].detail == f"assumed {PULL_ROLE}"
     assert named["token"].line() == (
         f"PASS token: GetAuthorizationToken for registry {CENTRAL} in us-east-1 as "
-        f"{PULL_ROLE}: valid for 12h0m")
+        f"{PULL_ROLE}: valid for 12h0m"
+    )
     assert named["daemon"].warning_only and named["daemon"].line().startswith("WARN daemon: ")
-    assert fake.calls == [("identity", "us-east-1/None"), ("assume", CENTRAL_HOST),
-                          ("token", CENTRAL_HOST)]
+    assert fake.calls == [
+        ("identity", "us-east-1/None"),
+        ("assume", CENTRAL_HOST),
+        ("token", CENTRAL_HOST),
+    ]
 
 
 def test_assume_role_denied_fails_naming_the_role(healthy: Path) -> None:
@@ -123,7 +147,8 @@ def test_a_later_hop_denied_names_that_hop(write_config: Callable[[str], Path]) 
     # an error that does not say which role still gets one named
     checks = _run(FakeProbes(assume=EndpointError("cannot reach AWS STS in us-east-1")))
     assert _by_name(checks)["assume role"].detail == (
-        f"role {PULL_ROLE}: cannot reach AWS STS in us-east-1")
+        f"role {PULL_ROLE}: cannot reach AWS STS in us-east-1"
+    )
 
 
 def test_token_denied_fails_naming_the_registry(healthy: Path) -> None:
@@ -153,7 +178,8 @@ def test_identity_is_asked_once_per_profile_and_region(
     fake = FakeProbes()
     checks = _run(fake)
     assert [call for call in fake.calls if call[0] == "identity"] == [
-        ("identity", "us-east-1/None")]
+        ("identity", "us-east-1/None")
+    ]
     assert f"token [{other}]" in _by_name(checks)
     assert _by_name(checks)[f"assume role [{other}]"].ok
 
@@ -162,15 +188,19 @@ def test_identity_is_asked_once_per_profile_and_region(
     ("document", "ok", "words"),
     [
         (None, False, "no credential helper is named"),
-        ({"credHelpers": {CENTRAL_HOST: "ecr-login"}}, False,
-         'credHelpers sends it to "ecr-login"'),
+        (
+            {"credHelpers": {CENTRAL_HOST: "ecr-login"}},
+            False,
+            'credHelpers sends it to "ecr-login"',
+        ),
         ({"credsStore": "desktop"}, False, 'credsStore sends it to "desktop"'),
         ({"credsStore": "xecr"}, True, "(credsStore)"),
         ("{not json", False, "not valid JSON"),
     ],
 )
-def test_docker_config_check(isolated_env: Path, write_config: Callable[[str], Path],
-                             document: object, ok: bool, words: str) -> None:
+def test_docker_config_check(
+    isolated_env: Path, write_config: Callable[[str], Path], document: object, ok: bool, words: str
+) -> None:
     write_config(f'[registries."{CENTRAL_HOST}"]\n')
     if document is not None:
         (isolated_env / ".docker").mkdir()
@@ -182,8 +212,9 @@ def test_docker_config_check(isolated_env: Path, write_config: Callable[[str], P
         assert f"xecr configure {CENTRAL_HOST}" in check.hint
 
 
-def test_docker_check_can_be_skipped(isolated_env: Path,
-                                     write_config: Callable[[str], Path]) -> None:
+def test_docker_check_can_be_skipped(
+    isolated_env: Path, write_config: Callable[[str], Path]
+) -> None:
     write_config(f'[registries."{CENTRAL_HOST}"]\n')
     checks = _run(FakeProbes(), docker=False)
     assert "docker config" not in _by_name(checks)
@@ -237,8 +268,16 @@ def test_live_doctor_calls_aws_even_with_a_cached_token(healthy: Path, fake_aws:
     loaded = config.load(env)
     store = cache.open_cache(loaded, env)
     settings = loaded.resolve(CENTRAL_HOST)
-    cached = Token("AWS", "cached-secret-value", NOW, 4_000_000_000.0, CENTRAL_HOST, CENTRAL,
-                   "us-east-1", PULL_ROLE)
+    cached = Token(
+        "AWS",
+        "cached-secret-value",
+        NOW,
+        4_000_000_000.0,
+        CENTRAL_HOST,
+        CENTRAL,
+        "us-east-1",
+        PULL_ROLE,
+    )
     store.write(cache.cache_key(settings, env), cached)
     checks = doctor.run(env)
     assert doctor.passed(checks), [c.line() for c in checks]

@@ -186,9 +186,19 @@ def test_assumed_credentials_act_in_the_role_account(fake: FakeAws) -> None:
     ecr = client(fake, "ecr", "eu-west-1", creds)
     repo = ecr.create_repository(repositoryName="app")["repository"]
     assert repo["registryId"] == "111111111111"
-    policy = json.dumps({"Version": "2012-10-17", "Statement": [{
-        "Sid": "pull", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
-        "Action": ["ecr:BatchGetImage"]}]})
+    policy = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "pull",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+                    "Action": ["ecr:BatchGetImage"],
+                }
+            ],
+        }
+    )
     ecr.set_repository_policy(repositoryName="app", policyText=policy)
     got = ecr.get_repository_policy(repositoryName="app")
     assert got["registryId"] == "111111111111" and json.loads(got["policyText"])
@@ -378,7 +388,11 @@ def read_line(proc: subprocess.Popen[str], timeout: float) -> str:
 def test_main_prints_url_obeys_signals_and_exits_on_sigterm() -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.fakeaws", "--port", "0", "--ttl", "50"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
     )
     try:
         url = read_line(proc, timeout=15).strip()

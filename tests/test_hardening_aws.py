@@ -42,21 +42,43 @@ REGISTRY = f"registry {CENTRAL}"
 # name: (action, kind, words the line must hold, attempts botocore makes)
 FAULTS: dict[str, tuple[str, str, tuple[str, ...], int]] = {
     "AccessDenied on AssumeRole": (
-        "AssumeRole", "access_denied", ("AssumeRole denied", PULL_ROLE, "trust policy"), 1),
+        "AssumeRole",
+        "access_denied",
+        ("AssumeRole denied", PULL_ROLE, "trust policy"),
+        1,
+    ),
     "AccessDenied on GetAuthorizationToken": (
-        "GetAuthorizationToken", "access_denied",
-        ("GetAuthorizationToken denied", REGISTRY, PULL_ROLE), 1),
+        "GetAuthorizationToken",
+        "access_denied",
+        ("GetAuthorizationToken denied", REGISTRY, PULL_ROLE),
+        1,
+    ),
     "ExpiredToken on AssumeRole": (
-        "AssumeRole", "expired_token", ("ExpiredToken", PULL_ROLE, "source credentials"), 1),
+        "AssumeRole",
+        "expired_token",
+        ("ExpiredToken", PULL_ROLE, "source credentials"),
+        1,
+    ),
     "ExpiredToken on GetAuthorizationToken": (
-        "GetAuthorizationToken", "expired_token", ("ExpiredTokenException", REGISTRY), 1),
+        "GetAuthorizationToken",
+        "expired_token",
+        ("ExpiredTokenException", REGISTRY),
+        1,
+    ),
     "invalid client token": (
-        "AssumeRole", "invalid_client_token", ("InvalidClientTokenId", PULL_ROLE), 1),
-    "throttled on every attempt": (
-        "GetAuthorizationToken", "throttle", ("throttled", REGISTRY), 3),
+        "AssumeRole",
+        "invalid_client_token",
+        ("InvalidClientTokenId", PULL_ROLE),
+        1,
+    ),
+    "throttled on every attempt": ("GetAuthorizationToken", "throttle", ("throttled", REGISTRY), 3),
     "5xx on every attempt": ("AssumeRole", "server_error", ("InternalFailure", PULL_ROLE), 3),
     "503 on every attempt": (
-        "GetAuthorizationToken", "unavailable", ("ServiceUnavailableException", REGISTRY), 3),
+        "GetAuthorizationToken",
+        "unavailable",
+        ("ServiceUnavailableException", REGISTRY),
+        3,
+    ),
 }
 
 
@@ -148,11 +170,15 @@ def test_an_endpoint_that_never_answers_ends_within_the_bound(
     other_cache = tmp_path / "other-cache"
     with FakeAws() as other:
         other.fail("GetAuthorizationToken", "hang")
-        results = _side_by_side({
-            "sts": lambda: get(timeout=BOUND + 10),
-            "ecr": lambda: get(timeout=BOUND + 10, extra_env={
-                "AWS_ENDPOINT_URL": other.url, "XECR_CACHE_DIR": str(other_cache)}),
-        })
+        results = _side_by_side(
+            {
+                "sts": lambda: get(timeout=BOUND + 10),
+                "ecr": lambda: get(
+                    timeout=BOUND + 10,
+                    extra_env={"AWS_ENDPOINT_URL": other.url, "XECR_CACHE_DIR": str(other_cache)},
+                ),
+            }
+        )
         other.clear_faults()
         ecr_attempts = other.calls("GetAuthorizationToken")
     assert_one_line_failure(results["sts"], "AWS STS in us-east-1 did not answer in time")

@@ -87,13 +87,23 @@ def run(
     start = time.monotonic()
     if isinstance(stdin, bytes):
         proc = subprocess.run(
-            list(args), input=stdin, capture_output=True, env=environ, timeout=timeout,
-            preexec_fn=preexec_fn, check=False,
+            list(args),
+            input=stdin,
+            capture_output=True,
+            env=environ,
+            timeout=timeout,
+            preexec_fn=preexec_fn,
+            check=False,
         )
     else:
         proc = subprocess.run(
-            list(args), stdin=stdin, capture_output=True, env=environ, timeout=timeout,
-            preexec_fn=preexec_fn, check=False,
+            list(args),
+            stdin=stdin,
+            capture_output=True,
+            env=environ,
+            timeout=timeout,
+            preexec_fn=preexec_fn,
+            check=False,
         )
     return Result(tuple(args), proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)
 
@@ -204,8 +214,9 @@ def assert_no_secrets(
     return entries
 
 
-def scan(fake: FakeAws | None, root: Path, results: Iterable[Result],
-         answered: Iterable[Result] = ()) -> list[Path]:
+def scan(
+    fake: FakeAws | None, root: Path, results: Iterable[Result], answered: Iterable[Result] = ()
+) -> list[Path]:
     """The usual post-scenario check: stderr of every run, stdout of every run
     that did not answer with a token (``answered``), every file under ``root``."""
     answered_ids = {id(r) for r in answered}
@@ -405,7 +416,13 @@ def test_log_filter_redacts_secrets_end_to_end(tmp_path: Path, isolated_env: Pat
         assert secret not in log
     # Redacted, not dropped: every record is there, with the marker in place.
     assert log.count("***") >= 6
-    for kept in ("registered secret in a message", "AKIAFAKEFAKEFAKE0001", "sts answered",
-                 "RuntimeError", "Traceback", "debug detail"):
+    for kept in (
+        "registered secret in a message",
+        "AKIAFAKEFAKEFAKE0001",
+        "sts answered",
+        "RuntimeError",
+        "Traceback",
+        "debug detail",
+    ):
         assert kept in log
     assert_no_secrets({registered, shaped_token}, [tmp_path], [result.stdout, result.stderr])

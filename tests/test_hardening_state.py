@@ -94,10 +94,12 @@ BAD_VALUES = {
     "defaults is a value": ('defaults = "us-east-1"\n', "defaults"),
     "registries is a value": ('registries = "all"\n', "registries"),
     "registry is a value": (
-        f'[registries]\n"{CENTRAL_HOST}" = 5\n', f'registries."{CENTRAL_HOST}"'
+        f'[registries]\n"{CENTRAL_HOST}" = 5\n',
+        f'registries."{CENTRAL_HOST}"',
     ),
     "role is a number": (
-        f'[registries."{CENTRAL_HOST}"]\nrole_arn = 42\n', f'registries."{CENTRAL_HOST}".role_arn'
+        f'[registries."{CENTRAL_HOST}"]\nrole_arn = 42\n',
+        f'registries."{CENTRAL_HOST}".role_arn',
     ),
     "role is not an ARN": (
         f'[registries."{CENTRAL_HOST}"]\nrole_arn = ["{PULL_ROLE}", "ecr-pull"]\n',
@@ -111,8 +113,10 @@ BAD_VALUES = {
         '[registries."registry.example.com"]\nregion = "us-east-1"\n',
         'registries."registry.example.com".registry_id',
     ),
-    "host is not a host": ('[registries."not a host!"]\nregistry_id = "333333333333"\n',
-                           'registries."not a host!"'),
+    "host is not a host": (
+        '[registries."not a host!"]\nregistry_id = "333333333333"\n',
+        'registries."not a host!"',
+    ),
 }
 UNKNOWN_KEYS = {
     "top level": ('colour = "blue"\n', "colour"),
@@ -177,9 +181,7 @@ def test_a_fixed_config_is_read_again(
     assert_answers(get())
 
 
-def test_a_corrupt_config_copy_is_only_a_miss(
-    configured: FakeAws, isolated_env: Path
-) -> None:
+def test_a_corrupt_config_copy_is_only_a_miss(configured: FakeAws, isolated_env: Path) -> None:
     assert_answers(get())
     copies = list(cache_folder(isolated_env).glob("config-*.json"))
     assert len(copies) == 1
@@ -195,9 +197,17 @@ def test_a_corrupt_config_copy_is_only_a_miss(
 
 def _planted_body() -> dict[str, object]:
     now = time.time()
-    return {"v": 1, "username": "AWS", "secret": PLANTED, "issued_at": now - 60,
-            "expires_at": now + 40000, "registry": CENTRAL_HOST, "registry_id": "111111111111",
-            "region": "us-east-1", "role_arn": PULL_ROLE}
+    return {
+        "v": 1,
+        "username": "AWS",
+        "secret": PLANTED,
+        "issued_at": now - 60,
+        "expires_at": now + 40000,
+        "registry": CENTRAL_HOST,
+        "registry_id": "111111111111",
+        "region": "us-east-1",
+        "role_arn": PULL_ROLE,
+    }
 
 
 def _write(entry: Path, data: bytes, mode: int = 0o600) -> None:
@@ -308,7 +318,10 @@ def tmpfs(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
         point.mkdir()
         proc = subprocess.run(
             ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "xecr-test", str(point)],
-            capture_output=True, text=True, timeout=10, check=False,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
         )
         if proc.returncode != 0:
             pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip() or proc.returncode}")
@@ -319,8 +332,9 @@ def tmpfs(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
     for point in reversed(mounted):
         done = subprocess.run(["umount", str(point)], capture_output=True, timeout=10, check=False)
         if done.returncode != 0:
-            subprocess.run(["umount", "-l", str(point)], capture_output=True, timeout=10,
-                           check=False)
+            subprocess.run(
+                ["umount", "-l", str(point)], capture_output=True, timeout=10, check=False
+            )
 
 
 def _assert_uncached(fake: FakeAws, home: Path, results: list[Result], *warnings: str) -> None:
@@ -341,8 +355,7 @@ def test_a_read_only_cache_folder_answers_uncached(
     subprocess.run(["mount", "-o", "remount,ro", str(point)], check=True, timeout=10)
     env = {"XECR_CACHE_DIR": str(folder)}
     results = [get(extra_env=env), get(extra_env=env)]
-    _assert_uncached(configured, isolated_env, results, "token not cached",
-                     "Read-only file system")
+    _assert_uncached(configured, isolated_env, results, "token not cached", "Read-only file system")
     assert list(folder.iterdir()) == []
     scan(configured, tmp_path, results, results)
 
@@ -360,8 +373,13 @@ def _can_drop_dac(tmp_path: Path) -> str | None:
     probe = tmp_path / "probe"
     probe.mkdir(mode=0o500)
     try:
-        proc = subprocess.run(["touch", str(probe / "x")], preexec_fn=_without_dac_override,
-                              capture_output=True, timeout=10, check=False)
+        proc = subprocess.run(
+            ["touch", str(probe / "x")],
+            preexec_fn=_without_dac_override,
+            capture_output=True,
+            timeout=10,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         return f"cannot drop CAP_DAC_OVERRIDE here ({exc})"
     if proc.returncode == 0:
@@ -399,8 +417,9 @@ def test_a_full_disk_answers_uncached(
             filler.flush()
     env = {"XECR_CACHE_DIR": str(folder)}
     results = [get(extra_env=env), get(extra_env=env)]
-    _assert_uncached(configured, isolated_env, results, "token not cached",
-                     "No space left on device")
+    _assert_uncached(
+        configured, isolated_env, results, "token not cached", "No space left on device"
+    )
     # Nothing half-written is left behind: no entry, no temp file.
     assert [p.name for p in folder.iterdir() if not p.name.endswith(".lock")] == []
     scan(configured, tmp_path, results, results)
@@ -498,8 +517,13 @@ def test_sigkill_while_writing_never_leaves_a_served_partial_entry(
         start = time.monotonic()
         for index in range(WRITERS):
             args = [XECR, "login", CENTRAL_HOST] if index % 2 == 0 else [HELPER, "get"]
-            proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL, env=env)
+            proc = subprocess.Popen(
+                args,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env=env,
+            )
             assert proc.stdin is not None
             if args[-1] == "get":
                 proc.stdin.write(CENTRAL_HOST.encode())
@@ -566,4 +590,3 @@ def test_leftover_temp_files_are_never_served(
     assert _token_count(configured) == 2
     _entries_are_whole(folder)
     scan(configured, tmp_path, [healed], [healed])
-

@@ -26,8 +26,16 @@ class FakeGetToken:
     def __call__(self, address: str, env: Mapping[str, str]) -> tuple[RegistrySettings, Token]:
         self.asked.append(address)
         settings = RegistrySettings(address, CENTRAL, "us-east-1", "aws", (PULL_ROLE,))
-        return settings, Token("AWS", "the-password-0123", ISSUED, ISSUED + 43200, address,
-                               CENTRAL, "us-east-1", PULL_ROLE)
+        return settings, Token(
+            "AWS",
+            "the-password-0123",
+            ISSUED,
+            ISSUED + 43200,
+            address,
+            CENTRAL,
+            "us-east-1",
+            PULL_ROLE,
+        )
 
 
 def _request(image: str, version: str = V1, **extra: object) -> io.BytesIO:
@@ -37,8 +45,15 @@ def _request(image: str, version: str = V1, **extra: object) -> io.BytesIO:
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(21570, "5h59m30s"), (3600, "1h0m0s"), (3661.9, "1h1m1s"), (60, "1m0s"), (59, "59s"),
-     (0, "0s"), (-5, "0s")],
+    [
+        (21570, "5h59m30s"),
+        (3600, "1h0m0s"),
+        (3661.9, "1h1m1s"),
+        (60, "1m0s"),
+        (59, "59s"),
+        (0, "0s"),
+        (-5, "0s"),
+    ],
 )
 def test_go_duration(seconds: float, text: str) -> None:
     assert kubelet.go_duration(seconds) == text
@@ -64,9 +79,14 @@ def test_image_host(image: str, host: str | None) -> None:
 def test_response_field_by_field() -> None:
     get_token = FakeGetToken()
     now = ISSUED + 30
-    out = kubelet.run(_request(f"{CENTRAL_HOST}/team/app:1.2", serviceAccountToken="",
-                               serviceAccountAnnotations={}),
-                      dict(os.environ), get_token, lambda: now)
+    out = kubelet.run(
+        _request(
+            f"{CENTRAL_HOST}/team/app:1.2", serviceAccountToken="", serviceAccountAnnotations={}
+        ),
+        dict(os.environ),
+        get_token,
+        lambda: now,
+    )
     assert out.endswith("\n") and out.count("\n") == 1
     response = json.loads(out)
     assert set(response) == {"apiVersion", "kind", "cacheKeyType", "cacheDuration", "auth"}
@@ -81,21 +101,25 @@ def test_response_field_by_field() -> None:
 
 
 def test_past_the_refresh_point_the_kubelet_is_told_not_to_cache() -> None:
-    response = kubelet.respond(V1, f"{CENTRAL_HOST}/app", {}, FakeGetToken(),
-                               lambda: ISSUED + 30000)
+    response = kubelet.respond(
+        V1, f"{CENTRAL_HOST}/app", {}, FakeGetToken(), lambda: ISSUED + 30000
+    )
     assert response["cacheDuration"] == "0s"
 
 
 def test_v1beta1_is_answered_in_kind() -> None:
-    out = kubelet.run(_request("127.0.0.1:5000/app", "credentialprovider.kubelet.k8s.io/v1beta1"),
-                      {}, FakeGetToken(), lambda: ISSUED)
+    out = kubelet.run(
+        _request("127.0.0.1:5000/app", "credentialprovider.kubelet.k8s.io/v1beta1"),
+        {},
+        FakeGetToken(),
+        lambda: ISSUED,
+    )
     response = json.loads(out)
     assert response["apiVersion"] == "credentialprovider.kubelet.k8s.io/v1beta1"
     assert list(response["auth"]) == ["127.0.0.1:5000"]
 
 
-@pytest.mark.parametrize("image", ["nginx:latest", "docker.io/library/nginx",
-                                   "quay.io/org/app:1"])
+@pytest.mark.parametrize("image", ["nginx:latest", "docker.io/library/nginx", "quay.io/org/app:1"])
 def test_an_image_that_is_not_ours_is_refused_without_aws(image: str) -> None:
     def no_fetch(settings: RegistrySettings, quick: bool) -> Token:
         raise AssertionError("AWS must not be called")
@@ -119,8 +143,10 @@ def test_an_image_that_is_not_ours_is_refused_without_aws(image: str) -> None:
         (b"[1, 2]", "not a JSON CredentialProviderRequest object"),
         (json.dumps({"apiVersion": "v1", "image": "x/y"}).encode(), "unsupported apiVersion"),
         (json.dumps({"apiVersion": V1, "kind": "Pod", "image": "x/y"}).encode(), "kind"),
-        (json.dumps({"apiVersion": V1, "kind": "CredentialProviderRequest"}).encode(),
-         "names no image"),
+        (
+            json.dumps({"apiVersion": V1, "kind": "CredentialProviderRequest"}).encode(),
+            "names no image",
+        ),
         (json.dumps({"apiVersion": V1, "image": 5}).encode(), "names no image"),
         (b" " * (64 * 1024 + 1), "longer than 65536 bytes"),
     ],

@@ -66,8 +66,10 @@ def test_200_parallel_gets_on_a_warm_cache_all_succeed(
     assert fake_aws.counts() == {}, "a warm get called AWS"
     assert "WARNING" not in log_text(isolated_env)
     ms = [r.elapsed * 1000 for r in results]
-    print(f"\n{COUNT} parallel cached gets: p50 {_percentile(ms, 50):.0f} ms, "
-          f"p99 {_percentile(ms, 99):.0f} ms, max {max(ms):.0f} ms, batch {wall:.1f} s")
+    print(
+        f"\n{COUNT} parallel cached gets: p50 {_percentile(ms, 50):.0f} ms, "
+        f"p99 {_percentile(ms, 99):.0f} ms, max {max(ms):.0f} ms, batch {wall:.1f} s"
+    )
     assert wall < BATCH_TIMEOUT
     scan(fake_aws, tmp_path, [warm, *results], [warm, *results])
 
@@ -85,9 +87,22 @@ def test_the_load_benchmark_runs_and_reports_p50_and_p99() -> None:
     env = dict(os.environ)
     env.pop("AWS_ENDPOINT_URL", None)
     done = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "load.py"), "--count", "20",
-         "--parallel", "10", "--timeout", "60"],
-        capture_output=True, text=True, timeout=180, cwd=REPO, env=env, check=False,
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "load.py"),
+            "--count",
+            "20",
+            "--parallel",
+            "10",
+            "--timeout",
+            "60",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=REPO,
+        env=env,
+        check=False,
     )
     assert done.returncode == 0, (done.stdout, done.stderr)
     assert "20 answered correctly, 0 failed" in done.stdout

@@ -79,8 +79,10 @@ def test_secret_shaped_strings_are_redacted(log_file: Path, text: str) -> None:
 
 
 def test_ordinary_text_is_left_alone() -> None:
-    text = ("AssumeRole arn:aws:iam::222222222222:role/ecr-pull for "
-            "111111111111.dkr.ecr.us-east-1.amazonaws.com as AKIAFAKEFAKEFAKE0001")
+    text = (
+        "AssumeRole arn:aws:iam::222222222222:role/ecr-pull for "
+        "111111111111.dkr.ecr.us-east-1.amazonaws.com as AKIAFAKEFAKEFAKE0001"
+    )
     assert log.redact(text) == text
 
 

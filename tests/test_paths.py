@@ -78,8 +78,7 @@ def test_no_home_does_not_crash(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in XDG:
         monkeypatch.delenv(var)
     env = dict(os.environ)
-    for folder in (paths.user_config_dir(env), paths.user_cache_dir(env),
-                   paths.user_log_dir(env)):
+    for folder in (paths.user_config_dir(env), paths.user_cache_dir(env), paths.user_log_dir(env)):
         assert os.path.isabs(folder) and "~" not in folder
 
 

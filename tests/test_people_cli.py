@@ -21,10 +21,18 @@ FAKE_SECRET_KEY = "fake-secret-key-for-tests-only"
 TIMEOUT = 60
 
 
-def run(*args: str, input: str | None = None,
-        exe: str = "xecr") -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([exe, *args], input=input, capture_output=True, text=True,
-                          env=dict(os.environ), timeout=TIMEOUT, check=False)
+def run(
+    *args: str, input: str | None = None, exe: str = "xecr"
+) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [exe, *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=TIMEOUT,
+        check=False,
+    )
     # Nothing people see may carry a traceback or the source secret key.
     for stream in (done.stdout, done.stderr):
         assert "Traceback" not in stream
@@ -33,8 +41,9 @@ def run(*args: str, input: str | None = None,
 
 
 def configure_central(*extra: str) -> subprocess.CompletedProcess[str]:
-    done = run("configure", CENTRAL_HOST, "--role-arn", PULL_ROLE, "--external-id", "fleet-1",
-               *extra)
+    done = run(
+        "configure", CENTRAL_HOST, "--role-arn", PULL_ROLE, "--external-id", "fleet-1", *extra
+    )
     assert done.returncode == 0, done.stderr
     return done
 
@@ -49,8 +58,9 @@ def status_json() -> list[dict[str, object]]:
 def test_configure_keeps_docker_config_and_comments_and_runs_twice_unchanged(
     isolated_env: Path, write_config: Callable[[str], Path], fake_aws: FakeAws
 ) -> None:
-    config_file = write_config("# my registries -- keep me\n[defaults]\nregion = \"us-east-1\""
-                               "  # home\n")
+    config_file = write_config(
+        '# my registries -- keep me\n[defaults]\nregion = "us-east-1"  # home\n'
+    )
     docker = isolated_env / ".docker" / "config.json"
     docker.parent.mkdir()
     existing = {
@@ -84,8 +94,11 @@ def test_configure_keeps_docker_config_and_comments_and_runs_twice_unchanged(
     # Docker's side of a pull: the helper answers for the configured host.
     got = run("get", input=CENTRAL_HOST, exe="docker-credential-xecr")
     assert got.returncode == 0, got.stdout
-    assert json.loads(got.stdout) == {"ServerURL": CENTRAL_HOST, "Username": "AWS",
-                                      "Secret": PASSWORD}
+    assert json.loads(got.stdout) == {
+        "ServerURL": CENTRAL_HOST,
+        "Username": "AWS",
+        "Secret": PASSWORD,
+    }
     [assume] = fake_aws.requests("AssumeRole")
     assert assume.params["RoleArn"] == PULL_ROLE and assume.params["ExternalId"] == "fleet-1"
 
@@ -112,8 +125,12 @@ def test_login_status_logout(isolated_env: Path, fake_aws: FakeAws) -> None:
 
     [row] = status_json()
     assert {k: row[k] for k in ("registry", "registry_id", "region", "role_arn", "state")} == {
-        "registry": CENTRAL_HOST, "registry_id": CENTRAL, "region": "us-east-1",
-        "role_arn": PULL_ROLE, "state": "fresh"}
+        "registry": CENTRAL_HOST,
+        "registry_id": CENTRAL,
+        "region": "us-east-1",
+        "role_arn": PULL_ROLE,
+        "state": "fresh",
+    }
     assert isinstance(row["expires_at"], str)
     expires = datetime.fromisoformat(row["expires_at"])
     assert expires.utcoffset() == timedelta(0)
@@ -124,8 +141,11 @@ def test_login_status_logout(isolated_env: Path, fake_aws: FakeAws) -> None:
     assert table.returncode == 0
     lines = table.stdout.splitlines()
     assert lines[0].startswith("REGISTRY") and "EXPIRES IN" in lines[0]
-    assert re.fullmatch(rf"{re.escape(CENTRAL_HOST)}\s+{CENTRAL}\s+us-east-1\s+"
-                        rf"{re.escape(PULL_ROLE)}\s+11h5\dm\s+fresh", lines[1])
+    assert re.fullmatch(
+        rf"{re.escape(CENTRAL_HOST)}\s+{CENTRAL}\s+us-east-1\s+"
+        rf"{re.escape(PULL_ROLE)}\s+11h5\dm\s+fresh",
+        lines[1],
+    )
     assert lines[-1] == "daemon: not running"
     assert PASSWORD not in table.stdout
 
@@ -137,8 +157,9 @@ def test_login_status_logout(isolated_env: Path, fake_aws: FakeAws) -> None:
     assert run("logout", CENTRAL_HOST).stdout == f"{CENTRAL_HOST}: nothing cached\n"
 
 
-def test_get_login_password_prints_the_password_alone(isolated_env: Path,
-                                                      fake_aws: FakeAws) -> None:
+def test_get_login_password_prints_the_password_alone(
+    isolated_env: Path, fake_aws: FakeAws
+) -> None:
     configure_central()
     done = run("get-login-password", CENTRAL_HOST)
     assert done.returncode == 0, done.stderr
@@ -150,8 +171,11 @@ def test_get_login_password_prints_the_password_alone(isolated_env: Path,
 
 
 def test_unknown_registries_are_named(isolated_env: Path, fake_aws: FakeAws) -> None:
-    for args in (("login", "mirror.example.com"), ("get-login-password", "mirror.example.com"),
-                 ("logout", "mirror.example.com")):
+    for args in (
+        ("login", "mirror.example.com"),
+        ("get-login-password", "mirror.example.com"),
+        ("logout", "mirror.example.com"),
+    ):
         done = run(*args)
         assert done.returncode == 1
         assert done.stderr.count("\n") == 1
@@ -176,15 +200,15 @@ def test_doctor_passes_on_a_healthy_setup(isolated_env: Path, fake_aws: FakeAws)
     assert PASSWORD not in done.stdout
 
 
-def test_doctor_fails_naming_the_role_on_access_denied(isolated_env: Path,
-                                                       fake_aws: FakeAws) -> None:
+def test_doctor_fails_naming_the_role_on_access_denied(
+    isolated_env: Path, fake_aws: FakeAws
+) -> None:
     configure_central()
     fake_aws.fail("AssumeRole", "access_denied")
     done = run("doctor", CENTRAL_HOST)
     assert done.returncode == 1
     [failed] = [line for line in done.stdout.splitlines() if line.startswith("FAIL")]
-    assert failed.startswith(f"FAIL assume role: AssumeRole denied for {PULL_ROLE} "
-                             "(AccessDenied)")
+    assert failed.startswith(f"FAIL assume role: AssumeRole denied for {PULL_ROLE} (AccessDenied)")
     assert " -- " in failed and "fleet-1" in failed
     assert fake_aws.calls("GetAuthorizationToken") == 0
 
@@ -214,10 +238,14 @@ def test_kubelet_plugin_answers_field_by_field(isolated_env: Path, fake_aws: Fak
     assert fake_aws.calls("GetAuthorizationToken") == 1
 
 
-def test_kubelet_plugin_refuses_other_images_on_stderr(isolated_env: Path,
-                                                       fake_aws: FakeAws) -> None:
-    request = {"apiVersion": "credentialprovider.kubelet.k8s.io/v1",
-               "kind": "CredentialProviderRequest", "image": "quay.io/org/app:1"}
+def test_kubelet_plugin_refuses_other_images_on_stderr(
+    isolated_env: Path, fake_aws: FakeAws
+) -> None:
+    request = {
+        "apiVersion": "credentialprovider.kubelet.k8s.io/v1",
+        "kind": "CredentialProviderRequest",
+        "image": "quay.io/org/app:1",
+    }
     done = run("kubelet", input=json.dumps(request), exe="docker-credential-xecr")
     assert done.returncode == 1
     assert done.stdout == ""
@@ -229,6 +257,13 @@ def test_kubelet_plugin_refuses_other_images_on_stderr(isolated_env: Path,
 def test_help_lists_the_commands() -> None:
     done = run("--help")
     assert done.returncode == 0
-    for name in ("configure", "login", "logout", "get-login-password", "status", "doctor",
-                 "kubelet"):
+    for name in (
+        "configure",
+        "login",
+        "logout",
+        "get-login-password",
+        "status",
+        "doctor",
+        "kubelet",
+    ):
         assert re.search(rf"^\s+{name}\s", done.stdout, re.MULTILINE), name

@@ -151,9 +151,7 @@ def test_trust_policy_is_exact() -> None:
         ],
     }
     with_id = policy.trust_policy([ROOT_2], "ext-42")
-    assert with_id["Statement"][0]["Condition"] == {
-        "StringEquals": {"sts:ExternalId": "ext-42"}
-    }
+    assert with_id["Statement"][0]["Condition"] == {"StringEquals": {"sts:ExternalId": "ext-42"}}
     assert policy.trust_policy([ROOT_2, ROLE_3, ROOT_2])["Statement"][0]["Principal"] == {
         "AWS": [ROOT_2, ROLE_3]
     }
@@ -214,12 +212,8 @@ def test_rejected_principals(given: str, reason: str) -> None:
 
 
 def test_grants_dedupe_and_push_wins() -> None:
-    grant = policy.grants(
-        ["222222222222", ROOT_2, ROLE_3, "444444444444"], [ROLE_3, ROLE_3], "aws"
-    )
-    assert grant == Grants(
-        pull=(ROOT_2, "arn:aws:iam::444444444444:root"), push=(ROLE_3,)
-    )
+    grant = policy.grants(["222222222222", ROOT_2, ROLE_3, "444444444444"], [ROLE_3, ROLE_3], "aws")
+    assert grant == Grants(pull=(ROOT_2, "arn:aws:iam::444444444444:root"), push=(ROLE_3,))
 
 
 def test_role_arn_and_repository_ref() -> None:
@@ -277,13 +271,12 @@ def test_done_when_pull_twice_then_push_for_a_role() -> None:
 
 def test_a_new_principal_joins_the_list_in_place() -> None:
     doc = policy.merge(with_foreign(), policy.grants(["222222222222"], [], "aws"), "aws")
-    doc["Statement"].append({"Sid": "Later", "Effect": "Allow", "Principal": "*",
-                             "Action": "ecr:DescribeImages"})
+    doc["Statement"].append(
+        {"Sid": "Later", "Effect": "Allow", "Principal": "*", "Action": "ecr:DescribeImages"}
+    )
     doc = policy.merge(doc, policy.grants(["444444444444"], [], "aws"), "aws")
     assert [s.get("Sid") for s in doc["Statement"]] == ["LambdaPull", None, "XecrPull", "Later"]
-    assert aws_principals(by_sid(doc, "XecrPull")[0]) == [
-        ROOT_2, "arn:aws:iam::444444444444:root"
-    ]
+    assert aws_principals(by_sid(doc, "XecrPull")[0]) == [ROOT_2, "arn:aws:iam::444444444444:root"]
 
 
 def test_push_moves_a_principal_out_of_pull_and_pull_never_downgrades() -> None:
@@ -303,10 +296,18 @@ def test_merge_reads_what_aws_or_people_wrote() -> None:
     current = {
         "Version": "2008-10-17",
         "Statement": [
-            {"Sid": "XecrPull", "Effect": "Allow", "Principal": {"AWS": "222222222222"},
-             "Action": "ecr:BatchGetImage"},
-            {"Sid": "XecrPull", "Effect": "Allow",
-             "Principal": {"AWS": [ROLE_3, ROLE_3, ROOT_2]}, "Action": ["ecr:*"]},
+            {
+                "Sid": "XecrPull",
+                "Effect": "Allow",
+                "Principal": {"AWS": "222222222222"},
+                "Action": "ecr:BatchGetImage",
+            },
+            {
+                "Sid": "XecrPull",
+                "Effect": "Allow",
+                "Principal": {"AWS": [ROLE_3, ROLE_3, ROOT_2]},
+                "Action": ["ecr:*"],
+            },
             *copy.deepcopy(FOREIGN),
         ],
     }
@@ -319,11 +320,17 @@ def test_merge_reads_what_aws_or_people_wrote() -> None:
 
 
 def test_merge_keeps_other_principal_kinds_added_to_our_statement() -> None:
-    current = {"Version": "2012-10-17", "Statement": [
-        {"Sid": "XecrPull", "Effect": "Allow",
-         "Principal": {"Service": "codebuild.amazonaws.com", "AWS": [ROLE_3]},
-         "Action": list(policy.PULL_ACTIONS)},
-    ]}
+    current = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "XecrPull",
+                "Effect": "Allow",
+                "Principal": {"Service": "codebuild.amazonaws.com", "AWS": [ROLE_3]},
+                "Action": list(policy.PULL_ACTIONS),
+            },
+        ],
+    }
     merged = policy.merge(current, policy.grants([], [ROLE_3], "aws"), "aws")
     (pulls,) = by_sid(merged, "XecrPull")
     assert pulls["Principal"] == {"Service": "codebuild.amazonaws.com"}
@@ -364,18 +371,33 @@ def test_unchanged_policy_in_another_spelling_is_not_rewritten() -> None:
     ],
 )
 def test_merge_refuses_our_statement_edited_beyond_reading(edited: dict[str, Any]) -> None:
-    statement = {"Sid": "XecrPush", "Effect": "Allow", "Principal": {"AWS": [ROOT_2]},
-                 "Action": list(policy.PUSH_ACTIONS), **edited}
+    statement = {
+        "Sid": "XecrPush",
+        "Effect": "Allow",
+        "Principal": {"AWS": [ROOT_2]},
+        "Action": list(policy.PUSH_ACTIONS),
+        **edited,
+    }
     with pytest.raises(PolicyError, match="XecrPush"):
-        policy.merge({"Version": "2012-10-17", "Statement": [statement]},
-                     policy.grants(["444444444444"], [], "aws"), "aws")
+        policy.merge(
+            {"Version": "2012-10-17", "Statement": [statement]},
+            policy.grants(["444444444444"], [], "aws"),
+            "aws",
+        )
 
 
 def test_merge_refuses_to_fold_differing_duplicates_of_ours() -> None:
-    pull = {"Sid": "XecrPull", "Effect": "Allow", "Principal": {"AWS": [ROOT_2]},
-            "Action": list(policy.PULL_ACTIONS)}
-    limited = {**pull, "Principal": {"AWS": [ROLE_3]},
-               "Condition": {"Bool": {"aws:SecureTransport": "true"}}}
+    pull = {
+        "Sid": "XecrPull",
+        "Effect": "Allow",
+        "Principal": {"AWS": [ROOT_2]},
+        "Action": list(policy.PULL_ACTIONS),
+    }
+    limited = {
+        **pull,
+        "Principal": {"AWS": [ROLE_3]},
+        "Condition": {"Bool": {"aws:SecureTransport": "true"}},
+    }
     with pytest.raises(PolicyError, match="two XecrPull statements"):
         policy.merge({"Statement": [pull, limited]}, Grants(pull=(ROOT_2,)), "aws")
 
@@ -402,18 +424,21 @@ def test_diff_shows_the_change_as_a_unified_diff() -> None:
 
 
 # -- properties ----------------------------------------------------------------------------
-_accounts = st.sampled_from(["222222222222", "333333333333", "444444444444", ROLE_3,
-                             "arn:aws:iam::555555555555:user/u"])
+_accounts = st.sampled_from(
+    ["222222222222", "333333333333", "444444444444", ROLE_3, "arn:aws:iam::555555555555:user/u"]
+)
 _steps = st.lists(
     st.tuples(st.lists(_accounts, max_size=3), st.lists(_accounts, max_size=3)),
-    min_size=1, max_size=6,
+    min_size=1,
+    max_size=6,
 )
 
 
 @settings(max_examples=60, deadline=None)
 @given(_steps)
-def test_any_sequence_of_grants_keeps_policy_invariants(steps: list[tuple[list[str],
-                                                                          list[str]]]) -> None:
+def test_any_sequence_of_grants_keeps_policy_invariants(
+    steps: list[tuple[list[str], list[str]]],
+) -> None:
     doc: dict[str, Any] | None = with_foreign()
     granted: dict[str, str] = {}
     for pull, push in steps:

@@ -51,8 +51,14 @@ def stored(ecr: Any, name: str) -> dict[str, Any]:
     return dict(json.loads(response["policyText"]))
 
 
-def apply(ecr: Any, name: str, pull: Sequence[str] = (), push: Sequence[str] = (),
-          dry_run: bool = False, registry_id: str | None = CENTRAL) -> policy_apply.Outcome:
+def apply(
+    ecr: Any,
+    name: str,
+    pull: Sequence[str] = (),
+    push: Sequence[str] = (),
+    dry_run: bool = False,
+    registry_id: str | None = CENTRAL,
+) -> policy_apply.Outcome:
     return policy_apply.apply(
         ecr,
         repository=name,
@@ -69,8 +75,10 @@ def test_apply_to_a_repository_without_policy(fake_aws: FakeAws, ecr: Any, repo:
     assert outcome.written and outcome.changed and outcome.before is None
     assert outcome.registry_id == CENTRAL
     assert outcome.where == f"repository {repo} in registry {CENTRAL} ({REGION})"
-    assert stored(ecr, repo) == outcome.after == policy.repository_policy(
-        policy.grants(["222222222222"], [], "aws")
+    assert (
+        stored(ecr, repo)
+        == outcome.after
+        == policy.repository_policy(policy.grants(["222222222222"], [], "aws"))
     )
     (written,) = fake_aws.requests("SetRepositoryPolicy")
     assert written.params["registryId"] == CENTRAL and written.params["repositoryName"] == repo
@@ -85,7 +93,7 @@ def test_apply_merges_keeps_foreign_statements_and_is_idempotent(
     fake_aws.reset()
     first = apply(ecr, repo, pull=["222222222222"])
     assert first.written and first.before == {"Version": "2012-10-17", "Statement": [FOREIGN]}
-    assert "+      \"Sid\": \"XecrPull\"," in first.diff
+    assert '+      "Sid": "XecrPull",' in first.diff
     second = apply(ecr, repo, pull=["222222222222"])
     assert not second.changed and not second.written and second.diff == ""
     assert fake_aws.calls("SetRepositoryPolicy") == 1
@@ -184,8 +192,15 @@ def test_unreadable_current_policy_is_never_overwritten(text: str) -> None:
 
 
 def test_edited_xecr_statement_is_never_overwritten() -> None:
-    stub = _Stub(json.dumps({"Statement": [{"Sid": "XecrPull", "Effect": "Deny",
-                                            "Principal": "*", "Action": "ecr:*"}]}))
+    stub = _Stub(
+        json.dumps(
+            {
+                "Statement": [
+                    {"Sid": "XecrPull", "Effect": "Deny", "Principal": "*", "Action": "ecr:*"}
+                ]
+            }
+        )
+    )
     with pytest.raises(PolicyError, match="XecrPull"):
         apply(stub, "app", pull=["222222222222"])
     assert stub.writes == 0

@@ -18,14 +18,26 @@ ADMIN = f"arn:aws:iam::{CENTRAL}:role/registry-admin"
 ROOT_2 = "arn:aws:iam::222222222222:root"
 ROLE_3 = "arn:aws:iam::333333333333:role/ci"
 PULL = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
-PUSH = [*PULL, "ecr:PutImage", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart",
-        "ecr:CompleteLayerUpload"]
+PUSH = [
+    *PULL,
+    "ecr:PutImage",
+    "ecr:InitiateLayerUpload",
+    "ecr:UploadLayerPart",
+    "ecr:CompleteLayerUpload",
+]
 FOREIGN = [
-    {"Sid": "OrgRead", "Effect": "Allow",
-     "Principal": {"AWS": "arn:aws:iam::555555555555:root"},
-     "Action": ["ecr:BatchGetImage", "ecr:DescribeImages"]},
-    {"Sid": "LambdaPull", "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
-     "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]},
+    {
+        "Sid": "OrgRead",
+        "Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::555555555555:root"},
+        "Action": ["ecr:BatchGetImage", "ecr:DescribeImages"],
+    },
+    {
+        "Sid": "LambdaPull",
+        "Effect": "Allow",
+        "Principal": {"Service": "lambda.amazonaws.com"},
+        "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+    },
 ]
 
 
@@ -62,17 +74,27 @@ def test_repository_prints_the_exact_policy() -> None:
     assert doc == {
         "Version": "2012-10-17",
         "Statement": [
-            {"Sid": "XecrPull", "Effect": "Allow", "Principal": {"AWS": [ROOT_2]},
-             "Action": PULL},
-            {"Sid": "XecrPush", "Effect": "Allow", "Principal": {"AWS": [ROLE_3]},
-             "Action": PUSH},
+            {"Sid": "XecrPull", "Effect": "Allow", "Principal": {"AWS": [ROOT_2]}, "Action": PULL},
+            {"Sid": "XecrPush", "Effect": "Allow", "Principal": {"AWS": [ROLE_3]}, "Action": PUSH},
         ],
     }
 
 
 def test_repository_principals_join_one_statement_per_level() -> None:
-    doc = json.loads(ok("repository", "--pull", "222222222222", ROLE_3, "--pull", ROOT_2,
-                        "--push", "444444444444", "--pull", "444444444444"))
+    doc = json.loads(
+        ok(
+            "repository",
+            "--pull",
+            "222222222222",
+            ROLE_3,
+            "--pull",
+            ROOT_2,
+            "--push",
+            "444444444444",
+            "--pull",
+            "444444444444",
+        )
+    )
     assert [s["Sid"] for s in doc["Statement"]] == ["XecrPull", "XecrPush"]
     assert doc["Statement"][0]["Principal"] == {"AWS": [ROOT_2, ROLE_3]}
     assert doc["Statement"][1]["Principal"] == {"AWS": ["arn:aws:iam::444444444444:root"]}
@@ -91,23 +113,35 @@ def test_client_prints_the_exact_policy() -> None:
     assert doc == {
         "Version": "2012-10-17",
         "Statement": [
-            {"Sid": "XecrGetAuthorizationToken", "Effect": "Allow",
-             "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
+            {
+                "Sid": "XecrGetAuthorizationToken",
+                "Effect": "Allow",
+                "Action": "ecr:GetAuthorizationToken",
+                "Resource": "*",
+            },
             {"Sid": "XecrPull", "Effect": "Allow", "Action": PULL, "Resource": arn},
         ],
     }
     pushing = json.loads(ok("client", "--repository-arn", arn, "--push"))
-    assert pushing["Statement"][1] == {"Sid": "XecrPush", "Effect": "Allow", "Action": PUSH,
-                                       "Resource": arn}
+    assert pushing["Statement"][1] == {
+        "Sid": "XecrPush",
+        "Effect": "Allow",
+        "Action": PUSH,
+        "Resource": arn,
+    }
 
 
 def test_trust_prints_the_exact_policy() -> None:
     assert json.loads(ok("trust", "--account", "222222222222", "--external-id", "ext-42")) == {
         "Version": "2012-10-17",
         "Statement": [
-            {"Sid": "XecrConsumerAssumeRole", "Effect": "Allow",
-             "Principal": {"AWS": ROOT_2}, "Action": "sts:AssumeRole",
-             "Condition": {"StringEquals": {"sts:ExternalId": "ext-42"}}},
+            {
+                "Sid": "XecrConsumerAssumeRole",
+                "Effect": "Allow",
+                "Principal": {"AWS": ROOT_2},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"sts:ExternalId": "ext-42"}},
+            },
         ],
     }
     plain = json.loads(ok("trust", "--account", "222222222222"))
@@ -117,8 +151,14 @@ def test_trust_prints_the_exact_policy() -> None:
 # -- usage errors --------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "bad",
-    ["*", "arn:aws:iam::*:root", "arn:aws:iam::222222222222:role/*", "12345",
-     "arn:aws:sts::222222222222:assumed-role/ci/s", "ecr-pull"],
+    [
+        "*",
+        "arn:aws:iam::*:root",
+        "arn:aws:iam::222222222222:role/*",
+        "12345",
+        "arn:aws:sts::222222222222:assumed-role/ci/s",
+        "ecr-pull",
+    ],
 )
 def test_bad_principal_is_a_usage_error_naming_it(bad: str) -> None:
     err = usage_error("repository", "--pull", "222222222222", "--push", bad)
@@ -135,22 +175,63 @@ def test_bad_trusted_account_is_a_usage_error_naming_it() -> None:
     ("args", "says"),
     [
         (["repository"], "name at least one principal"),
-        (["repository", "--pull", "222222222222", "--repository", "app"],
-         "--repository only goes with --apply or --dry-run"),
-        (["repository", "--pull", "222222222222", "--role-arn", ADMIN],
-         "--role-arn only goes with --apply or --dry-run"),
+        (
+            ["repository", "--pull", "222222222222", "--repository", "app"],
+            "--repository only goes with --apply or --dry-run",
+        ),
+        (
+            ["repository", "--pull", "222222222222", "--role-arn", ADMIN],
+            "--role-arn only goes with --apply or --dry-run",
+        ),
         (["repository", "--pull", "222222222222", "--apply"], "need --repository"),
-        (["repository", "--pull", "222222222222", "--apply", "--repository", "App!"],
-         "invalid repository 'App!'"),
-        (["repository", "--pull", "222222222222", "--apply", "--repository", "app",
-          "--role-arn", ROOT_2], "invalid role ARN"),
-        (["repository", "--pull", "222222222222", "--apply", "--repository", "app",
-          "--registry-id", "123"], "invalid --registry-id"),
-        (["repository", "--pull", "222222222222", "--apply", "--repository",
-          f"{CENTRAL_HOST}/app", "--region", "eu-west-1"], "--region eu-west-1 contradicts"),
+        (
+            ["repository", "--pull", "222222222222", "--apply", "--repository", "App!"],
+            "invalid repository 'App!'",
+        ),
+        (
+            [
+                "repository",
+                "--pull",
+                "222222222222",
+                "--apply",
+                "--repository",
+                "app",
+                "--role-arn",
+                ROOT_2,
+            ],
+            "invalid role ARN",
+        ),
+        (
+            [
+                "repository",
+                "--pull",
+                "222222222222",
+                "--apply",
+                "--repository",
+                "app",
+                "--registry-id",
+                "123",
+            ],
+            "invalid --registry-id",
+        ),
+        (
+            [
+                "repository",
+                "--pull",
+                "222222222222",
+                "--apply",
+                "--repository",
+                f"{CENTRAL_HOST}/app",
+                "--region",
+                "eu-west-1",
+            ],
+            "--region eu-west-1 contradicts",
+        ),
         (["repository", "--pull", "222222222222", "--region", "mars"], "invalid region"),
-        (["repository", "--pull", ROLE_3, "--region", "cn-north-1"],
-         "partition aws but the registry is in aws-cn"),
+        (
+            ["repository", "--pull", ROLE_3, "--region", "cn-north-1"],
+            "partition aws but the registry is in aws-cn",
+        ),
         (["client", "--repository-arn", "app"], "invalid repository ARN 'app'"),
         (["trust", "--account", "222222222222", "--external-id", "x"], "invalid external id"),
     ],
@@ -162,8 +243,12 @@ def test_usage_errors_exit_2_with_one_line(args: list[str], says: str) -> None:
 
 @pytest.mark.parametrize(
     "args",
-    [["repository", "--pull", "222222222222", "--apply", "--dry-run", "--repository", "a1"],
-     ["client"], ["trust"], []],
+    [
+        ["repository", "--pull", "222222222222", "--apply", "--dry-run", "--repository", "a1"],
+        ["client"],
+        ["trust"],
+        [],
+    ],
 )
 def test_argparse_usage_errors_exit_2(args: list[str]) -> None:
     done = xecr(*args)
@@ -203,11 +288,14 @@ def test_done_when_pull_twice_then_push_for_a_role(
     first = ok("repository", "--pull", "222222222222", *acting)
     assert first.startswith(f"--- repository {name} policy (current)\n")
     assert f'+          "{ROOT_2}"' in first.splitlines()
-    assert first.endswith(f"set the policy of repository {name} in registry {CENTRAL} "
-                          "(us-east-1)\n")
+    assert first.endswith(
+        f"set the policy of repository {name} in registry {CENTRAL} (us-east-1)\n"
+    )
     second = ok("repository", "--pull", "222222222222", *acting)
-    assert second == (f"repository {name} in registry {CENTRAL} (us-east-1) already grants "
-                      "this: nothing to change\n")
+    assert second == (
+        f"repository {name} in registry {CENTRAL} (us-east-1) already grants "
+        "this: nothing to change\n"
+    )
     assert fake_aws.calls("SetRepositoryPolicy") == 1
     third = ok("repository", "--push", ROLE_3, *acting)
     assert '+      "Sid": "XecrPush",' in third.splitlines()
@@ -215,35 +303,63 @@ def test_done_when_pull_twice_then_push_for_a_role(
 
     doc = current(ecr, name)
     assert doc["Statement"][:2] == FOREIGN  # everything that was there before, untouched
-    assert [s["Sid"] for s in doc["Statement"]] == ["OrgRead", "LambdaPull", "XecrPull",
-                                                     "XecrPush"]
+    assert [s["Sid"] for s in doc["Statement"]] == ["OrgRead", "LambdaPull", "XecrPull", "XecrPush"]
     pulls, pushes = doc["Statement"][2:]
-    assert pulls == {"Sid": "XecrPull", "Effect": "Allow", "Principal": {"AWS": [ROOT_2]},
-                     "Action": PULL}
-    assert pushes == {"Sid": "XecrPush", "Effect": "Allow", "Principal": {"AWS": [ROLE_3]},
-                      "Action": PUSH}
+    assert pulls == {
+        "Sid": "XecrPull",
+        "Effect": "Allow",
+        "Principal": {"AWS": [ROOT_2]},
+        "Action": PULL,
+    }
+    assert pushes == {
+        "Sid": "XecrPush",
+        "Effect": "Allow",
+        "Principal": {"AWS": [ROLE_3]},
+        "Action": PUSH,
+    }
     # Every call was made as the registry role, never with the base keys.
     assert {r.params["RoleArn"] for r in fake_aws.requests("AssumeRole")} == {ADMIN}
-    assert all(r.access_key_id and r.access_key_id.startswith("ASIA")
-               for r in fake_aws.requests() if r.service == "ecr")
+    assert all(
+        r.access_key_id and r.access_key_id.startswith("ASIA")
+        for r in fake_aws.requests()
+        if r.service == "ecr"
+    )
 
 
 def test_dry_run_shows_the_difference_and_writes_nothing(
     fake_aws: FakeAws, registry: tuple[Any, str]
 ) -> None:
     ecr, name = registry
-    out = ok("repository", "--push", ROLE_3, "--dry-run", "--role-arn", ADMIN,
-             "--repository", f"{CENTRAL_HOST}/{name}")
+    out = ok(
+        "repository",
+        "--push",
+        ROLE_3,
+        "--dry-run",
+        "--role-arn",
+        ADMIN,
+        "--repository",
+        f"{CENTRAL_HOST}/{name}",
+    )
     assert '+      "Sid": "XecrPush",' in out.splitlines()
-    assert out.endswith(f"dry run: nothing written to the policy of repository {name} in "
-                        f"registry {CENTRAL} (us-east-1)\n")
+    assert out.endswith(
+        f"dry run: nothing written to the policy of repository {name} in "
+        f"registry {CENTRAL} (us-east-1)\n"
+    )
     assert fake_aws.calls("SetRepositoryPolicy") == 0
     assert current(ecr, name) == {"Version": "2012-10-17", "Statement": FOREIGN}
 
 
 def test_apply_failure_is_one_line_exit_1(fake_aws: FakeAws) -> None:
-    done = xecr("repository", "--pull", "222222222222", "--apply", "--repository",
-                "no/such-repo", "--role-arn", ADMIN)
+    done = xecr(
+        "repository",
+        "--pull",
+        "222222222222",
+        "--apply",
+        "--repository",
+        "no/such-repo",
+        "--role-arn",
+        ADMIN,
+    )
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr == (
         f"xecr policy: repository no/such-repo not found in registry {CENTRAL} (us-east-1): "
@@ -254,8 +370,16 @@ def test_apply_failure_is_one_line_exit_1(fake_aws: FakeAws) -> None:
 
 def test_denied_role_is_one_line_exit_1(fake_aws: FakeAws) -> None:
     fake_aws.fail("AssumeRole", "access_denied")
-    done = xecr("repository", "--pull", "222222222222", "--apply", "--repository", "app",
-                "--role-arn", ADMIN)
+    done = xecr(
+        "repository",
+        "--pull",
+        "222222222222",
+        "--apply",
+        "--repository",
+        "app",
+        "--role-arn",
+        ADMIN,
+    )
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr.startswith(f"xecr policy: AssumeRole denied for {ADMIN} (AccessDenied)")
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
@@ -267,7 +391,17 @@ def test_printed_policy_is_what_apply_writes(fake_aws: FakeAws) -> None:
     name = f"fresh-{uuid.uuid4().hex[:8]}"
     ecr.create_repository(repositoryName=name)
     printed = ok("repository", "--pull", "222222222222", "--push", ROLE_3)
-    ok("repository", "--pull", "222222222222", "--push", ROLE_3, "--apply", "--repository",
-       name, "--role-arn", ADMIN)
+    ok(
+        "repository",
+        "--pull",
+        "222222222222",
+        "--push",
+        ROLE_3,
+        "--apply",
+        "--repository",
+        name,
+        "--role-arn",
+        ADMIN,
+    )
     assert current(ecr, name) == json.loads(printed)
     assert policy.render(current(ecr, name)) == printed

@@ -35,9 +35,16 @@ class Fetch:
         if self.error is not None:
             raise self.error
         now = time.time()
-        return Token("AWS", f"secret-for-{settings.registry_id}-{len(self.calls)}", now,
-                     now + 43200, settings.host, settings.registry_id, settings.region,
-                     settings.role_arn)
+        return Token(
+            "AWS",
+            f"secret-for-{settings.registry_id}-{len(self.calls)}",
+            now,
+            now + 43200,
+            settings.host,
+            settings.registry_id,
+            settings.region,
+            settings.role_arn,
+        )
 
 
 @pytest.fixture
@@ -62,8 +69,11 @@ def get(address: str, fetch: Fetch) -> dict[str, str]:
 
 def test_get_answers_docker_shape(fetch: Fetch) -> None:
     answer = get(CENTRAL_HOST, fetch)
-    assert answer == {"ServerURL": CENTRAL_HOST, "Username": "AWS",
-                      "Secret": f"secret-for-{CENTRAL}-1"}
+    assert answer == {
+        "ServerURL": CENTRAL_HOST,
+        "Username": "AWS",
+        "Secret": f"secret-for-{CENTRAL}-1",
+    }
     assert list(answer) == ["ServerURL", "Username", "Secret"]
     [asked] = fetch.calls
     assert (asked.host, asked.registry_id, asked.region) == (CENTRAL_HOST, CENTRAL, "us-east-1")
@@ -71,8 +81,13 @@ def test_get_answers_docker_shape(fetch: Fetch) -> None:
 
 @pytest.mark.parametrize(
     "address",
-    [f"{CENTRAL_HOST}\n", f"https://{CENTRAL_HOST}", f"https://{CENTRAL_HOST}/v2/",
-     f"{CENTRAL_HOST.upper()}:443", f"  {CENTRAL_HOST}  \n"],
+    [
+        f"{CENTRAL_HOST}\n",
+        f"https://{CENTRAL_HOST}",
+        f"https://{CENTRAL_HOST}/v2/",
+        f"{CENTRAL_HOST.upper()}:443",
+        f"  {CENTRAL_HOST}  \n",
+    ],
 )
 def test_get_echoes_the_address_it_was_given(fetch: Fetch, address: str) -> None:
     answer = get(address, fetch)
@@ -81,16 +96,25 @@ def test_get_echoes_the_address_it_was_given(fetch: Fetch, address: str) -> None
 
 
 def test_every_form_of_one_host_shares_one_cached_token(fetch: Fetch) -> None:
-    secrets = {get(a, fetch)["Secret"] for a in
-               (CENTRAL_HOST, f"https://{CENTRAL_HOST}/v2/", CENTRAL_HOST.upper())}
+    secrets = {
+        get(a, fetch)["Secret"]
+        for a in (CENTRAL_HOST, f"https://{CENTRAL_HOST}/v2/", CENTRAL_HOST.upper())
+    }
     assert len(secrets) == 1 and len(fetch.calls) == 1
 
 
 @pytest.mark.parametrize(
     "address",
-    ["docker.io", "https://index.docker.io/v1/", "ghcr.io", "localhost:5000",
-     f"evil.example/{CENTRAL_HOST}", f"{CENTRAL_HOST}.evil.example", f"{CENTRAL_HOST}:5000",
-     "11111111111.dkr.ecr.us-east-1.amazonaws.com"],
+    [
+        "docker.io",
+        "https://index.docker.io/v1/",
+        "ghcr.io",
+        "localhost:5000",
+        f"evil.example/{CENTRAL_HOST}",
+        f"{CENTRAL_HOST}.evil.example",
+        f"{CENTRAL_HOST}:5000",
+        "11111111111.dkr.ecr.us-east-1.amazonaws.com",
+    ],
 )
 def test_not_ours_without_a_fetch(fetch: Fetch, address: str) -> None:
     with pytest.raises(NotOurRegistry) as caught:
@@ -101,8 +125,12 @@ def test_not_ours_without_a_fetch(fetch: Fetch, address: str) -> None:
 
 def test_docker_reads_exactly_the_not_found_line() -> None:
     result = subprocess.run(
-        ["docker-credential-xecr", "get"], input=b"ghcr.io\n", capture_output=True,
-        env=dict(os.environ), timeout=30, check=False,
+        ["docker-credential-xecr", "get"],
+        input=b"ghcr.io\n",
+        capture_output=True,
+        env=dict(os.environ),
+        timeout=30,
+        check=False,
     )
     assert result.returncode == 1
     assert result.stdout == b"credentials not found in native keychain\n"
@@ -136,9 +164,11 @@ def test_erase_forgets_the_cached_token(fetch: Fetch) -> None:
 def test_list_shows_configured_and_cached_hosts_whose_keys_come_back_to_get(
     fetch: Fetch, write_config: Callable[[str], Path]
 ) -> None:
-    write_config(f'[defaults]\nrole_arn = "{PULL_ROLE}"\n'
-                 f'[registries."{CENTRAL_HOST}"]\n'
-                 f'[registries."{ALIAS}"]\nregistry_id = "{CENTRAL}"\nregion = "us-west-2"\n')
+    write_config(
+        f'[defaults]\nrole_arn = "{PULL_ROLE}"\n'
+        f'[registries."{CENTRAL_HOST}"]\n'
+        f'[registries."{ALIAS}"]\nregistry_id = "{CENTRAL}"\nregion = "us-west-2"\n'
+    )
     assert json.loads(protocol.list_(env())) == {CENTRAL_HOST: "AWS", ALIAS: "AWS"}
     get(f"https://{OTHER_HOST}/v2/", fetch)  # not configured, but now cached
     listed = json.loads(protocol.list_(env()))
@@ -147,8 +177,7 @@ def test_list_shows_configured_and_cached_hosts_whose_keys_come_back_to_get(
         assert get(host, fetch)["ServerURL"] == host
     assert {s.host for s in fetch.calls} == set(listed)
     alias = next(s for s in fetch.calls if s.host == ALIAS)
-    assert (alias.registry_id, alias.region, alias.role_arn) == (CENTRAL, "us-west-2",
-                                                                 PULL_ROLE)
+    assert (alias.registry_id, alias.region, alias.role_arn) == (CENTRAL, "us-west-2", PULL_ROLE)
 
 
 def test_list_with_nothing_is_an_empty_object() -> None:
@@ -179,8 +208,11 @@ def test_run_dispatches_every_verb(fetch: Fetch, monkeypatch: pytest.MonkeyPatch
 
 def test_oversized_stdin_is_refused_before_anything_else(fetch: Fetch) -> None:
     big = CENTRAL_HOST.encode() + b" " * protocol.MAX_INPUT
-    for verb in (lambda s: protocol.get(s, env(), fetch), protocol.store,
-                 lambda s: protocol.erase(s, env())):
+    for verb in (
+        lambda s: protocol.get(s, env(), fetch),
+        protocol.store,
+        lambda s: protocol.erase(s, env()),
+    ):
         with pytest.raises(InputError, match=f"longer than {protocol.MAX_INPUT} bytes"):
             verb(stdin(big))
     assert fetch.calls == []
@@ -191,8 +223,9 @@ def test_stdin_of_exactly_the_limit_is_read() -> None:
     assert protocol.read_input(stdin(data)) == data.decode()
 
 
-@pytest.mark.parametrize("data", [b"\xff\xfe", b"111111111111.dkr.ecr\xc0.amazonaws.com",
-                                  b"\xed\xa0\x80"])
+@pytest.mark.parametrize(
+    "data", [b"\xff\xfe", b"111111111111.dkr.ecr\xc0.amazonaws.com", b"\xed\xa0\x80"]
+)
 def test_non_utf8_stdin_is_refused(fetch: Fetch, data: bytes) -> None:
     with pytest.raises(InputError, match="not UTF-8") as caught:
         protocol.get(stdin(data), env(), fetch)
@@ -218,8 +251,12 @@ def test_get_answers_after_one_line_while_stdin_stays_open(
 ) -> None:
     """A client that writes its line and keeps stdin open must not hang the helper."""
     write_config(f'[registries."{CENTRAL_HOST}"]\nrole_arn = "{PULL_ROLE}"\n')
-    proc = subprocess.Popen(["docker-credential-xecr", "get"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, env=dict(os.environ))
+    proc = subprocess.Popen(
+        ["docker-credential-xecr", "get"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=dict(os.environ),
+    )
     assert proc.stdin is not None and proc.stdout is not None
     try:
         proc.stdin.write(CENTRAL_HOST.encode() + b"\n")

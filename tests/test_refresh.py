@@ -18,14 +18,20 @@ from ecr_helper.refresh import EXPIRED, FRESH, NONE, REFRESH_DUE
 from tests.conftest import CENTRAL, CENTRAL_HOST, PULL_ROLE
 
 KEY = "k" * 32
-SETTINGS = RegistrySettings(host=CENTRAL_HOST, registry_id=CENTRAL, region="us-east-1",
-                            partition="aws", role_arns=(PULL_ROLE,))
+SETTINGS = RegistrySettings(
+    host=CENTRAL_HOST,
+    registry_id=CENTRAL,
+    region="us-east-1",
+    partition="aws",
+    role_arns=(PULL_ROLE,),
+)
 T0 = 1_800_000_000.0
 
 
 def token(issued: float, lifetime: float, secret: str = "cached-secret") -> Token:
-    return Token("AWS", secret, issued, issued + lifetime, CENTRAL_HOST, CENTRAL, "us-east-1",
-                 PULL_ROLE)
+    return Token(
+        "AWS", secret, issued, issued + lifetime, CENTRAL_HOST, CENTRAL, "us-east-1", PULL_ROLE
+    )
 
 
 def before(value: float) -> float:
@@ -43,8 +49,13 @@ class Clock:
 class Fetch:
     """A stand-in for aws.fetch_token: records (quick) per call, answers or raises."""
 
-    def __init__(self, clock: Clock, lifetime: float = 43200.0,
-                 error: AwsError | None = None, advance: float = 0.0) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        lifetime: float = 43200.0,
+        error: AwsError | None = None,
+        advance: float = 0.0,
+    ) -> None:
         self.clock = clock
         self.lifetime = lifetime
         self.error = error
@@ -242,8 +253,9 @@ class _WriteThenLock:
         self.inner = FileCache.lock(self.racing, self.key, self.timeout)
         return self.inner.__enter__()
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.inner.__exit__(kind, exc, tb)
 
 
@@ -302,7 +314,6 @@ def test_renew_failure_keeps_the_cached_token(store: FileCache) -> None:
     assert store.read(KEY) == cached
 
 
-
 # -- waiting processes share the failure of the fetch they queued behind --------------------
 
 
@@ -322,8 +333,9 @@ class _NoteThenLock:
         self.inner = FileCache.lock(self.cache, self.key, self.timeout)
         return self.inner.__enter__()
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.inner.__exit__(kind, exc, tb)
 
 

@@ -33,10 +33,19 @@ ONE_TIMEOUT = 30.0
 SECRET = f"{CENTRAL}-auth-token"  # what the fake's GetAuthorizationToken hands out
 OTHER_ROLE = "arn:aws:iam::333333333333:role/ecr-pull-elsewhere"
 # Never on the cached path: each costs more than the whole cached `get` may add.
-HEAVY = frozenset({
-    "boto3", "botocore", "keyring", "dataclasses", "typing", "tomllib", "platformdirs",
-    "filelock", "logging",
-})
+HEAVY = frozenset(
+    {
+        "boto3",
+        "botocore",
+        "keyring",
+        "dataclasses",
+        "typing",
+        "tomllib",
+        "platformdirs",
+        "filelock",
+        "logging",
+    }
+)
 
 Run = tuple[int, str, str]
 
@@ -57,8 +66,12 @@ def cache_folder(home: Path) -> Path:
 
 def run_get(env: dict[str, str], argv: list[str] | None = None) -> Run:
     result = subprocess.run(
-        argv or [helper(), "get"], input=CENTRAL_HOST, env=env, capture_output=True,
-        text=True, timeout=ONE_TIMEOUT,
+        argv or [helper(), "get"],
+        input=CENTRAL_HOST,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=ONE_TIMEOUT,
     )
     return result.returncode, result.stdout, result.stderr
 
@@ -70,10 +83,16 @@ def run_parallel(env: dict[str, str], stdin_file: Path, count: int = PARALLEL) -
     try:
         for _ in range(count):
             with stdin_file.open() as stdin:
-                procs.append(subprocess.Popen(
-                    [helper(), "get"], stdin=stdin, stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE, env=env, text=True,
-                ))
+                procs.append(
+                    subprocess.Popen(
+                        [helper(), "get"],
+                        stdin=stdin,
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE,
+                        env=env,
+                        text=True,
+                    )
+                )
         deadline = time.monotonic() + BATCH_TIMEOUT
         runs: list[Run] = []
         for proc in procs:
@@ -152,8 +171,11 @@ def env() -> dict[str, str]:
 
 
 def test_parallel_cold_gets_make_one_fetch_then_warm_makes_none(
-    fake_aws: FakeAws, write_config: Callable[[str], Path], isolated_env: Path,
-    env: dict[str, str], tmp_path: Path,
+    fake_aws: FakeAws,
+    write_config: Callable[[str], Path],
+    isolated_env: Path,
+    env: dict[str, str],
+    tmp_path: Path,
 ) -> None:
     write_config(config_text())
     runs = run_parallel(env, tmp_path / "stdin")
@@ -171,16 +193,21 @@ def test_parallel_cold_gets_make_one_fetch_then_warm_makes_none(
 
 
 def test_parallel_cold_gets_with_the_keyring_backend(
-    fake_aws: FakeAws, write_config: Callable[[str], Path], isolated_env: Path,
-    env: dict[str, str], tmp_path: Path,
+    fake_aws: FakeAws,
+    write_config: Callable[[str], Path],
+    isolated_env: Path,
+    env: dict[str, str],
+    tmp_path: Path,
 ) -> None:
     write_config(config_text(extra='cache = "keyring"\n'))
     keyring_file = tmp_path / "keyring.json"
-    env.update({
-        "PYTHON_KEYRING_BACKEND": "tests.filekeyring.FileKeyring",
-        "XECR_TEST_KEYRING_FILE": str(keyring_file),
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
-    })
+    env.update(
+        {
+            "PYTHON_KEYRING_BACKEND": "tests.filekeyring.FileKeyring",
+            "XECR_TEST_KEYRING_FILE": str(keyring_file),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
+        }
+    )
     runs = run_parallel(env, tmp_path / "stdin")
     assert_answers(runs)
     assert_one_fetch(fake_aws)
@@ -211,16 +238,23 @@ def test_parallel_cold_gets_with_the_keyring_backend(
 @pytest.mark.parametrize(
     ("before", "after", "check"),
     [
-        pytest.param(config_text(), config_text(OTHER_ROLE),
-                     ("RoleArn", OTHER_ROLE), id="role"),
-        pytest.param(config_text(extra='external_id = "first-id"\n'),
-                     config_text(extra='external_id = "second-id"\n'),
-                     ("ExternalId", "second-id"), id="external-id"),
+        pytest.param(config_text(), config_text(OTHER_ROLE), ("RoleArn", OTHER_ROLE), id="role"),
+        pytest.param(
+            config_text(extra='external_id = "first-id"\n'),
+            config_text(extra='external_id = "second-id"\n'),
+            ("ExternalId", "second-id"),
+            id="external-id",
+        ),
     ],
 )
 def test_changing_the_config_never_serves_the_old_token(
-    fake_aws: FakeAws, write_config: Callable[[str], Path], isolated_env: Path,
-    env: dict[str, str], before: str, after: str, check: tuple[str, str],
+    fake_aws: FakeAws,
+    write_config: Callable[[str], Path],
+    isolated_env: Path,
+    env: dict[str, str],
+    before: str,
+    after: str,
+    check: tuple[str, str],
 ) -> None:
     write_config(before)
     assert_answers([run_get(env)])
@@ -251,7 +285,9 @@ def test_changing_the_config_never_serves_the_old_token(
     ],
 )
 def test_the_cached_get_imports_nothing_heavy(
-    fake_aws: FakeAws, write_config: Callable[[str], Path], env: dict[str, str],
+    fake_aws: FakeAws,
+    write_config: Callable[[str], Path],
+    env: dict[str, str],
     warm_runs: int,
 ) -> None:
     write_config(config_text())
@@ -267,7 +303,10 @@ def test_the_cached_get_imports_nothing_heavy(
 
 @pytest.mark.parametrize("setting", ["", 'cache = "file"\n'], ids=["default", "explicit"])
 def test_the_file_backend_never_imports_keyring_even_on_a_miss(
-    fake_aws: FakeAws, write_config: Callable[[str], Path], env: dict[str, str], setting: str,
+    fake_aws: FakeAws,
+    write_config: Callable[[str], Path],
+    env: dict[str, str],
+    setting: str,
 ) -> None:
     write_config(config_text(extra=setting))
     run, modules = importtime_get(env)

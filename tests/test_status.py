@@ -17,10 +17,17 @@ NOW = 1_800_000_000.0
 OTHER_HOST = "222222222222.dkr.ecr.eu-west-1.amazonaws.com"
 
 
-def _token(host: str, registry_id: str, region: str, issued: float, life: float = 43200.0,
-           role: str | None = None) -> Token:
-    return Token("AWS", "s3cret-password-value", issued, issued + life, host, registry_id,
-                 region, role)
+def _token(
+    host: str,
+    registry_id: str,
+    region: str,
+    issued: float,
+    life: float = 43200.0,
+    role: str | None = None,
+) -> Token:
+    return Token(
+        "AWS", "s3cret-password-value", issued, issued + life, host, registry_id, region, role
+    )
 
 
 def _store(env: dict[str, str]) -> tuple[config.Config, cache.TokenCache]:
@@ -51,8 +58,16 @@ def no_daemon_module(monkeypatch: pytest.MonkeyPatch) -> Callable[[int | None], 
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(43199.9, "11h59m"), (43200, "12h0m"), (3600, "1h0m"), (3599, "59m59s"), (250, "4m10s"),
-     (59.9, "59s"), (0, "0s"), (-125, "-2m5s")],
+    [
+        (43199.9, "11h59m"),
+        (43200, "12h0m"),
+        (3600, "1h0m"),
+        (3599, "59m59s"),
+        (250, "4m10s"),
+        (59.9, "59s"),
+        (0, "0s"),
+        (-125, "-2m5s"),
+    ],
 )
 def test_countdown(seconds: float, text: str) -> None:
     assert status.countdown(seconds) == text
@@ -68,9 +83,11 @@ def test_iso_has_a_utc_offset() -> None:
 def test_configured_registries_first_with_their_cached_state(
     write_config: Callable[[str], Path],
 ) -> None:
-    write_config(f'[registries."{CENTRAL_HOST}"]\nrole_arn = "{PULL_ROLE}"\n'
-                 '[registries."mirror.example.com"]\nregistry_id = "444444444444"\n'
-                 'region = "eu-west-1"\n')
+    write_config(
+        f'[registries."{CENTRAL_HOST}"]\nrole_arn = "{PULL_ROLE}"\n'
+        '[registries."mirror.example.com"]\nregistry_id = "444444444444"\n'
+        'region = "eu-west-1"\n'
+    )
     env = dict(os.environ)
     _put(env, CENTRAL_HOST, _token(CENTRAL_HOST, CENTRAL, "us-east-1", NOW - 60, role=PULL_ROLE))
     _put(env, OTHER_HOST, _token(OTHER_HOST, "222222222222", "eu-west-1", NOW - 43000))
@@ -78,10 +95,16 @@ def test_configured_registries_first_with_their_cached_state(
     found = status.rows(loaded, store, env, NOW)
     assert [r.registry for r in found] == [CENTRAL_HOST, "mirror.example.com", OTHER_HOST]
     central, mirror, other = found
-    assert central == status.Row(CENTRAL_HOST, CENTRAL, "us-east-1", PULL_ROLE,
-                                 NOW - 60 + 43200, "fresh", True)
-    assert (mirror.registry_id, mirror.region, mirror.expires_at, mirror.state,
-            mirror.configured) == ("444444444444", "eu-west-1", None, "none", True)
+    assert central == status.Row(
+        CENTRAL_HOST, CENTRAL, "us-east-1", PULL_ROLE, NOW - 60 + 43200, "fresh", True
+    )
+    assert (
+        mirror.registry_id,
+        mirror.region,
+        mirror.expires_at,
+        mirror.state,
+        mirror.configured,
+    ) == ("444444444444", "eu-west-1", None, "none", True)
     assert (other.state, other.configured, other.role_arn) == ("expired", False, None)
     assert central.to_json() == {
         "registry": CENTRAL_HOST,
@@ -98,8 +121,11 @@ def test_configured_registries_first_with_their_cached_state(
 def test_states_follow_the_refresh_rules(write_config: Callable[[str], Path]) -> None:
     write_config(f'[registries."{CENTRAL_HOST}"]\n')
     env = dict(os.environ)
-    for issued, expected in ((NOW - 100, "fresh"), (NOW - 30000, "refresh due"),
-                             (NOW - 43000, "expired")):
+    for issued, expected in (
+        (NOW - 100, "fresh"),
+        (NOW - 30000, "refresh due"),
+        (NOW - 43000, "expired"),
+    ):
         _put(env, CENTRAL_HOST, _token(CENTRAL_HOST, CENTRAL, "us-east-1", issued))
         loaded, store = _store(env)
         assert status.rows(loaded, store, env, NOW)[0].state == expected
@@ -120,28 +146,45 @@ def test_a_token_of_another_identity_is_not_shown_as_ours(
 def test_a_cached_alias_no_longer_configured_shows_what_is_on_disk(
     write_config: Callable[[str], Path],
 ) -> None:
-    path = write_config('[registries."mirror.example.com"]\nregistry_id = "444444444444"\n'
-                        'region = "eu-west-1"\n')
+    path = write_config(
+        '[registries."mirror.example.com"]\nregistry_id = "444444444444"\nregion = "eu-west-1"\n'
+    )
     env = dict(os.environ)
-    _put(env, "mirror.example.com",
-         _token("mirror.example.com", "444444444444", "eu-west-1", NOW - 10))
+    _put(
+        env,
+        "mirror.example.com",
+        _token("mirror.example.com", "444444444444", "eu-west-1", NOW - 10),
+    )
     path.write_text("")
     loaded, store = _store(env)
     [row] = status.rows(loaded, store, env, NOW)
     assert (row.registry, row.registry_id, row.state, row.configured) == (
-        "mirror.example.com", "444444444444", "fresh", False)
+        "mirror.example.com",
+        "444444444444",
+        "fresh",
+        False,
+    )
 
 
 def test_table_lists_columns_countdown_and_daemon(write_config: Callable[[str], Path]) -> None:
-    write_config(f'[registries."{CENTRAL_HOST}"]\nrole_arn = "{PULL_ROLE}"\n'
-                 f'[registries."{OTHER_HOST}"]\n')
+    write_config(
+        f'[registries."{CENTRAL_HOST}"]\nrole_arn = "{PULL_ROLE}"\n[registries."{OTHER_HOST}"]\n'
+    )
     env = dict(os.environ)
     _put(env, CENTRAL_HOST, _token(CENTRAL_HOST, CENTRAL, "us-east-1", NOW - 60))
     loaded, store = _store(env)
     text = status.table(status.rows(loaded, store, env, NOW), status.Daemon(4242), NOW)
     lines = text.splitlines()
-    assert lines[0].split() == ["REGISTRY", "REGISTRY", "ID", "REGION", "ROLE", "EXPIRES", "IN",
-                                "STATE"]
+    assert lines[0].split() == [
+        "REGISTRY",
+        "REGISTRY",
+        "ID",
+        "REGION",
+        "ROLE",
+        "EXPIRES",
+        "IN",
+        "STATE",
+    ]
     assert lines[1].split() == [CENTRAL_HOST, CENTRAL, "us-east-1", PULL_ROLE, "11h59m", "fresh"]
     assert lines[2].split() == [OTHER_HOST, "222222222222", "eu-west-1", "-", "-", "none"]
     assert lines[0].index("STATE") == lines[1].index("fresh")  # columns line up
@@ -167,7 +210,8 @@ def test_daemon_status_asks_the_instance_lock(
 
 
 def test_collect_reads_the_config_cache_and_daemon(
-    write_config: Callable[[str], Path], no_daemon_module: Callable[[int | None], list[str]],
+    write_config: Callable[[str], Path],
+    no_daemon_module: Callable[[int | None], list[str]],
 ) -> None:
     write_config(f'[registries."{CENTRAL_HOST}"]\n')
     seen = no_daemon_module(None)

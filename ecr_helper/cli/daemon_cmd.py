@@ -28,12 +28,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "past half its lifetime, so `get` is always served from the cache. "
         "SIGTERM/SIGINT stop it, SIGHUP reloads the config.",
     )
-    p.add_argument("--once", action="store_true",
-                   help="refresh every configured registry once, then exit "
-                   "(0 when all succeeded): for cron and boot scripts")
-    p.add_argument("--write-docker-config", metavar="DIR",
-                   help="also keep `auths` entries for the configured registries in "
-                   "DIR/config.json, for tools that cannot run credential helpers")
+    p.add_argument(
+        "--once",
+        action="store_true",
+        help="refresh every configured registry once, then exit "
+        "(0 when all succeeded): for cron and boot scripts",
+    )
+    p.add_argument(
+        "--write-docker-config",
+        metavar="DIR",
+        help="also keep `auths` entries for the configured registries in "
+        "DIR/config.json, for tools that cannot run credential helpers",
+    )
     p.set_defaults(handler=run)
 
 
@@ -51,8 +57,10 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     try:
         service = daemon.Daemon(os.environ, docker_config_dir=sink)
         service.open()
-        log.info(f"started (pid {os.getpid()}): {len(service.targets)} registries, "
-                 f"cache folder {service.folder}")
+        log.info(
+            f"started (pid {os.getpid()}): {len(service.targets)} registries, "
+            f"cache folder {service.folder}"
+        )
         ended = service.serve(commands)
         log.info("stopped")
     finally:
@@ -76,8 +84,10 @@ def _once(sink: str | None, out: TextIO, err: TextIO) -> int:
     for outcome in result.outcomes:
         if outcome.token is not None:
             expires = datetime.fromtimestamp(outcome.token.expires_at, UTC)
-            out.write(f"refreshed {outcome.host} (registry {outcome.registry_id}), "
-                      f"token expires {expires.isoformat(timespec='seconds')}\n")
+            out.write(
+                f"refreshed {outcome.host} (registry {outcome.registry_id}), "
+                f"token expires {expires.isoformat(timespec='seconds')}\n"
+            )
         else:
             err.write(f"xecr daemon: {outcome.host}: {outcome.error}\n")
     if result.sink_error:

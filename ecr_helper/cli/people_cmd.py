@@ -17,24 +17,38 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "configure",
         help="add or update a registry in the config and route it to xecr in Docker's config",
         description="Create or update REGISTRY's section of the config file (comments and "
-        "other sections are kept) and add credHelpers[REGISTRY] = \"xecr\" to Docker's "
+        'other sections are kept) and add credHelpers[REGISTRY] = "xecr" to Docker\'s '
         "config.json. Options not given leave the file's values alone.",
     )
-    p.add_argument("registry", metavar="REGISTRY",
-                   help="an ECR host (ID.dkr.ecr.REGION.amazonaws.com) or an alias host")
-    p.add_argument("--role-arn", dest="role_arns", action="append", default=[], metavar="ARN",
-                   help="role to assume; repeat for a chain, in order (the last is the "
-                   "registry account's role)")
+    p.add_argument(
+        "registry",
+        metavar="REGISTRY",
+        help="an ECR host (ID.dkr.ecr.REGION.amazonaws.com) or an alias host",
+    )
+    p.add_argument(
+        "--role-arn",
+        dest="role_arns",
+        action="append",
+        default=[],
+        metavar="ARN",
+        help="role to assume; repeat for a chain, in order (the last is the "
+        "registry account's role)",
+    )
     p.add_argument("--external-id", metavar="ID", help="external id for the last role")
-    p.add_argument("--registry-id", metavar="ID",
-                   help="the registry's 12-digit account id (required for an alias host)")
+    p.add_argument(
+        "--registry-id",
+        metavar="ID",
+        help="the registry's 12-digit account id (required for an alias host)",
+    )
     p.add_argument("--region", metavar="R", help="the registry's region (required for an alias)")
     p.add_argument("--source-profile", metavar="P", help="AWS profile with the source credentials")
     p.add_argument("--role-session-name", metavar="N", help="session name for the last role")
-    p.add_argument("--system", action="store_true",
-                   help="edit the machine-wide config file instead of yours")
-    p.add_argument("--no-docker", dest="docker", action="store_false",
-                   help="leave Docker's config.json alone")
+    p.add_argument(
+        "--system", action="store_true", help="edit the machine-wide config file instead of yours"
+    )
+    p.add_argument(
+        "--no-docker", dest="docker", action="store_false", help="leave Docker's config.json alone"
+    )
     p.set_defaults(handler=configure)
 
     p = subparsers.add_parser("status", help="show registries, cached tokens and the daemon")
@@ -44,10 +58,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = subparsers.add_parser(
         "doctor", help="check config, credentials, roles, token, Docker's config and cache, live"
     )
-    p.add_argument("registries", nargs="*", metavar="REGISTRY",
-                   help="registries to check (default: every configured registry)")
-    p.add_argument("--no-docker", dest="docker", action="store_false",
-                   help="skip Docker's config (for kubelet nodes)")
+    p.add_argument(
+        "registries",
+        nargs="*",
+        metavar="REGISTRY",
+        help="registries to check (default: every configured registry)",
+    )
+    p.add_argument(
+        "--no-docker",
+        dest="docker",
+        action="store_false",
+        help="skip Docker's config (for kubelet nodes)",
+    )
     p.set_defaults(handler=doctor)
 
     p = subparsers.add_parser(

@@ -38,24 +38,52 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "statements are added or updated, every other statement is kept), show the "
         "difference and set it; --dry-run shows the difference only.",
     )
-    p.add_argument("--pull", nargs="+", action="extend", default=[], metavar=_PRINCIPAL,
-                   help="accounts (12 digits) or IAM role/user ARNs that may pull")
-    p.add_argument("--push", nargs="+", action="extend", default=[], metavar=_PRINCIPAL,
-                   help="accounts or IAM role/user ARNs that may push and pull")
-    p.add_argument("--region", help="the registry's region; decides the partition of account "
-                   "ids (default: AWS_REGION, AWS_DEFAULT_REGION)")
+    p.add_argument(
+        "--pull",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar=_PRINCIPAL,
+        help="accounts (12 digits) or IAM role/user ARNs that may pull",
+    )
+    p.add_argument(
+        "--push",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar=_PRINCIPAL,
+        help="accounts or IAM role/user ARNs that may push and pull",
+    )
+    p.add_argument(
+        "--region",
+        help="the registry's region; decides the partition of account "
+        "ids (default: AWS_REGION, AWS_DEFAULT_REGION)",
+    )
     mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--apply", action="store_true",
-                      help="merge into the repository's policy and set it")
-    mode.add_argument("--dry-run", action="store_true",
-                      help="show what --apply would change, write nothing")
-    p.add_argument("--repository", metavar="NAME",
-                   help="the repository to apply to: a name, its URI or its ARN")
-    p.add_argument("--registry-id", metavar="ID",
-                   help="the registry's account id (default: the account of --role-arn, "
-                   "else the credentials' own)")
-    p.add_argument("--role-arn", action="append", default=[], metavar="ARN",
-                   help="act through this role of the registry account (repeat for a chain)")
+    mode.add_argument(
+        "--apply", action="store_true", help="merge into the repository's policy and set it"
+    )
+    mode.add_argument(
+        "--dry-run", action="store_true", help="show what --apply would change, write nothing"
+    )
+    p.add_argument(
+        "--repository",
+        metavar="NAME",
+        help="the repository to apply to: a name, its URI or its ARN",
+    )
+    p.add_argument(
+        "--registry-id",
+        metavar="ID",
+        help="the registry's account id (default: the account of --role-arn, "
+        "else the credentials' own)",
+    )
+    p.add_argument(
+        "--role-arn",
+        action="append",
+        default=[],
+        metavar="ARN",
+        help="act through this role of the registry account (repeat for a chain)",
+    )
     p.add_argument("--external-id", metavar="ID", help="external id for the last --role-arn")
     p.add_argument("--profile", metavar="NAME", help="AWS profile of the source credentials")
     p.set_defaults(handler=repository)
@@ -66,9 +94,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Print the IAM policy a consumer role or user needs: "
         "ecr:GetAuthorizationToken, and pull (or push) on the repository.",
     )
-    p.add_argument("--repository-arn", action="append", required=True, metavar="ARN",
-                   help="arn:aws:ecr:REGION:ACCOUNT:repository/NAME (repeatable; * allowed "
-                   "in NAME)")
+    p.add_argument(
+        "--repository-arn",
+        action="append",
+        required=True,
+        metavar="ARN",
+        help="arn:aws:ecr:REGION:ACCOUNT:repository/NAME (repeatable; * allowed in NAME)",
+    )
     p.add_argument("--push", action="store_true", help="push as well as pull")
     p.set_defaults(handler=client)
 
@@ -79,11 +111,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "consumer account may assume (sts:AssumeRole, with an sts:ExternalId condition "
         "when --external-id is given).",
     )
-    p.add_argument("--account", action="append", required=True, metavar=_PRINCIPAL,
-                   help="the consumer account id (or one of its role ARNs; repeatable)")
+    p.add_argument(
+        "--account",
+        action="append",
+        required=True,
+        metavar=_PRINCIPAL,
+        help="the consumer account id (or one of its role ARNs; repeatable)",
+    )
     p.add_argument("--external-id", metavar="X", help="require this sts:ExternalId")
-    p.add_argument("--region", help="a region of the partition (default: AWS_REGION, "
-                   "AWS_DEFAULT_REGION; aws when unset)")
+    p.add_argument(
+        "--region",
+        help="a region of the partition (default: AWS_REGION, AWS_DEFAULT_REGION; aws when unset)",
+    )
     p.set_defaults(handler=trust)
 
 
@@ -106,9 +145,13 @@ def _partition(region: str | None) -> str:
 def repository(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     acting = args.apply or args.dry_run
     if not acting:
-        for flag, value in (("--repository", args.repository), ("--registry-id",
-                            args.registry_id), ("--role-arn", args.role_arn),
-                            ("--external-id", args.external_id), ("--profile", args.profile)):
+        for flag, value in (
+            ("--repository", args.repository),
+            ("--registry-id", args.registry_id),
+            ("--role-arn", args.role_arn),
+            ("--external-id", args.external_id),
+            ("--profile", args.profile),
+        ):
             if value:
                 raise UsageError(f"{flag} only goes with --apply or --dry-run")
     if not args.pull and not args.push:
@@ -125,8 +168,10 @@ def _apply(args: argparse.Namespace, out: TextIO) -> int:
     if not args.repository:
         raise UsageError("--apply and --dry-run need --repository NAME")
     ref = policy.repository_ref(args.repository)
-    for flag, given, implied in (("--registry-id", args.registry_id, ref.registry_id),
-                                 ("--region", args.region, ref.region)):
+    for flag, given, implied in (
+        ("--registry-id", args.registry_id, ref.registry_id),
+        ("--region", args.region, ref.region),
+    ):
         if given and implied and given != implied:
             raise UsageError(f"{flag} {given} contradicts --repository {args.repository}")
     if args.registry_id and not is_registry_id(args.registry_id):

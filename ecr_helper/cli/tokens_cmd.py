@@ -13,12 +13,20 @@ from ecr_helper.errors import NotOurRegistry, UsageError, XecrError
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("login", help="fetch and cache tokens now")
-    p.add_argument("registries", nargs="*", metavar="REGISTRY",
-                   help="registry hosts (default: every configured registry)")
+    p.add_argument(
+        "registries",
+        nargs="*",
+        metavar="REGISTRY",
+        help="registry hosts (default: every configured registry)",
+    )
     p.set_defaults(handler=login)
     p = subparsers.add_parser("logout", help="forget cached tokens")
-    p.add_argument("registries", nargs="*", metavar="REGISTRY",
-                   help="registry hosts (default: every configured or cached registry)")
+    p.add_argument(
+        "registries",
+        nargs="*",
+        metavar="REGISTRY",
+        help="registry hosts (default: every configured or cached registry)",
+    )
     p.set_defaults(handler=logout)
     p = subparsers.add_parser(
         "get-login-password", help="print a registry's password, for docker login --password-stdin"
@@ -46,8 +54,10 @@ def resolve(loaded: config.Config, name: str) -> RegistrySettings:
 
 def _unknown(name: str, loaded: config.Config) -> XecrError:
     where = loaded.path or "the config (there is no config file)"
-    return XecrError(f"{name!r} is neither an ECR host nor a registry in {where}: add it with "
-                     f"`xecr configure {name} --registry-id ID --region REGION`")
+    return XecrError(
+        f"{name!r} is neither an ECR host nor a registry in {where}: add it with "
+        f"`xecr configure {name} --registry-id ID --region REGION`"
+    )
 
 
 def login(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -57,8 +67,10 @@ def login(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for name in _targets(args, loaded):
         settings = resolve(loaded, name)
         token = refresh.renew(settings, store, cache.cache_key(settings, env), protocol.fetch)
-        out.write(f"logged in to {settings.host} (registry {settings.registry_id}), "
-                  f"token expires {status.iso(token.expires_at)}\n")
+        out.write(
+            f"logged in to {settings.host} (registry {settings.registry_id}), "
+            f"token expires {status.iso(token.expires_at)}\n"
+        )
     return 0
 
 

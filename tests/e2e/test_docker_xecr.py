@@ -85,9 +85,7 @@ def setup(
     return Setup(reg, docker, env, bin_dir)
 
 
-def test_docker_push_and_pull_through_xecr(
-    fake_aws: FakeAws, setup: Setup, tmp_path: Path
-) -> None:
+def test_docker_push_and_pull_through_xecr(fake_aws: FakeAws, setup: Setup, tmp_path: Path) -> None:
     reg, docker = setup.registry, setup.docker
 
     ref = reg.ref("team/app", "1")
@@ -140,8 +138,9 @@ def test_skopeo_reads_through_xecr(fake_aws: FakeAws, setup: Setup, tmp_path: Pa
     docker.run("tag", "xecr-e2e/tool:2", ref)
     docker.run("push", ref, timeout=120)
 
-    skopeo = harness.make_skopeo(tmp_path / "skopeo", path_prepend=[setup.bin_dir],
-                                 extra_env=setup.env)
+    skopeo = harness.make_skopeo(
+        tmp_path / "skopeo", path_prepend=[setup.bin_dir], extra_env=setup.env
+    )
     skopeo.write_auth(cred_helpers={reg.host: "xecr"})
     result = skopeo.inspect(ref)
     assert json.loads(result.stdout)["Name"] == f"{reg.host}/team/tool"
@@ -159,12 +158,30 @@ def test_xecr_configure_then_docker_pull_with_no_hand_editing(
     reg = registry_factory(username="AWS", password=f"{CENTRAL}-auth-token")
     bin_dir = Path(_installed_helper()).parent
     docker_config = tmp_path / "docker-config"
-    env = {**_env(fake_aws), "PATH": f"{bin_dir}:{os.environ['PATH']}",
-           "DOCKER_CONFIG": str(docker_config)}
+    env = {
+        **_env(fake_aws),
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "DOCKER_CONFIG": str(docker_config),
+    }
     configure = subprocess.run(
-        [str(bin_dir / "xecr"), "configure", reg.host, "--registry-id", CENTRAL,
-         "--region", "us-east-1", "--role-arn", PULL_ROLE, "--external-id", EXTERNAL_ID],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
+        [
+            str(bin_dir / "xecr"),
+            "configure",
+            reg.host,
+            "--registry-id",
+            CENTRAL,
+            "--region",
+            "us-east-1",
+            "--role-arn",
+            PULL_ROLE,
+            "--external-id",
+            EXTERNAL_ID,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert configure.returncode == 0, configure.stderr
     docker = dockerd.client(docker_config, path_prepend=[bin_dir], extra_env=_env(fake_aws))
