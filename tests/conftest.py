@@ -101,11 +101,6 @@ def write_config(isolated_env: Path) -> Callable[[str], Path]:
     return write
 
 
-CENTRAL = "111111111111"
-CENTRAL_HOST = f"{CENTRAL}.dkr.ecr.us-east-1.amazonaws.com"
-PULL_ROLE = "arn:aws:iam::222222222222:role/ecr-pull"
-
-
 @pytest.fixture
 def log_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """xecr's log file for this test alone (the log module attaches one handler per

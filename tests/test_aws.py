@@ -22,8 +22,8 @@ from ecr_helper.errors import (
     NoCredentialsError,
     TokenDenied,
 )
-from tests.conftest import CENTRAL, CENTRAL_HOST, PULL_ROLE
 from tests.fakeaws import FakeAws
+from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE
 
 HOP = "arn:aws:iam::333333333333:role/hop"
 BASE_KEY = "AKIAFAKEFAKEFAKE0001"

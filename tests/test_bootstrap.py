@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from ecr_helper import config
-from tests.conftest import CENTRAL, CENTRAL_HOST, PULL_ROLE
 from tests.fakeaws import FakeAws
+from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGING = REPO / "packaging"

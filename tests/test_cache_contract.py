@@ -26,7 +26,7 @@ from ecr_helper.config import RegistrySettings
 from ecr_helper.credentials import Token
 from ecr_helper.errors import CacheError
 from ecr_helper.keyring_cache import SERVICE, KeyringCache, open_keyring_cache
-from tests.conftest import CENTRAL, CENTRAL_HOST, PULL_ROLE
+from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE
 
 KEY = "a" * 32
 OTHER = "b" * 32

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 
 from ecr_helper import config, paths, securefile
 from ecr_helper.errors import ConfigError, NotOurRegistry
-from tests.conftest import CENTRAL, CENTRAL_HOST, PULL_ROLE
+from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE
 from tests.strategies import TARGETS
 
 ALIAS = "registry.example.com"

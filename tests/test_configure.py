@@ -12,7 +12,7 @@ import pytest
 
 from ecr_helper import config, configure
 from ecr_helper.errors import ConfigError, UsageError
-from tests.conftest import CENTRAL, CENTRAL_HOST, PULL_ROLE
+from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE
 
 HUB_ROLE = "arn:aws:iam::333333333333:role/hub"
 

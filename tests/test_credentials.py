@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 
 from ecr_helper.credentials import ENTRY_VERSION, Token
-from tests.conftest import CENTRAL, CENTRAL_HOST, PULL_ROLE
+from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE
 from tests.strategies import TARGETS
 
 SECRET = "ecr-password-0123456789abcdef"

@@ -32,8 +32,8 @@ from ecr_helper import cache, config, daemon, instance, log, paths, protocol, re
 from ecr_helper.config import RegistrySettings
 from ecr_helper.credentials import Token
 from ecr_helper.errors import AwsError, XecrError
-from tests.conftest import CENTRAL, CENTRAL_HOST, PULL_ROLE
 from tests.fakeaws import FakeAws
+from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE
 
 OTHER = "333333333333"
 OTHER_HOST = f"{OTHER}.dkr.ecr.us-east-1.amazonaws.com"

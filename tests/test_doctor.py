@@ -20,8 +20,8 @@ from ecr_helper.errors import (
     NoCredentialsError,
     TokenDenied,
 )
-from tests.conftest import CENTRAL, CENTRAL_HOST, PULL_ROLE
 from tests.fakeaws import FakeAws
+from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE
 
 NOW = 1_800_000_000.0
 HUB_ROLE = "arn:aws:iam::333333333333:role/hub"

@@ -20,10 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CENTRAL, PULL_ROLE
 from tests.fakeaws import FakeAws
-from tests.test_hardening_secrets import (
+from tests.helpers import (
+    CENTRAL,
     CONFIG,
+    PULL_ROLE,
     Result,
     assert_answers,
     assert_one_line_failure,

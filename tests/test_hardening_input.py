@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CENTRAL_HOST
 from tests.fakeaws import FakeAws
-from tests.test_hardening_secrets import (
+from tests.helpers import (
+    CENTRAL_HOST,
     CONFIG,
     HELPER,
     XECR,

@@ -26,12 +26,13 @@ from pathlib import Path
 import pytest
 
 from ecr_helper.credentials import Token
-from tests.conftest import CENTRAL_HOST, PULL_ROLE
 from tests.fakeaws import FakeAws
-from tests.test_hardening_secrets import (
+from tests.helpers import (
+    CENTRAL_HOST,
     CONFIG,
     HELPER,
     PASSWORD,
+    PULL_ROLE,
     XECR,
     Result,
     assert_answers,

@@ -13,7 +13,7 @@ from ecr_helper import kubelet
 from ecr_helper.config import RegistrySettings
 from ecr_helper.credentials import Token
 from ecr_helper.errors import InputError
-from tests.conftest import CENTRAL, CENTRAL_HOST, PULL_ROLE
+from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE
 
 V1 = "credentialprovider.kubelet.k8s.io/v1"
 ISSUED = 1_800_000_000.0

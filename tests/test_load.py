@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakeaws import FakeAws
-from tests.test_hardening_secrets import (
+from tests.helpers import (
     CONFIG,
     Result,
     assert_answers,

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from tests.conftest import CENTRAL, CENTRAL_HOST, PULL_ROLE
 from tests.fakeaws import FakeAws
+from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE
 
 PASSWORD = f"{CENTRAL}-auth-token"
 FAKE_SECRET_KEY = "fake-secret-key-for-tests-only"

@@ -12,8 +12,8 @@ import pytest
 from ecr_helper import aws, policy, policy_apply
 from ecr_helper.errors import AwsError
 from ecr_helper.policy import PolicyError
-from tests.conftest import CENTRAL
 from tests.fakeaws import FakeAws
+from tests.helpers import CENTRAL
 
 ADMIN = f"arn:aws:iam::{CENTRAL}:role/registry-admin"
 REGION = "us-east-1"

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from ecr_helper import aws, policy
-from tests.conftest import CENTRAL, CENTRAL_HOST
 from tests.fakeaws import FakeAws
+from tests.helpers import CENTRAL, CENTRAL_HOST
 
 ADMIN = f"arn:aws:iam::{CENTRAL}:role/registry-admin"
 ROOT_2 = "arn:aws:iam::222222222222:root"

@@ -18,7 +18,7 @@ from ecr_helper import __version__, protocol
 from ecr_helper.config import RegistrySettings
 from ecr_helper.credentials import Token
 from ecr_helper.errors import NOT_FOUND, AwsError, InputError, NotOurRegistry
-from tests.conftest import CENTRAL, CENTRAL_HOST, PULL_ROLE
+from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE
 from tests.strategies import TARGETS
 
 ALIAS = "registry.example.com"

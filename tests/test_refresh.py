@@ -15,7 +15,7 @@ from ecr_helper.config import RegistrySettings
 from ecr_helper.credentials import Token
 from ecr_helper.errors import AwsError, CacheError, EndpointError
 from ecr_helper.refresh import EXPIRED, FRESH, NONE, REFRESH_DUE
-from tests.conftest import CENTRAL, CENTRAL_HOST, PULL_ROLE
+from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE
 
 KEY = "k" * 32
 SETTINGS = RegistrySettings(

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from ecr_helper.cache import FileCache
-from tests.conftest import CENTRAL, CENTRAL_HOST, PULL_ROLE
 from tests.fakeaws import FakeAws
+from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ import pytest
 
 from ecr_helper import cache, config, instance, paths, status
 from ecr_helper.credentials import Token
-from tests.conftest import CENTRAL, CENTRAL_HOST, PULL_ROLE
+from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE
 
 NOW = 1_800_000_000.0
 OTHER_HOST = "222222222222.dkr.ecr.eu-west-1.amazonaws.com"

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CENTRAL, PULL_ROLE
 from tests.e2e import harness
 from tests.e2e.conftest import RegistryFactory
 from tests.fakeaws import FakeAws
+from tests.helpers import CENTRAL, PULL_ROLE
 
 pytestmark = pytest.mark.e2e
 
