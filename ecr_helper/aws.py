@@ -25,7 +25,7 @@ import botocore.session
 from botocore import exceptions as bx
 from botocore.config import Config as BotoConfig
 
-from ecr_helper import log
+from ecr_helper import deadline, log
 from ecr_helper.credentials import Token
 from ecr_helper.errors import (
     AssumeRoleDenied,
@@ -244,6 +244,16 @@ def assume_for(
     settings: RegistrySettings, timeouts: Timeouts = NORMAL
 ) -> tuple[boto3.Session, dict[str, Any] | None]:
     """The source session and the credentials of the registry's role chain."""
+    return deadline.within(
+        deadline.FETCH_DEADLINE,
+        lambda: _assume_for(settings, timeouts),
+        f"assuming the role chain of registry {settings.registry_id}",
+    )
+
+
+def _assume_for(
+    settings: RegistrySettings, timeouts: Timeouts
+) -> tuple[boto3.Session, dict[str, Any] | None]:
     return _source_and_chain(
         settings.source_profile,
         settings.role_arns,
@@ -283,7 +293,17 @@ def fetch_token(
     quick: bool = False,
     clock: Callable[[], float] = time.time,
 ) -> Token:
-    """Assume the configured chain and fetch the registry's token from ECR."""
+    """Assume the configured chain and fetch the registry's token from ECR, all of it
+    within :data:`~ecr_helper.deadline.FETCH_DEADLINE` (``QUICK_DEADLINE`` if ``quick``)."""
+    limit = deadline.QUICK_DEADLINE if quick else deadline.FETCH_DEADLINE
+    return deadline.within(
+        limit,
+        lambda: _fetch_token(settings, quick, clock),
+        f"fetching the token of registry {settings.registry_id} from AWS",
+    )
+
+
+def _fetch_token(settings: RegistrySettings, quick: bool, clock: Callable[[], float]) -> Token:
     timeouts = QUICK if quick else NORMAL
     sess, creds = assume_for(settings, timeouts)
     ecr = _client(sess, "ecr", settings.region, timeouts, creds)
@@ -369,12 +389,16 @@ def caller_identity(
     region: str, source_profile: str | None = None, timeouts: Timeouts = NORMAL
 ) -> str:
     """The ARN the source credentials belong to (GetCallerIdentity)."""
-    sess = _call(lambda: session(source_profile), "sts", region, _never)
-    sts = _client(sess, "sts", region, timeouts, None)
-    response = _call(
-        sts.get_caller_identity, "sts", region, lambda e: _generic(e, "GetCallerIdentity")
-    )
-    return str(response["Arn"])
+
+    def ask() -> str:
+        sess = _call(lambda: session(source_profile), "sts", region, _never)
+        sts = _client(sess, "sts", region, timeouts, None)
+        response = _call(
+            sts.get_caller_identity, "sts", region, lambda e: _generic(e, "GetCallerIdentity")
+        )
+        return str(response["Arn"])
+
+    return deadline.within(deadline.FETCH_DEADLINE, ask, "GetCallerIdentity")
 
 
 def call(fn: Callable[[], Any], service: str, region: str, what: str) -> Any:

@@ -31,7 +31,7 @@ except ImportError:
     except ImportError:
         from hashlib import sha256  # type: ignore[assignment,unused-ignore]
 
-KEY_VERSION = "1"
+KEY_VERSION = "2"
 ENTRY_PREFIX = "token-"
 
 
@@ -42,11 +42,13 @@ def digest(text: str) -> str:
 def cache_key(settings: RegistrySettings, env: Mapping[str, str]) -> str:
     """The key of everything that changes what a token is for.
 
-    Two roles, two external ids, two profiles or two access keys in one shell
-    never share a token. The endpoint is left out on purpose: a ``get`` that
-    cannot reach AWS must still find what the daemon fetched.
+    Two roles, two external ids, or two source identities (every input that
+    selects one: :func:`ecr_helper.source.key_inputs`) never share a token.
+    The endpoint is left out on purpose: a ``get`` that cannot reach AWS must
+    still find what the daemon fetched.
     """
-    access_key = env.get("AWS_ACCESS_KEY_ID", "")
+    from ecr_helper import source
+
     parts = [
         KEY_VERSION,
         settings.host,
@@ -55,8 +57,7 @@ def cache_key(settings: RegistrySettings, env: Mapping[str, str]) -> str:
         settings.registry_id,
         list(settings.role_arns),
         settings.external_id or "",
-        settings.source_profile or env.get("AWS_PROFILE", ""),
-        digest(access_key) if access_key else "",
+        source.key_inputs(settings.source_profile, env, digest),
     ]
     return digest(json.dumps(parts))[:32]
 
@@ -121,8 +122,8 @@ class TokenCache:
         """Tell processes already waiting on this key's lock that the fetch failed."""
         return None
 
-    def failure_since(self, key: str, since: float) -> str | None:
-        """The error line of a fetch that failed at or after ``since``, if any."""
+    def failure_since(self, key: str, since: float, until: float | None = None) -> str | None:
+        """The error line of a fetch that failed after ``since`` (and not after ``until``)."""
         return None
 
 
@@ -182,7 +183,7 @@ class FileCache(TokenCache):
         except CacheError:
             pass
 
-    def failure_since(self, key: str, since: float) -> str | None:
+    def failure_since(self, key: str, since: float, until: float | None = None) -> str | None:
         raw = securefile.read_file(self._path(key, ".fail"), limit=1 << 14)
         if raw is None:
             return None
@@ -191,7 +192,9 @@ class FileCache(TokenCache):
             at, error = float(note["at"]), str(note["error"])
         except (ValueError, KeyError, TypeError):
             return None
-        return error if at > since else None
+        # A note from "after now" was written before the clock stepped back:
+        # it says nothing about the fetch this caller queued behind.
+        return error if at > since and (until is None or at <= until) else None
 
     def delete(self, key: str) -> bool:
         return securefile.remove(self._path(key))

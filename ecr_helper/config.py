@@ -149,6 +149,10 @@ class Config(Frozen):
         Raises :class:`NotOurRegistry` for a host that is neither ECR nor a
         configured alias, so no AWS call is ever made for it.
         """
+        if not address.isascii():
+            # Registry hosts are ASCII (IDNs travel as punycode). Folding case
+            # first would turn look-alikes into ECR: "d\u212ar" lowers to "dkr".
+            raise NotOurRegistry(address)
         host = normalize(address)
         table = self.registries.get(host)
         ecr = parse_ecr_host(host)

@@ -216,8 +216,18 @@ def _read(path: str) -> str:
         raise ConfigError(path, "", f"cannot read it: {problem}") from None
 
 
-def _write(path: str, text: str, system: bool) -> None:
+def _folder(path: str, system: bool) -> Path:
+    """The folder of the file ``path`` really is (a symlink is followed), created if missing."""
     # Follow a symlink (dotfile managers link config files) so the link is kept.
+    real = Path(path).resolve()
+    try:
+        real.parent.mkdir(mode=0o755 if system else 0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(path, "", f"cannot create its folder: {exc.strerror}") from None
+    return real.parent
+
+
+def _write(path: str, text: str, system: bool) -> None:
     real = Path(path).resolve()
     try:
         info = real.stat()
@@ -225,10 +235,6 @@ def _write(path: str, text: str, system: bool) -> None:
     except FileNotFoundError:
         # No secrets live here; the machine-wide file must be readable by every user.
         mode, gid = (0o644 if system else 0o600), None
-        try:
-            real.parent.mkdir(mode=0o755 if system else 0o700, parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(path, "", f"cannot create its folder: {exc.strerror}") from None
     except OSError as exc:
         raise ConfigError(path, "", f"cannot update it: {exc.strerror}") from None
     securefile.write_atomic(str(real), text.encode("utf-8"), mode, gid)
@@ -238,11 +244,14 @@ def configure(request: Request, env: Mapping[str, str]) -> Result:
     """Create or update the registry's section, then route it to xecr in Docker's config."""
     host, keys = wanted(request)
     path = target_file(env, request.system)
-    existed = Path(path).exists()
-    text = _read(path)
-    new_text, action, changed = edit(text, path, host, keys, parse_ecr_host(host) is None)
-    if action is not None:
-        _write(path, new_text, request.system)
+    # Parallel runs (bootstrap and config-management tools) take turns, so each
+    # edits what the one before it wrote and no section is lost.
+    with securefile.folder_lock(str(_folder(path, request.system))):
+        existed = Path(path).exists()
+        text = _read(path)
+        new_text, action, changed = edit(text, path, host, keys, parse_ecr_host(host) is None)
+        if action is not None:
+            _write(path, new_text, request.system)
     shadowed = None
     if not existed and not request.system and not env.get("XECR_CONFIG"):
         system_file = paths.system_config_file(env)

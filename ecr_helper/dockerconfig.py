@@ -60,15 +60,25 @@ def update(path: str, change: Callable[[dict[str, Any]], None]) -> bool:
     """Apply ``change`` to the document in ``path``; write only if it changed.
 
     Returns True when the file was written. Keeps the file's mode and owner.
+    Parallel updates (two ``xecr configure`` runs, the daemon's sink) take
+    turns: each reads what the one before it wrote.
     """
+    folder = os.path.dirname(path) or "."
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(path, "", f"cannot create its folder: {exc.strerror}") from None
+    with securefile.folder_lock(folder):
+        return _update_locked(path, change)
+
+
+def _update_locked(path: str, change: Callable[[dict[str, Any]], None]) -> bool:
     document = load(path)
     before = json.dumps(document, sort_keys=True)
     change(document)
     if json.dumps(document, sort_keys=True) == before and os.path.exists(path):
         return False
-    folder = os.path.dirname(path)
     try:
-        os.makedirs(folder, mode=0o700, exist_ok=True)
         info = os.stat(path)
         mode, gid = stat.S_IMODE(info.st_mode), info.st_gid
     except FileNotFoundError:

@@ -152,8 +152,8 @@ class KeyringCache(TokenCache):
     def note_failure(self, key: str, message: str, at: float) -> None:
         self.files.note_failure(key, message, at)
 
-    def failure_since(self, key: str, since: float) -> str | None:
-        return self.files.failure_since(key, since)
+    def failure_since(self, key: str, since: float, until: float | None = None) -> str | None:
+        return self.files.failure_since(key, since, until)
 
     def lock(self, key: str, timeout: float) -> _NoLock | _FileLock:
         return self.files.lock(key, timeout)

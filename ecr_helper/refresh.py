@@ -87,7 +87,7 @@ def obtain(
                 return again
             # The process we queued behind has just failed: share its answer
             # instead of making every waiting pull pay another full timeout.
-            failure = cache.failure_since(key, waiting_since)
+            failure = cache.failure_since(key, waiting_since, clock())
             if failure is not None:
                 raise AwsError(failure)
         else:

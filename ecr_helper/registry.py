@@ -83,7 +83,7 @@ def normalize(address: str) -> str:
     """Reduce a client's registry address to a lower-case ``host`` or ``host:port``.
 
     ``:443`` is dropped (it is what ``https://`` means). Raises
-    :class:`InputError` for an empty or oversized address.
+    :class:`InputError` for an empty, oversized or non-ASCII address.
     """
     text = address.strip()
     if not text:
@@ -93,6 +93,9 @@ def normalize(address: str) -> str:
         )
     if len(text) > MAX_ADDRESS:
         raise InputError(f"registry address longer than {MAX_ADDRESS} characters")
+    if not text.isascii():
+        # Checked before folding case: "\u212a" (KELVIN SIGN) lowers to "k".
+        raise InputError("registry address is not ASCII (write an IDN host as punycode)")
     text = text.lower()
     _, sep, rest = text.partition("://")
     if sep:

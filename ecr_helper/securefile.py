@@ -5,14 +5,22 @@ Everything xecr writes that may hold a secret goes through here: 0600 files
 file in the same folder, fsynced and moved into place with ``os.replace``, so
 a reader sees the old file or the new one, never half of one, even when the
 writer is killed. Reads refuse symlinks and files that others may write.
+:func:`folder_lock` serialises read-modify-replace edits of files people
+share with other tools (the TOML config, Docker's ``config.json``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
+import time
 
-from ecr_helper.errors import CacheError
+from ecr_helper.errors import CacheError, XecrError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 # A private folder may be group-readable (the machine-wide cache is shared
 # with the docker group) but never group-writable or open to others.
@@ -161,3 +169,41 @@ def remove(path: str) -> bool:
     except OSError as exc:
         raise CacheError(f"cannot remove {path}: {exc.strerror}") from None
     return True
+
+
+EDIT_LOCK_WAIT = 10.0
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str, wait: float = EDIT_LOCK_WAIT) -> Iterator[None]:
+    """Hold an exclusive flock on ``folder`` itself while a file in it is edited.
+
+    The lock is on the folder, not the file: the file is replaced by a rename,
+    so a lock on it would be on the old inode, and a sidecar lock file would
+    litter folders that belong to people and to Docker. Raises
+    :class:`XecrError` naming the folder when the lock is not had in ``wait``.
+    """
+    import fcntl
+
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | os.O_CLOEXEC)
+    except OSError as exc:
+        raise XecrError(f"cannot open folder {folder} to lock it: {exc.strerror}") from None
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise XecrError(
+                        f"another process has been editing files in {folder} for over "
+                        f"{wait:.0f} s (another `xecr configure`?); try again"
+                    ) from None
+                time.sleep(0.01)
+            except OSError as exc:
+                raise XecrError(f"cannot lock folder {folder}: {exc.strerror}") from None
+        yield
+    finally:
+        os.close(fd)  # closing the last descriptor releases the flock

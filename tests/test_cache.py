@@ -160,6 +160,34 @@ VARIANTS: dict[str, tuple[RegistrySettings, dict[str, str]]] = {
     "no external id": (_variant("external_id", None), BASE_ENV),
     "source profile": (_variant("source_profile", "central"), BASE_ENV),
     "AWS_PROFILE": (BASE, {**BASE_ENV, "AWS_PROFILE": "other"}),
+    "AWS_DEFAULT_PROFILE": (BASE, {**BASE_ENV, "AWS_DEFAULT_PROFILE": "other"}),
+    "AWS_ROLE_ARN": (BASE, {**BASE_ENV, "AWS_ROLE_ARN": "arn:aws:iam::444444444444:role/ci"}),
+    "AWS_ROLE_SESSION_NAME": (BASE, {**BASE_ENV, "AWS_ROLE_SESSION_NAME": "job-2"}),
+    "AWS_WEB_IDENTITY_TOKEN_FILE": (BASE, {**BASE_ENV, "AWS_WEB_IDENTITY_TOKEN_FILE": "/run/t2"}),
+    "AWS_SHARED_CREDENTIALS_FILE": (BASE, {**BASE_ENV, "AWS_SHARED_CREDENTIALS_FILE": "/c2"}),
+    "AWS_CONFIG_FILE": (BASE, {**BASE_ENV, "AWS_CONFIG_FILE": "/config2"}),
+    "HOME (the default AWS files)": (BASE, {**BASE_ENV, "HOME": "/home/other"}),
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI": (
+        BASE,
+        {**BASE_ENV, "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://127.0.0.1:1/c"},
+    ),
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": (
+        BASE,
+        {**BASE_ENV, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/credentials/x"},
+    ),
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN": (
+        BASE,
+        {**BASE_ENV, "AWS_CONTAINER_AUTHORIZATION_TOKEN": "container-token-2"},
+    ),
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": (
+        BASE,
+        {**BASE_ENV, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": "/run/pod-token"},
+    ),
+    "AWS_EC2_METADATA_DISABLED": (BASE, {**BASE_ENV, "AWS_EC2_METADATA_DISABLED": "true"}),
+    "AWS_EC2_METADATA_SERVICE_ENDPOINT": (
+        BASE,
+        {**BASE_ENV, "AWS_EC2_METADATA_SERVICE_ENDPOINT": "http://127.0.0.1:2"},
+    ),
     "access key": (BASE, {"AWS_ACCESS_KEY_ID": "AKIAFAKEFAKEFAKE0002"}),
     "no access key": (BASE, {}),
     "region": (_variant("region", "us-east-2"), BASE_ENV),
@@ -191,15 +219,35 @@ def test_the_key_is_stable_and_ignores_the_endpoint_and_the_secret() -> None:
         assert cache_key(BASE, {**BASE_ENV, **extra}) == key, extra
 
 
-def test_source_profile_wins_over_aws_profile() -> None:
+@pytest.mark.parametrize(
+    "variable",
+    ["AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"],
+)
+def test_source_profile_wins_over_the_variables_botocore_then_ignores(variable: str) -> None:
+    # botocore ignores the profile and web identity variables when a profile is named.
     settings = _variant("source_profile", "central")
-    assert cache_key(settings, {**BASE_ENV, "AWS_PROFILE": "a"}) == cache_key(
-        settings, {**BASE_ENV, "AWS_PROFILE": "b"}
+    assert cache_key(settings, {**BASE_ENV, variable: "a"}) == cache_key(
+        settings, {**BASE_ENV, variable: "b"}
+    )
+
+
+def test_container_credentials_count_even_with_a_source_profile() -> None:
+    settings = _variant("source_profile", "central")
+    uri = "AWS_CONTAINER_CREDENTIALS_FULL_URI"
+    assert cache_key(settings, {**BASE_ENV, uri: "http://127.0.0.1:1/a"}) != cache_key(
+        settings, {**BASE_ENV, uri: "http://127.0.0.1:1/b"}
     )
 
 
 def test_the_key_does_not_contain_the_access_key() -> None:
     assert "AKIA" not in cache_key(BASE, BASE_ENV)
+
+
+def test_the_same_home_spelled_two_ways_is_one_key() -> None:
+    home = {**BASE_ENV, "HOME": "/home/a"}
+    explicit = {**home, "AWS_CONFIG_FILE": "/home/a/.aws/config"}
+    tilde = {**home, "AWS_CONFIG_FILE": "~/.aws/config"}
+    assert cache_key(BASE, home) == cache_key(BASE, explicit) == cache_key(BASE, tilde)
 
 
 # -- locks ---------------------------------------------------------------------------------

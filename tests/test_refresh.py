@@ -318,7 +318,12 @@ def test_renew_failure_keeps_the_cached_token(store: FileCache) -> None:
 
 
 class _FailsWhileWeWait(FileCache):
-    """A cache in which the lock holder's fetch fails while we wait for the lock."""
+    """A cache in which the lock holder's fetch fails while we wait for the lock
+    (the wait moves ``clock`` on by two seconds)."""
+
+    def __init__(self, folder: str, clock: Clock | None = None) -> None:
+        super().__init__(folder)
+        self.clock = clock
 
     def lock(self, key: str, timeout: float) -> _NoteThenLock:  # type: ignore[override]
         return _NoteThenLock(self, key, timeout)
@@ -329,6 +334,8 @@ class _NoteThenLock:
         self.cache, self.key, self.timeout = cache, key, timeout
 
     def __enter__(self) -> bool:
+        if self.cache.clock is not None:
+            self.cache.clock.now += 2
         self.cache.note_failure(self.key, "AWS STS in us-east-1 did not answer in time", T0 + 1)
         self.inner = FileCache.lock(self.cache, self.key, self.timeout)
         return self.inner.__enter__()
@@ -343,8 +350,28 @@ def test_a_waiter_fails_at_once_with_the_holders_failure(tmp_path: Path) -> None
     clock = Clock(T0)
     fetch = Fetch(clock)
     with pytest.raises(AwsError, match="did not answer in time"):
-        run(_FailsWhileWeWait(str(tmp_path / "cache")), clock, fetch)
+        run(_FailsWhileWeWait(str(tmp_path / "cache"), clock), clock, fetch)
     assert fetch.calls == []  # no second full timeout for a pull queued behind the first
+
+
+def test_a_note_from_before_the_clock_stepped_back_is_not_replayed(store: FileCache) -> None:
+    # A fetch failed at T0 + 3600; then the clock was set back an hour. Every
+    # get in that hour starts waiting "before" the note: it must ask AWS.
+    store.note_failure(KEY, "AWS STS in us-east-1 did not answer in time", T0 + 3600)
+    for step in range(3):
+        clock = Clock(T0 + step * 60)
+        fetch = Fetch(clock)
+        assert run(store, clock, fetch).secret == "fetched-secret-1"
+        assert fetch.calls == [False]
+        store.delete(KEY)
+
+
+def test_a_note_is_honoured_only_between_the_wait_and_now(store: FileCache) -> None:
+    store.note_failure(KEY, "boom", T0)
+    assert store.failure_since(KEY, T0 - 1, T0 + 1) == "boom"
+    assert store.failure_since(KEY, T0 - 1, T0) == "boom"
+    assert store.failure_since(KEY, T0 - 2, T0 - 1) is None
+    assert store.failure_since(KEY, T0, T0 + 1) is None
 
 
 def test_a_failure_from_before_we_waited_is_not_a_cached_failure(store: FileCache) -> None:
