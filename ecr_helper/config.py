@@ -217,6 +217,7 @@ def load(env: Mapping[str, str]) -> Config:
         raise ConfigError(
             path, "", "the machine-wide config must be owned by root and writable by root only"
         )
+    check_trusted(path, info)
     stamp = [info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns]
     copy_path = _copy_path(env, path, system)
     if copy_path:
@@ -244,6 +245,34 @@ def load(env: Mapping[str, str]) -> Config:
     return config
 
 
+def check_trusted(path: str, info: os.stat_result) -> None:
+    """Refuse a file that is not a regular file, or that someone else could have written.
+
+    A FIFO would hang the read. A file owned by another user, or writable by
+    others, decides which roles xecr assumes and which profiles (and so which
+    ``credential_process`` commands) it starts from: root run with another
+    user's HOME (``sudo -E``) must not act on it.
+    """
+    import stat
+
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(path, "", "not a regular file (check XECR_CONFIG)")
+    if info.st_uid not in (os.geteuid(), 0):
+        raise ConfigError(
+            path,
+            "",
+            f"refused: owned by uid {info.st_uid}, not by you (uid {os.geteuid()}) or root; "
+            "another user's config is never read",
+        )
+    if info.st_mode & 0o022:
+        raise ConfigError(
+            path,
+            "",
+            f"refused: mode {stat.S_IMODE(info.st_mode):04o} lets others write it "
+            f"(run `chmod go-w {path}`)",
+        )
+
+
 def _copy_path(env: Mapping[str, str], path: str, system: bool) -> str | None:
     from ecr_helper import cache
 
@@ -263,7 +292,10 @@ def parse_file(path: str, system: bool = False) -> Config:
     import tomllib
 
     try:
-        with open(path, "rb") as handle:
+        # O_NONBLOCK: a FIFO swapped in after load()'s check must not hang the open.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as handle:
+            check_trusted(path, os.fstat(handle.fileno()))
             data = handle.read(MAX_CONFIG + 1)
     except OSError as exc:
         raise ConfigError(path, "", f"cannot read it: {exc.strerror}") from None

@@ -11,6 +11,7 @@ before it replaces the file (atomically, keeping its mode). Docker's
 
 from __future__ import annotations
 
+import os
 import stat
 import tomllib
 from collections.abc import Mapping
@@ -205,7 +206,29 @@ def edit(
     return tomlkit.dumps(document), action, tuple(changed)
 
 
+def _check_target(path: str) -> None:
+    """Refuse to edit a file (or follow a symlink) that another user controls."""
+    try:
+        link = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise ConfigError(path, "", f"cannot read it: {exc.strerror}") from None
+    if stat.S_ISLNK(link.st_mode) and link.st_uid not in (os.geteuid(), 0):
+        raise ConfigError(
+            path, "", f"refused: a symlink owned by uid {link.st_uid}, not by you or root"
+        )
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise ConfigError(path, "", f"cannot read it: {exc.strerror}") from None
+    config.check_trusted(path, info)
+
+
 def _read(path: str) -> str:
+    _check_target(path)
     try:
         with open(path, encoding="utf-8") as handle:
             return handle.read()

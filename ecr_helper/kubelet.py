@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, BinaryIO
 
 from ecr_helper import protocol, refresh
+from ecr_helper import stdin as bounded
 from ecr_helper.config import RegistrySettings
 from ecr_helper.credentials import Token
 from ecr_helper.errors import InputError, NotOurRegistry
@@ -56,15 +57,33 @@ def image_host(image: str) -> str | None:
     return first
 
 
-def read_request(stdin: BinaryIO) -> tuple[str, str]:
-    """(apiVersion, image) from a CredentialProviderRequest of at most 64 KiB."""
-    data = stdin.read(MAX_INPUT + 1)
+def _whole(data: bytes) -> bool:
+    """True once ``data`` is one whole JSON document (or can never become one)."""
+    try:
+        json.loads(data)
+    except RecursionError:
+        return True  # nested too deeply: more input will not help
+    except ValueError:
+        return False
+    return True
+
+
+def read_request(stdin: BinaryIO | None) -> tuple[str, str]:
+    """(apiVersion, image) from a CredentialProviderRequest of at most 64 KiB.
+
+    Answered as soon as a whole JSON object has arrived, even if the kubelet
+    keeps stdin open."""
+    data = bounded.read(stdin, MAX_INPUT, _whole, 0.0, "a CredentialProviderRequest")
     if len(data) > MAX_INPUT:
         raise InputError(f"CredentialProviderRequest longer than {MAX_INPUT} bytes")
     try:
         request = json.loads(data)
     except (ValueError, UnicodeDecodeError):
         raise InputError("stdin is not a JSON CredentialProviderRequest") from None
+    except RecursionError:
+        raise InputError(
+            "stdin is not a CredentialProviderRequest: JSON nested too deeply"
+        ) from None
     if not isinstance(request, dict):
         raise InputError("stdin is not a JSON CredentialProviderRequest object")
     version = request.get("apiVersion")
@@ -118,7 +137,7 @@ def _not_ours(image: str) -> InputError:
 
 
 def run(
-    stdin: BinaryIO,
+    stdin: BinaryIO | None,
     env: Mapping[str, str],
     get_token: GetToken = protocol.get_token,
     clock: Callable[[], float] = time.time,

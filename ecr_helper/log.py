@@ -70,9 +70,88 @@ class RedactingFilter(logging.Filter):
 
 
 class _PrivateRotatingHandler(logging.handlers.RotatingFileHandler):
+    """Opens without following a symlink, refuses a file that is not safely ours,
+    and on the first write that fails (a full disk) says so once and stops."""
+
+    broken = False
+
     def _open(self):  # type: ignore[no-untyped-def]
-        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            fd = os.open(self.baseFilename, flags, 0o600)
+        except OSError as exc:
+            import errno
+
+            if exc.errno == errno.ELOOP:
+                raise _Refused(f"{self.baseFilename}: it is a symlink") from None
+            raise
+        try:
+            problem = _unsafe(os.fstat(fd), "log file")
+            if problem:
+                raise _Refused(f"{self.baseFilename}: {problem}")
+        except BaseException:
+            os.close(fd)
+            raise
         return os.fdopen(fd, "a", encoding="utf-8", errors="replace")
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.broken:
+            super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if self.broken:
+            return
+        self.broken = True
+        import sys
+
+        exc = sys.exc_info()[1]
+        why = str(exc) if isinstance(exc, _Refused) else None
+        why = why or getattr(exc, "strerror", None) or type(exc).__name__
+        _say(f"xecr: cannot write the log {self.baseFilename} ({why}); logging stops")
+
+
+class _Refused(OSError):
+    """A log folder or file that is not safely ours."""
+
+
+def _unsafe(info: os.stat_result, what: str) -> str | None:
+    """Why xecr will not write through this file or folder, or None when it may."""
+    import stat
+
+    kind_ok = stat.S_ISDIR(info.st_mode) if what == "log folder" else stat.S_ISREG(info.st_mode)
+    if not kind_ok:
+        return f"not a {'folder' if what == 'log folder' else 'regular file'}"
+    if info.st_uid not in (os.geteuid(), 0):
+        return f"owned by uid {info.st_uid}, not by you or root"
+    if info.st_mode & 0o022:
+        return f"mode {stat.S_IMODE(info.st_mode):04o} lets others write it"
+    return None
+
+
+def _say(line: str) -> None:
+    """One line on stderr: the log cannot report its own failure."""
+    import sys
+
+    try:
+        if sys.stderr is not None:
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def _check_folder(folder: str) -> None:
+    try:
+        info = os.lstat(folder)
+    except OSError as exc:
+        raise _Refused(f"{folder}: {exc.strerror}") from None
+    import stat
+
+    if stat.S_ISLNK(info.st_mode):
+        raise _Refused(f"{folder}: it is a symlink")
+    problem = _unsafe(info, "log folder")
+    if problem:
+        raise _Refused(f"{folder}: {problem}")
 
 
 _configured = False
@@ -93,9 +172,16 @@ def setup(env: Mapping[str, str], folder: str | None = None) -> logging.Logger:
 
         folder = folder or paths.log_dir(env)
         os.makedirs(folder, mode=0o700, exist_ok=True)
+        # Root with another user's HOME (sudo -E) must not write where that
+        # user points it: a planted symlink, or a folder or file she owns.
+        _check_folder(folder)
         handler = _PrivateRotatingHandler(
             os.path.join(folder, "xecr.log"), maxBytes=MAX_BYTES, backupCount=BACKUPS
         )
+    except _Refused as exc:
+        _say(f"xecr: not logging to {exc}")
+        logger.addHandler(logging.NullHandler())
+        return logger
     except (OSError, ValueError):
         logger.addHandler(logging.NullHandler())
         return logger

@@ -9,7 +9,6 @@ This is the path of every ``docker pull``: with a cached token it runs on
 from __future__ import annotations
 
 import json
-import os
 import time
 
 from ecr_helper import __version__
@@ -35,20 +34,19 @@ def fetch(settings: RegistrySettings, quick: bool) -> Token:
     return aws.fetch_token(settings, quick=quick)
 
 
-def read_input(stdin: BinaryIO) -> str:
+def read_input(stdin: BinaryIO | None) -> str:
     """Everything on stdin up to EOF, at most :data:`MAX_INPUT` bytes of UTF-8.
 
     As Docker's own helpers do, the input is read to EOF (Docker writes the
-    address and closes stdin). A caller that writes and then keeps stdin open
-    cannot hang the helper: after a complete line xecr waits :data:`LINE_GRACE`
-    for more, after a partial one :data:`EOF_WAIT`.
+    address and closes stdin). A caller that writes nothing, or writes and
+    then keeps stdin open, cannot hang the helper (:mod:`ecr_helper.stdin`):
+    after a complete line xecr waits :data:`LINE_GRACE` for more.
     """
-    try:
-        fd = stdin.fileno()
-    except OSError:  # an in-memory stream (io.UnsupportedOperation)
-        data = stdin.read(MAX_INPUT + 1)
-    else:
-        data = _read_fd(fd)
+    from ecr_helper import stdin as bounded
+
+    data = bounded.read(
+        stdin, MAX_INPUT, lambda d: d.endswith(b"\n"), LINE_GRACE, "a registry host"
+    )
     if len(data) > MAX_INPUT:
         raise InputError(
             f"input on stdin is longer than {MAX_INPUT} bytes; expected a registry host"
@@ -60,49 +58,6 @@ def read_input(stdin: BinaryIO) -> str:
 
 
 LINE_GRACE = 1.0
-EOF_WAIT = 10.0
-
-
-def _read_fd(fd: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    blocking = os.get_blocking(fd)
-    deadline: float | None = None
-    try:
-        while size <= MAX_INPUT:
-            try:
-                chunk = os.read(fd, MAX_INPUT + 1 - size)
-            except BlockingIOError:
-                chunk = None
-            if chunk == b"":
-                break
-            if chunk:
-                chunks.append(chunk)
-                size += len(chunk)
-                deadline = None
-                # The first read may block (nothing written yet); later ones
-                # must not wait forever for an EOF that never comes.
-                os.set_blocking(fd, False)
-                continue
-            if deadline is None:
-                wait = LINE_GRACE if chunks[-1].endswith(b"\n") else EOF_WAIT
-                deadline = time.monotonic() + wait
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                if chunks[-1].endswith(b"\n"):
-                    break
-                raise InputError(
-                    f"stdin was not closed within {EOF_WAIT:.0f} s; expected a registry host"
-                )
-            import select
-
-            select.select([fd], [], [], remaining)
-    finally:
-        try:
-            os.set_blocking(fd, blocking)
-        except OSError:
-            pass
-    return b"".join(chunks)
 
 
 def _resolve(address: str, env: Mapping[str, str]) -> tuple[Config, RegistrySettings]:
@@ -128,7 +83,7 @@ def get_token(
 
 
 def get(
-    stdin: BinaryIO,
+    stdin: BinaryIO | None,
     env: Mapping[str, str],
     fetcher: Callable[[RegistrySettings, bool], Token] = fetch,
     clock: Callable[[], float] = time.time,
@@ -150,13 +105,13 @@ def list_(env: Mapping[str, str]) -> str:
     return json.dumps(hosts) + "\n"
 
 
-def store(stdin: BinaryIO) -> str:
+def store(stdin: BinaryIO | None) -> str:
     """Accept and ignore: ECR tokens come from AWS, not from ``docker login``."""
     read_input(stdin)
     return ""
 
 
-def erase(stdin: BinaryIO, env: Mapping[str, str]) -> str:
+def erase(stdin: BinaryIO | None, env: Mapping[str, str]) -> str:
     """Forget the cached token of one registry."""
     from ecr_helper import cache
 
@@ -170,7 +125,7 @@ def version() -> str:
     return f"docker-credential-xecr {__version__}\n"
 
 
-def run(verb: str, stdin: BinaryIO, env: Mapping[str, str]) -> str:
+def run(verb: str, stdin: BinaryIO | None, env: Mapping[str, str]) -> str:
     """Answer one protocol verb; raises :class:`~ecr_helper.errors.XecrError` on failure."""
     if verb == "get":
         return get(stdin, env)

@@ -258,20 +258,28 @@ def token_entries(folder: Path) -> list[Path]:
 _WARM: dict[str, bytes] = {}
 
 
+def current_key(host: str = CENTRAL_HOST) -> str:
+    """The cache key a ``get`` for ``host`` uses in this test's environment."""
+    from ecr_helper import cache, config
+
+    return cache.cache_key(config.load(os.environ).resolve(host), os.environ)
+
+
 def warm_entry(home: Path) -> tuple[Path, list[Result]]:
     """A whole cache entry for CONFIG's registry, as a real ``get`` wrote it, and
     a ``get`` that served it. The first call fetches; later calls copy that
-    entry (its key holds no per-test path), saving a boto3 start-up per test."""
+    entry under this test's key (which holds the per-test HOME), saving a boto3
+    start-up per test."""
     folder = cache_folder(home)
     if not _WARM:
         first = get()
         assert_answers(first)
         [entry] = token_entries(folder)
-        _WARM[entry.name] = entry.read_bytes()
+        _WARM["entry"] = entry.read_bytes()
         return entry, [first]
-    [(name, data)] = _WARM.items()
+    data = _WARM["entry"]
     folder.mkdir(parents=True, mode=0o700, exist_ok=True)
-    entry = folder / name
+    entry = folder / f"token-{current_key()}.json"
     entry.write_bytes(data)
     entry.chmod(0o600)
     served = get()

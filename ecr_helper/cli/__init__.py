@@ -36,7 +36,18 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         verb = args[0] if args else ""
         print(f"{name}: unknown verb {verb!r}: expected one of {', '.join(VERBS)}")
         return 1
-    return commands.run(args)
+    try:
+        return commands.run(args)
+    finally:
+        _flush_stdout()
+
+
+def _flush_stdout() -> None:
+    """argparse's --help and --version print straight to sys.stdout: a full one is quiet."""
+    from ecr_helper.cli.streams import Output
+
+    if sys.stdout is not None:
+        Output(sys.stdout).finish()  # says so on stderr when it cannot
 
 
 def one_line(text: str) -> str:
@@ -46,30 +57,28 @@ def one_line(text: str) -> str:
 
 def _protocol(verb: str) -> int:
     from ecr_helper import protocol
+    from ecr_helper.cli.streams import Output, stdin_bytes
 
+    # Only the verbs that take input touch stdin: `version` and `list` work without one.
+    stdin = stdin_bytes() if verb in ("get", "store", "erase") else None
+    code = 1
     try:
-        out = protocol.run(verb, sys.stdin.buffer, os.environ)
+        text = protocol.run(verb, stdin, os.environ)
+        code = 0
     except NotOurRegistry as exc:
-        print(exc)
-        return 1
+        text = f"{exc}\n"
     except XecrError as exc:
         from ecr_helper import log
 
         log.exception_debug(f"{verb}: {exc}")
-        print(one_line(str(exc)))
-        return 1
+        text = one_line(str(exc)) + "\n"
     except KeyboardInterrupt:
-        print(f"xecr {verb}: interrupted")
-        return 1
+        text = f"xecr {verb}: interrupted\n"
     except Exception:
         from ecr_helper import log
 
         log.error(f"{verb}: unexpected error", exc_info=True)
-        print(f"xecr {verb}: internal error; details in {log.log_file(os.environ)}")
-        return 1
-    try:
-        sys.stdout.write(out)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        return 1
-    return 0
+        text = f"xecr {verb}: internal error; details in {log.log_file(os.environ)}\n"
+    out = Output(name=f"docker-credential-xecr {verb}")
+    out.write(text)
+    return code if out.finish() else 1

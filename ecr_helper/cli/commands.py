@@ -11,7 +11,7 @@ import argparse
 import importlib
 import os
 import sys
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from ecr_helper import __version__
 from ecr_helper.errors import UsageError, XecrError
@@ -48,14 +48,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(argv: Sequence[str], out: TextIO | None = None, err: TextIO | None = None) -> int:
-    out = out or sys.stdout
-    err = err or sys.stderr
     parser = build_parser()
     args = parser.parse_args(list(argv))
     handler = getattr(args, "handler", None)
     if handler is None:
-        parser.print_help(err)
+        parser.print_help(err or sys.stderr)
         return 2
+    if out is not None:
+        return _run(args, handler, out, err or sys.stderr)
+    # A closed, full or broken stdout costs one line on stderr, not a traceback.
+    from ecr_helper.cli.streams import Output
+
+    safe = Output(name=f"xecr {args.command}")
+    code = _run(args, handler, cast("TextIO", safe), err or sys.stderr)
+    return code if safe.finish() else 1
+
+
+def _run(args: argparse.Namespace, handler: Any, out: TextIO, err: TextIO) -> int:
     try:
         return int(handler(args, out, err))
     except UsageError as exc:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from typing import TextIO
 
@@ -123,6 +122,7 @@ def doctor(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def kubelet(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from ecr_helper import kubelet as core
+    from ecr_helper.cli.streams import stdin_bytes
 
-    out.write(core.run(sys.stdin.buffer, os.environ))
+    out.write(core.run(stdin_bytes(), os.environ))
     return 0
