@@ -18,7 +18,7 @@ import os
 import re
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
 import botocore.session
@@ -34,6 +34,11 @@ from ecr_helper.errors import (
     NoCredentialsError,
     TokenDenied,
 )
+
+
+class SsoLoginNeeded(NoCredentialsError):
+    """The source profile rests on an IAM Identity Center login that must be renewed."""
+
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -56,6 +61,8 @@ NORMAL = Timeouts(connect=2.0, read=4.0, attempts=3)
 # Refreshing a token that is still valid must not hold up a pull.
 QUICK = Timeouts(connect=1.0, read=2.0, attempts=1)
 DEFAULT_DURATION = 900
+
+T = TypeVar("T")
 
 _CREDENTIAL_CODES = frozenset(
     {
@@ -133,7 +140,10 @@ def _describe(exc: Exception, service: str, region: str) -> AwsError | None:
             "no AWS credentials found: set AWS_PROFILE or source_profile, configure ~/.aws, "
             "or run where a role is attached (instance profile, task role, web identity)"
         )
-    if isinstance(exc, bx.SSOError | bx.TokenRetrievalError | bx.CredentialRetrievalError):
+    if isinstance(exc, bx.SSOError | bx.TokenRetrievalError):
+        # The caller knows the profile and names the exact command (see _sso_hint).
+        return SsoLoginNeeded("the AWS SSO login has expired or is missing")
+    if isinstance(exc, bx.CredentialRetrievalError):
         return NoCredentialsError(
             f"AWS source credentials could not be loaded ({type(exc).__name__}): "
             "for SSO run `aws sso login`; check the profile's credential settings"
@@ -246,7 +256,7 @@ def assume_for(
     """The source session and the credentials of the registry's role chain."""
     return deadline.within(
         deadline.FETCH_DEADLINE,
-        lambda: _assume_for(settings, timeouts),
+        lambda: _sso_hint(settings.source_profile, lambda: _assume_for(settings, timeouts)),
         f"assuming the role chain of registry {settings.registry_id}",
     )
 
@@ -288,6 +298,36 @@ def _source_and_chain(
     return sess, creds
 
 
+def _sso_hint(profile: str | None, work: Callable[[], T]) -> T:
+    """``work()``, with an expired SSO login named by the exact command that renews it."""
+    try:
+        return work()
+    except SsoLoginNeeded:
+        from ecr_helper import source
+
+        command = source.sso_login_command(profile, os.environ)
+        raise SsoLoginNeeded(f"the AWS SSO login has expired: run `{command}`") from None
+
+
+def source_credentials(profile: str | None) -> Any:
+    """The source credentials boto3's chain finds (frozen), for ``xecr doctor``."""
+
+    def load() -> Any:
+        credentials = session(profile).get_credentials()
+        if credentials is None:
+            raise bx.NoCredentialsError()
+        frozen = credentials.get_frozen_credentials()
+        log.register_secret(frozen.secret_key)
+        log.register_secret(frozen.token)
+        return credentials
+
+    return deadline.within(
+        deadline.FETCH_DEADLINE,
+        lambda: _sso_hint(profile, lambda: _call(load, "sts", "the source region", _never)),
+        "finding the source credentials",
+    )
+
+
 def fetch_token(
     settings: RegistrySettings,
     quick: bool = False,
@@ -298,7 +338,7 @@ def fetch_token(
     limit = deadline.QUICK_DEADLINE if quick else deadline.FETCH_DEADLINE
     return deadline.within(
         limit,
-        lambda: _fetch_token(settings, quick, clock),
+        lambda: _sso_hint(settings.source_profile, lambda: _fetch_token(settings, quick, clock)),
         f"fetching the token of registry {settings.registry_id} from AWS",
     )
 
@@ -398,7 +438,9 @@ def caller_identity(
         )
         return str(response["Arn"])
 
-    return deadline.within(deadline.FETCH_DEADLINE, ask, "GetCallerIdentity")
+    return deadline.within(
+        deadline.FETCH_DEADLINE, lambda: _sso_hint(source_profile, ask), "GetCallerIdentity"
+    )
 
 
 def call(fn: Callable[[], Any], service: str, region: str, what: str) -> Any:

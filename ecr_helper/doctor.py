@@ -51,6 +51,8 @@ class Probes:
     identity: Callable[[str, str | None], str]
     assume: Callable[[config.RegistrySettings], None]
     token: Callable[[config.RegistrySettings], Token]
+    # What kind of identity the chain starts from (profile -> description).
+    source: Callable[[str | None], str] | None = None
 
 
 def _identity(region: str, profile: str | None) -> str:
@@ -71,9 +73,15 @@ def _token(settings: config.RegistrySettings) -> Token:
     return aws.fetch_token(settings)
 
 
+def _source(profile: str | None) -> str:
+    from ecr_helper import source
+
+    return source.describe(profile, os.environ)
+
+
 def live_probes() -> Probes:
     """Probes that call AWS (boto3 is imported on first use)."""
-    return Probes(identity=_identity, assume=_assume, token=_token)
+    return Probes(identity=_identity, assume=_assume, token=_token, source=_source)
 
 
 def passed(checks: Sequence[Check]) -> bool:
@@ -113,6 +121,8 @@ def _registry_checks(
         )
     else:
         checks.append(Check(f"credentials{suffix}", True, f"source credentials{profile} are {who}"))
+        if probes.source is not None:
+            checks.append(_source_check(probes.source, settings.source_profile, suffix))
     if not isinstance(who, AwsError):
         chain_ok = _assume_check(settings, probes, who, suffix, checks)
         if chain_ok:
@@ -120,6 +130,14 @@ def _registry_checks(
     if docker_path is not None:
         checks.append(_docker_check(docker_path, settings.host, suffix))
     return checks
+
+
+def _source_check(describe: Callable[[str | None], str], profile: str | None, suffix: str) -> Check:
+    name = f"source identity{suffix}"
+    try:
+        return Check(name, True, describe(profile))
+    except AwsError as exc:
+        return Check(name, False, str(exc), warning_only=True)
 
 
 def _assume_check(

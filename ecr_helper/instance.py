@@ -16,8 +16,11 @@ import time
 from ecr_helper.errors import XecrError
 
 LOCK_NAME = "daemon.lock"
-# A status probe holds the lock for an instant; a starting daemon outwaits it.
-_ACQUIRE_WAIT = 0.3
+# A probe (status, doctor, a get's daemon check) holds a shared lock for an
+# instant; a starting daemon keeps trying for this long before it concludes
+# that a daemon holds the lock. The pid in the file says nothing until then:
+# it stays behind when a daemon ends.
+_ACQUIRE_WAIT = 2.0
 
 
 class AlreadyRunning(XecrError):
@@ -70,10 +73,9 @@ def acquire_instance(
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                pid = _read_pid(fd)
-                if pid is not None or time.monotonic() >= deadline:
-                    raise AlreadyRunning(folder, pid) from None
-                time.sleep(0.02)
+                if time.monotonic() >= deadline:
+                    raise _held(folder, path, _read_pid(fd)) from None
+                time.sleep(0.005)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         os.fchmod(fd, mode)
@@ -83,6 +85,26 @@ def acquire_instance(
         os.close(fd)
         raise
     return InstanceLock(path, fd)
+
+
+def _held(folder: str, path: str, pid: int | None) -> XecrError:
+    """Why the lock could not be had: a live daemon, or something else holding it."""
+    if pid is not None and not _alive(pid):
+        return XecrError(
+            f"cannot start: {path} is held by another process, but not by a daemon "
+            f"(pid {pid} in it has ended); see `fuser {path}`"
+        )
+    return AlreadyRunning(folder, pid)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # another user's process
+    return True
 
 
 def is_running(cache_folder: str) -> int | None:

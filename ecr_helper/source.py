@@ -77,3 +77,99 @@ def key_inputs(source_profile: str | None, env: Mapping[str, str], digest: Any) 
 def profile_name(source_profile: str | None, env: Mapping[str, str]) -> str | None:
     """The profile botocore starts from (it reads AWS_DEFAULT_PROFILE before AWS_PROFILE)."""
     return source_profile or env.get("AWS_DEFAULT_PROFILE") or env.get("AWS_PROFILE") or None
+
+
+def sso_login_command(source_profile: str | None, env: Mapping[str, str]) -> str:
+    """The exact ``aws sso login`` command that renews the login this profile rests on.
+
+    Follows ``source_profile`` links to the profile that holds the SSO
+    settings: ``--sso-session NAME`` for an ``sso_session`` profile, else
+    ``--profile NAME`` (legacy ``sso_start_url`` profiles).
+    """
+    name = profile_name(source_profile, env) or "default"
+    profiles = _profiles(source_profile)
+    seen: set[str] = set()
+    while name not in seen:
+        seen.add(name)
+        settings = profiles.get(name, {})
+        if settings.get("sso_session"):
+            return f"aws sso login --sso-session {settings['sso_session']}"
+        if settings.get("sso_start_url") or not settings.get("source_profile"):
+            break
+        name = str(settings["source_profile"])
+    return f"aws sso login --profile {name}"
+
+
+def _profiles(source_profile: str | None) -> dict[str, dict[str, Any]]:
+    import botocore.session
+
+    try:
+        config = botocore.session.Session(profile=source_profile).full_config
+    except Exception:  # an unreadable config: the command names the profile alone
+        return {}
+    return dict(config.get("profiles", {}))
+
+
+def describe(source_profile: str | None, env: Mapping[str, str]) -> str:
+    """What kind of identity the chain starts from, and where it comes from (for doctor).
+
+    Resolves the credentials as boto3 does (which may call the container
+    endpoint, STS or the SSO portal); raises :class:`~ecr_helper.errors.AwsError`.
+    """
+    from ecr_helper import aws
+
+    credentials = aws.source_credentials(source_profile)
+    method = str(getattr(credentials, "method", "") or "unknown")
+    name = profile_name(source_profile, env) or "default"
+    settings = _profiles(source_profile).get(name, {})
+    aws_config, shared = config_files(env)
+    if method == "env":
+        key = env.get("AWS_ACCESS_KEY_ID", "")
+        return f"environment keys (AWS_ACCESS_KEY_ID ...{key[-4:]})"
+    if method == "shared-credentials-file":
+        return f"profile {name} from {shared}"
+    if method == "config-file":
+        return f"profile {name} from {aws_config}"
+    if method == "assume-role":
+        return f"profile {name} from {aws_config}, assuming {settings.get('role_arn', '?')}"
+    if method == "assume-role-with-web-identity":
+        role = env.get("AWS_ROLE_ARN") or settings.get("role_arn", "?")
+        token = env.get("AWS_WEB_IDENTITY_TOKEN_FILE") or settings.get(
+            "web_identity_token_file", "?"
+        )
+        return f"web identity: role {role} with token file {token}"
+    if method == "container-role":
+        uri = env.get("AWS_CONTAINER_CREDENTIALS_FULL_URI") or (
+            "http://169.254.170.2" + env.get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "")
+        )
+        return f"container credentials from {uri}"
+    if method == "sso":
+        return _describe_sso(name, settings, env)
+    if method == "custom-process":
+        return f"credential_process of profile {name} ({aws_config})"
+    if method == "iam-role":
+        return "instance profile (EC2 instance metadata)"
+    return f"{method} (profile {name})"
+
+
+def _describe_sso(name: str, settings: Mapping[str, Any], env: Mapping[str, str]) -> str:
+    import hashlib
+    import json
+
+    session = settings.get("sso_session")
+    cache_name = str(session or settings.get("sso_start_url", ""))
+    what = f"SSO session {session} (profile {name})" if session else f"SSO profile {name}"
+    home = env.get("HOME") or os.path.expanduser("~")
+    path = os.path.join(
+        home,
+        ".aws",
+        "sso",
+        "cache",
+        hashlib.sha1(cache_name.encode(), usedforsecurity=False).hexdigest() + ".json",
+    )
+    try:
+        with open(path, encoding="utf-8") as handle:
+            expires = str(json.load(handle).get("expiresAt", ""))
+    except (OSError, ValueError, AttributeError):
+        return f"{what}, login expiry unknown"
+    return f"{what}, login valid until {expires}"

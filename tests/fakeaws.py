@@ -12,6 +12,12 @@ server bound to 127.0.0.1 only. The middleware adds what moto lacks:
   password ``111111111111-auth-token``);
 * counting and records of every AWS call (``calls``, ``requests``, ``reset``);
 * injected faults shaped exactly like real AWS errors (``fail``, ``clear_faults``);
+* faults for one role only (``fail(..., when={"RoleArn": ...})``): STS refusing one identity;
+* stand-ins for two credential sources moto lacks, on the same port: a container-credentials
+  endpoint (``GET /_stand/container-credentials``, for ``AWS_CONTAINER_CREDENTIALS_FULL_URI``,
+  answering only ``container_token`` in Authorization) and the IAM Identity Center portal's
+  GetRoleCredentials (``GET /federation/credentials``, answering only the bearer token
+  ``sso_access_token`` in ``x-amz-sso_bearer_token``, a header werkzeug would drop);
 * outages: ``go_down`` closes the listener (connection refused) and ``come_up`` listens again
   on the same port;
 * control over HTTP (``/_fake/...``) and signals, for a fake running in another process.
@@ -128,11 +134,30 @@ class _Fault:
     action: str | None
     kind: str
     remaining: int | None
+    when: dict[str, str] | None = None
 
 
 class _QuietHandler(WSGIRequestHandler):
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         pass  # one line per request would drown test output; errors are still logged
+
+    def make_environ(self) -> WSGIEnvironment:
+        environ = super().make_environ()
+        # werkzeug drops every header whose name has "_" (it cannot be told from
+        # "-" in WSGI), and the SSO portal's bearer header has one.
+        bearer = self.headers.get("x-amz-sso_bearer_token")
+        if bearer is not None:
+            environ["fakeaws.sso_bearer_token"] = bearer
+        return environ
+
+
+@dataclass(frozen=True)
+class StandIn:
+    """Credentials a loopback stand-in hands out (container endpoint, SSO portal)."""
+
+    access_key_id: str
+    secret_access_key: str
+    session_token: str
 
 
 class FakeAws:
@@ -152,6 +177,17 @@ class FakeAws:
         self._down_gen = 0
         self._server: ThreadedWSGIServer | None = None
         self._thread: threading.Thread | None = None
+        # The container-credentials endpoint (GET /_stand/container-credentials) answers
+        # only this Authorization header; the SSO portal (GET /federation/credentials)
+        # only this bearer token. Each hands out its StandIn keys, valid credential_ttl.
+        self.container_token = "container-authorization-token-for-tests"
+        self.container_keys = StandIn(
+            "AKIACONTAINERFAKE001", "container-secret-for-tests", "container-session-token"
+        )
+        self.sso_access_token = "sso-access-token-for-tests"
+        self.sso_keys = StandIn("ASIASSOPORTALFAKE001", "sso-secret-for-tests", "sso-session-token")
+        self.credential_ttl = 3600.0
+        self.stand_in_calls: list[tuple[str, dict[str, str]]] = []
 
     # -- lifecycle -----------------------------------------------------------------------
     @property
@@ -271,6 +307,7 @@ class FakeAws:
         with self._lock:
             self._counts.clear()
             self._records.clear()
+            self.stand_in_calls.clear()
 
     @staticmethod
     def reset_state() -> None:
@@ -280,15 +317,23 @@ class FakeAws:
         moto_api_backend.reset()
 
     # -- faults --------------------------------------------------------------------------
-    def fail(self, action: str | None, kind: str, times: int | None = None) -> None:
+    def fail(
+        self,
+        action: str | None,
+        kind: str,
+        times: int | None = None,
+        when: dict[str, str] | None = None,
+    ) -> None:
         """Answer ``action`` (None: any action) with fault ``kind``, ``times`` times (None:
-        until clear_faults). Faulted calls still count. Earlier faults match first."""
+        until clear_faults). ``when`` limits it to requests whose parameters hold those
+        values (``{"RoleArn": ...}``: STS refusing one role). Faulted calls still count.
+        Earlier faults match first."""
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; expected one of {sorted(FAULT_KINDS)}")
         if times is not None and times < 1:
             raise ValueError("times must be >= 1 or None")
         with self._lock:
-            self._faults.append(_Fault(action, kind, times))
+            self._faults.append(_Fault(action, kind, times, dict(when) if when else None))
 
     def clear_faults(self) -> None:
         """Remove every fault; requests hung so far are then answered normally."""
@@ -297,9 +342,11 @@ class FakeAws:
             self._clear_gen += 1
             self._lock.notify_all()
 
-    def _take_fault(self, action: str) -> _Fault | None:
+    def _take_fault(self, req: FakeRequest) -> _Fault | None:
         for fault in self._faults:
-            if fault.action is None or fault.action == action:
+            if fault.when and any(req.params.get(k) != v for k, v in fault.when.items()):
+                continue
+            if fault.action is None or fault.action == req.action:
                 if fault.remaining is not None:
                     fault.remaining -= 1
                     if fault.remaining <= 0:
@@ -320,13 +367,15 @@ class FakeAws:
         body = _read_body(environ)
         if environ.get("PATH_INFO", "").startswith("/_fake/"):
             return self._control(environ, body, start_response)
+        if environ.get("PATH_INFO", "") in _STAND_INS:
+            return self._stand_in(environ, start_response)
         req = _parse(environ, body)
         if req is None:  # not an AWS action we can name (e.g. /moto-api): pass through
             return self._moto(environ, start_response)
         with self._lock:
             self._counts[req.action] += 1
             self._records.append(req)
-            fault = self._take_fault(req.action)
+            fault = self._take_fault(req)
         if fault is not None and fault.kind == "hang":
             if not self._hang():
                 return _drop(environ, start_response)
@@ -364,6 +413,48 @@ class FakeAws:
         start_response(status, headers)
         return [raw]
 
+    def _stand_in(self, environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        """The container-credentials endpoint and the SSO portal's GetRoleCredentials."""
+        path = environ.get("PATH_INFO", "")
+        query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+        with self._lock:
+            self.stand_in_calls.append((path, query))
+        expires = time.time() + self.credential_ttl
+        if path == "/_stand/container-credentials":
+            if environ.get("HTTP_AUTHORIZATION") != self.container_token:
+                return _respond(start_response, 403, {"message": "bad authorization token"})
+            keys = self.container_keys
+            return _respond(
+                start_response,
+                200,
+                {
+                    "AccessKeyId": keys.access_key_id,
+                    "SecretAccessKey": keys.secret_access_key,
+                    "Token": keys.session_token,
+                    "Expiration": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expires)),
+                },
+            )
+        if environ.get("fakeaws.sso_bearer_token") != self.sso_access_token:
+            return _respond(
+                start_response,
+                401,
+                {"message": "Session token not found or invalid"},
+                extra=[("x-amzn-ErrorType", "UnauthorizedException")],
+            )
+        keys = self.sso_keys
+        return _respond(
+            start_response,
+            200,
+            {
+                "roleCredentials": {
+                    "accessKeyId": keys.access_key_id,
+                    "secretAccessKey": keys.secret_access_key,
+                    "sessionToken": keys.session_token,
+                    "expiration": int(expires * 1000),
+                }
+            },
+        )
+
     def _control(
         self, environ: WSGIEnvironment, body: bytes, start_response: StartResponse
     ) -> Iterable[bytes]:
@@ -388,6 +479,9 @@ class FakeAws:
         except (ValueError, KeyError, TypeError) as exc:
             return _respond(start_response, 400, {"error": str(exc)})
         return _respond(start_response, 200, answer)
+
+
+_STAND_INS = frozenset({"/_stand/container-credentials", "/federation/credentials"})
 
 
 def _respond(
