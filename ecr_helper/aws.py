@@ -18,27 +18,23 @@ import os
 import re
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import botocore.session
 from botocore import exceptions as bx
 from botocore.config import Config as BotoConfig
 
-from ecr_helper import deadline, log
-from ecr_helper.credentials import Token
+from ecr_helper import log
 from ecr_helper.errors import (
     AssumeRoleDenied,
     AwsError,
     EndpointError,
     NoCredentialsError,
+    SsoLoginNeeded,
     TokenDenied,
 )
-
-
-class SsoLoginNeeded(NoCredentialsError):
-    """The source profile rests on an IAM Identity Center login that must be renewed."""
-
+from ecr_helper.token import Token
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -61,8 +57,6 @@ NORMAL = Timeouts(connect=2.0, read=4.0, attempts=3)
 # Refreshing a token that is still valid must not hold up a pull.
 QUICK = Timeouts(connect=1.0, read=2.0, attempts=1)
 DEFAULT_DURATION = 900
-
-T = TypeVar("T")
 
 _CREDENTIAL_CODES = frozenset(
     {
@@ -141,8 +135,7 @@ def _describe(exc: Exception, service: str, region: str) -> AwsError | None:
             "or run where a role is attached (instance profile, task role, web identity)"
         )
     if isinstance(exc, bx.SSOError | bx.TokenRetrievalError):
-        # The caller knows the profile and names the exact command (see _sso_hint).
-        return SsoLoginNeeded("the AWS SSO login has expired or is missing")
+        return SsoLoginNeeded("the AWS SSO login has expired or is missing")  # see deadline
     if isinstance(exc, bx.CredentialRetrievalError):
         return NoCredentialsError(
             f"AWS source credentials could not be loaded ({type(exc).__name__}): "
@@ -254,16 +247,6 @@ def assume_for(
     settings: RegistrySettings, timeouts: Timeouts = NORMAL
 ) -> tuple[boto3.Session, dict[str, Any] | None]:
     """The source session and the credentials of the registry's role chain."""
-    return deadline.within(
-        deadline.FETCH_DEADLINE,
-        lambda: _sso_hint(settings.source_profile, lambda: _assume_for(settings, timeouts)),
-        f"assuming the role chain of registry {settings.registry_id}",
-    )
-
-
-def _assume_for(
-    settings: RegistrySettings, timeouts: Timeouts
-) -> tuple[boto3.Session, dict[str, Any] | None]:
     return _source_and_chain(
         settings.source_profile,
         settings.role_arns,
@@ -298,19 +281,8 @@ def _source_and_chain(
     return sess, creds
 
 
-def _sso_hint(profile: str | None, work: Callable[[], T]) -> T:
-    """``work()``, with an expired SSO login named by the exact command that renews it."""
-    try:
-        return work()
-    except SsoLoginNeeded:
-        from ecr_helper import source
-
-        command = source.sso_login_command(profile, os.environ)
-        raise SsoLoginNeeded(f"the AWS SSO login has expired: run `{command}`") from None
-
-
 def source_credentials(profile: str | None) -> Any:
-    """The source credentials boto3's chain finds (frozen), for ``xecr doctor``."""
+    """The source credentials boto3's chain finds (``.method`` names the provider)."""
 
     def load() -> Any:
         credentials = session(profile).get_credentials()
@@ -321,11 +293,7 @@ def source_credentials(profile: str | None) -> Any:
         log.register_secret(frozen.token)
         return credentials
 
-    return deadline.within(
-        deadline.FETCH_DEADLINE,
-        lambda: _sso_hint(profile, lambda: _call(load, "sts", "the source region", _never)),
-        "finding the source credentials",
-    )
+    return _call(load, "sts", "the source region", _never)
 
 
 def fetch_token(
@@ -333,17 +301,7 @@ def fetch_token(
     quick: bool = False,
     clock: Callable[[], float] = time.time,
 ) -> Token:
-    """Assume the configured chain and fetch the registry's token from ECR, all of it
-    within :data:`~ecr_helper.deadline.FETCH_DEADLINE` (``QUICK_DEADLINE`` if ``quick``)."""
-    limit = deadline.QUICK_DEADLINE if quick else deadline.FETCH_DEADLINE
-    return deadline.within(
-        limit,
-        lambda: _sso_hint(settings.source_profile, lambda: _fetch_token(settings, quick, clock)),
-        f"fetching the token of registry {settings.registry_id} from AWS",
-    )
-
-
-def _fetch_token(settings: RegistrySettings, quick: bool, clock: Callable[[], float]) -> Token:
+    """Assume the configured chain and fetch the registry's token from ECR."""
     timeouts = QUICK if quick else NORMAL
     sess, creds = assume_for(settings, timeouts)
     ecr = _client(sess, "ecr", settings.region, timeouts, creds)
@@ -429,18 +387,12 @@ def caller_identity(
     region: str, source_profile: str | None = None, timeouts: Timeouts = NORMAL
 ) -> str:
     """The ARN the source credentials belong to (GetCallerIdentity)."""
-
-    def ask() -> str:
-        sess = _call(lambda: session(source_profile), "sts", region, _never)
-        sts = _client(sess, "sts", region, timeouts, None)
-        response = _call(
-            sts.get_caller_identity, "sts", region, lambda e: _generic(e, "GetCallerIdentity")
-        )
-        return str(response["Arn"])
-
-    return deadline.within(
-        deadline.FETCH_DEADLINE, lambda: _sso_hint(source_profile, ask), "GetCallerIdentity"
+    sess = _call(lambda: session(source_profile), "sts", region, _never)
+    sts = _client(sess, "sts", region, timeouts, None)
+    response = _call(
+        sts.get_caller_identity, "sts", region, lambda e: _generic(e, "GetCallerIdentity")
     )
+    return str(response["Arn"])
 
 
 def call(fn: Callable[[], Any], service: str, region: str, what: str) -> Any:

@@ -1,24 +1,31 @@
-"""A wall-clock bound on a whole fetch from AWS.
+"""Every AWS exchange as a whole: a wall-clock deadline, and errors that name what to run.
 
 botocore's timeouts bound each connect and each read, not a call: an endpoint
 that answers one byte every few seconds never trips them. :func:`within` runs
-the fetch on a daemon thread and stops waiting for it at the deadline. The
+the work on a daemon thread and stops waiting for it at the deadline. The
 abandoned thread holds no lock and its result is dropped, never cached; a
 process that exits takes it along, and the daemon's retry schedule keeps the
-number of such threads small.
+number of such threads small. The entry points below (what ``get``, ``login``,
+``get-login-password``, the kubelet mode, the daemon and ``doctor`` call)
+import :mod:`ecr_helper.aws` only when called, and name the exact ``aws sso
+login`` command when the source profile's SSO login has expired.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
-from ecr_helper.errors import EndpointError
+from ecr_helper.errors import EndpointError, SsoLoginNeeded
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import TypeVar
+    from typing import Any, TypeVar
+
+    from ecr_helper.config import RegistrySettings
+    from ecr_helper.token import Token
 
     T = TypeVar("T")
 
@@ -32,8 +39,8 @@ QUICK_DEADLINE = 4.0
 def within(seconds: float, work: Callable[[], T], what: str) -> T:
     """``work()``'s result, or :class:`EndpointError` once ``seconds`` have passed.
 
-    ``what`` names the call for the error line ("AWS for registry 1111...").
-    Exceptions from ``work`` are raised in the caller's thread as they are.
+    ``what`` names the exchange for the error line. Exceptions from ``work``
+    are raised in the caller's thread as they are.
     """
     box: list[T] = []
     failure: list[BaseException] = []
@@ -58,3 +65,58 @@ def within(seconds: float, work: Callable[[], T], what: str) -> T:
     if failure:
         raise failure[0]
     return box[0]
+
+
+def _sso_hint(profile: str | None, work: Callable[[], T]) -> T:
+    """``work()``, with an expired SSO login named by the exact command that renews it."""
+    try:
+        return work()
+    except SsoLoginNeeded:
+        from ecr_helper import source
+
+        command = source.sso_login_command(profile, os.environ)
+        raise SsoLoginNeeded(f"the AWS SSO login has expired: run `{command}`") from None
+
+
+def fetch_token(settings: RegistrySettings, quick: bool = False) -> Token:
+    """:func:`ecr_helper.aws.fetch_token` within :data:`FETCH_DEADLINE` (quick: 4 s)."""
+    from ecr_helper import aws
+
+    return within(
+        QUICK_DEADLINE if quick else FETCH_DEADLINE,
+        lambda: _sso_hint(settings.source_profile, lambda: aws.fetch_token(settings, quick)),
+        f"fetching the token of registry {settings.registry_id} from AWS",
+    )
+
+
+def assume_for(settings: RegistrySettings) -> None:
+    """Assume every hop of the registry's chain (doctor), within :data:`FETCH_DEADLINE`."""
+    from ecr_helper import aws
+
+    within(
+        FETCH_DEADLINE,
+        lambda: _sso_hint(settings.source_profile, lambda: aws.assume_for(settings)),
+        f"assuming the role chain of registry {settings.registry_id}",
+    )
+
+
+def caller_identity(region: str, profile: str | None) -> str:
+    """GetCallerIdentity of the source credentials, within :data:`FETCH_DEADLINE`."""
+    from ecr_helper import aws
+
+    return within(
+        FETCH_DEADLINE,
+        lambda: _sso_hint(profile, lambda: aws.caller_identity(region, profile)),
+        "GetCallerIdentity",
+    )
+
+
+def source_credentials(profile: str | None) -> Any:
+    """What boto3's chain finds as source credentials, within :data:`FETCH_DEADLINE`."""
+    from ecr_helper import aws
+
+    return within(
+        FETCH_DEADLINE,
+        lambda: _sso_hint(profile, lambda: aws.source_credentials(profile)),
+        "finding the source credentials",
+    )

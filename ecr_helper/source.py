@@ -110,15 +110,13 @@ def _profiles(source_profile: str | None) -> dict[str, dict[str, Any]]:
     return dict(config.get("profiles", {}))
 
 
-def describe(source_profile: str | None, env: Mapping[str, str]) -> str:
+def describe(source_profile: str | None, env: Mapping[str, str], credentials: Any) -> str:
     """What kind of identity the chain starts from, and where it comes from (for doctor).
 
-    Resolves the credentials as boto3 does (which may call the container
-    endpoint, STS or the SSO portal); raises :class:`~ecr_helper.errors.AwsError`.
+    ``credentials`` are what boto3's chain found
+    (:func:`ecr_helper.aws.source_credentials`): their ``method`` names the
+    provider that found them.
     """
-    from ecr_helper import aws
-
-    credentials = aws.source_credentials(source_profile)
     method = str(getattr(credentials, "method", "") or "unknown")
     name = profile_name(source_profile, env) or "default"
     settings = _profiles(source_profile).get(name, {})

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from tests.fakeaws import FakeAws
-from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE
+from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE, installed
 
 PASSWORD = f"{CENTRAL}-auth-token"
 FAKE_SECRET_KEY = "fake-secret-key-for-tests-only"
@@ -25,7 +25,7 @@ def run(
     *args: str, input: str | None = None, exe: str = "xecr"
 ) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(
-        [exe, *args],
+        [installed(exe), *args],
         input=input,
         capture_output=True,
         text=True,
@@ -191,7 +191,8 @@ def test_doctor_passes_on_a_healthy_setup(isolated_env: Path, fake_aws: FakeAws)
     done = run("doctor")
     assert done.returncode == 0, done.stdout
     words = [line.split(" ", 1)[0] for line in done.stdout.splitlines()]
-    assert words[:-1] == ["PASS"] * 6 and words[-1] in ("PASS", "WARN")
+    assert words[:-1] == ["PASS"] * 7 and words[-1] in ("PASS", "WARN")
+    assert "PASS source identity: environment keys (AWS_ACCESS_KEY_ID ...0001)" in done.stdout
     assert "PASS assume role: assumed " + PULL_ROLE in done.stdout
     # live, not from the cache that login filled
     assert fake_aws.calls("GetCallerIdentity") == 1

@@ -13,7 +13,7 @@ import os
 import stat
 import time
 
-from ecr_helper.errors import XecrError
+from ecr_helper.errors import AlreadyRunning, XecrError
 
 LOCK_NAME = "daemon.lock"
 # A probe (status, doctor, a get's daemon check) holds a shared lock for an
@@ -21,17 +21,6 @@ LOCK_NAME = "daemon.lock"
 # that a daemon holds the lock. The pid in the file says nothing until then:
 # it stays behind when a daemon ends.
 _ACQUIRE_WAIT = 2.0
-
-
-class AlreadyRunning(XecrError):
-    """Another daemon holds the lock of this cache folder."""
-
-    def __init__(self, folder: str, pid: int | None) -> None:
-        super().__init__(
-            f"already running for cache folder {folder} (pid {pid if pid else 'unknown'})"
-        )
-        self.folder = folder
-        self.pid = pid
 
 
 class InstanceLock:
