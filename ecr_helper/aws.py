@@ -2,12 +2,11 @@
 GetAuthorizationToken and GetCallerIdentity, with bounded timeouts and errors
 a user can act on.
 
-This is the only module that imports boto3; it is imported only after the
-cache missed (and the lock was won). Source credentials come from boto3's
-standard chain (environment, profiles, SSO, credential_process, web identity,
-container and instance metadata), with the metadata probe held to one short
-attempt so a machine without credentials fails in about a second, not a
-minute. ``AWS_ENDPOINT_URL`` and its per-service forms are honoured by botocore.
+This is the only module that imports boto3, only after the cache missed (and
+the lock was won). Source credentials come from boto3's standard chain (environment,
+profiles, SSO, credential_process, web identity, container and instance metadata),
+with the metadata probe held to one short attempt so a machine without credentials
+fails in about a second. ``AWS_ENDPOINT_URL`` and its per-service forms are honoured.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ import botocore.session
 from botocore import exceptions as bx
 from botocore.config import Config as BotoConfig
 
-from ecr_helper import log
+from ecr_helper import log, source
 from ecr_helper.errors import (
     AssumeRoleDenied,
     AwsError,
@@ -79,6 +78,7 @@ def default_session_name(env: dict[str, str] | None = None) -> str:
 
 def session(profile: str | None) -> boto3.Session:
     """A boto3 session on the standard chain with a quick metadata probe."""
+    source.refuse_unsafe_files(os.environ)  # root with another user's HOME (sudo -E)
     core = botocore.session.Session(profile=profile)
     core.set_config_variable("metadata_service_timeout", 1)
     core.set_config_variable("metadata_service_num_attempts", 1)
@@ -230,6 +230,8 @@ def assume_chain(
         sts = _client(sess, "sts", region, timeouts, creds)
 
         def denied(exc: bx.ClientError, role: str = role) -> AwsError:
+            if exc.operation_name != "AssumeRole":  # the source (web identity) was refused
+                return _generic(exc, f"{exc.operation_name} for the source identity")
             code = _code(exc)
             if code in ("AccessDenied", "AccessDeniedException"):
                 return AssumeRoleDenied(role, code)
@@ -279,21 +281,6 @@ def _source_and_chain(
         timeouts=timeouts,
     )
     return sess, creds
-
-
-def source_credentials(profile: str | None) -> Any:
-    """The source credentials boto3's chain finds (``.method`` names the provider)."""
-
-    def load() -> Any:
-        credentials = session(profile).get_credentials()
-        if credentials is None:
-            raise bx.NoCredentialsError()
-        frozen = credentials.get_frozen_credentials()
-        log.register_secret(frozen.secret_key)
-        log.register_secret(frozen.token)
-        return credentials
-
-    return _call(load, "sts", "the source region", _never)
 
 
 def fetch_token(

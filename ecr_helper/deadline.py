@@ -112,11 +112,25 @@ def caller_identity(region: str, profile: str | None) -> str:
 
 
 def source_credentials(profile: str | None) -> Any:
-    """What boto3's chain finds as source credentials, within :data:`FETCH_DEADLINE`."""
-    from ecr_helper import aws
+    """What boto3's chain finds as source credentials (``.method`` names the provider),
+    within :data:`FETCH_DEADLINE`."""
+    from botocore.exceptions import NoCredentialsError
+
+    from ecr_helper import aws, log
+
+    def load() -> Any:
+        credentials = aws.session(profile).get_credentials()
+        if credentials is None:
+            raise NoCredentialsError()
+        frozen = credentials.get_frozen_credentials()
+        log.register_secret(frozen.secret_key)
+        log.register_secret(frozen.token)
+        return credentials
 
     return within(
         FETCH_DEADLINE,
-        lambda: _sso_hint(profile, lambda: aws.source_credentials(profile)),
+        lambda: _sso_hint(
+            profile, lambda: aws.call(load, "sts", "its region", "finding credentials")
+        ),
         "finding the source credentials",
     )

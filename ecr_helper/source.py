@@ -171,3 +171,33 @@ def _describe_sso(name: str, settings: Mapping[str, Any], env: Mapping[str, str]
     except (OSError, ValueError, AttributeError):
         return f"{what}, login expiry unknown"
     return f"{what}, login valid until {expires}"
+
+
+def refuse_unsafe_files(env: Mapping[str, str]) -> None:
+    """Refuse AWS config and credentials files another user could have written.
+
+    They can name a ``credential_process``: root run with another user's HOME
+    (``sudo -E``) must not run her commands. A file owned by neither the
+    effective user nor root, or writable by everyone, is refused with
+    :class:`~ecr_helper.errors.NoCredentialsError` naming it. (Group write is
+    allowed here: AWS tools do not set these files' mode, and umask 002 is common.)
+    """
+    import stat
+
+    from ecr_helper.errors import NoCredentialsError
+
+    for path in config_files(env):
+        try:
+            info = os.stat(path)
+        except OSError:
+            continue  # missing: botocore reads nothing from it
+        if info.st_uid not in (os.geteuid(), 0):
+            raise NoCredentialsError(
+                f"refusing AWS file {path}: owned by uid {info.st_uid}, not by you "
+                f"(uid {os.geteuid()}) or root; another user's AWS settings are never used"
+            )
+        if info.st_mode & 0o002:
+            raise NoCredentialsError(
+                f"refusing AWS file {path}: mode {stat.S_IMODE(info.st_mode):04o} lets "
+                f"anyone write it (run `chmod o-w {path}`)"
+            )
