@@ -31,9 +31,9 @@ if TYPE_CHECKING:
 
 # A `get` that must fetch is promised to end within 20 s (README, SECURITY.md);
 # what is left is for starting Python and answering.
-FETCH_DEADLINE = 17.0
+FETCH_DEADLINE = 15.0
 # Refreshing a still-valid token must not hold up a pull by more than 5 s.
-QUICK_DEADLINE = 4.0
+QUICK_DEADLINE = 3.0
 
 
 def within(seconds: float, work: Callable[[], T], what: str) -> T:

@@ -161,8 +161,20 @@ def renew(
     fetch: Fetch,
     lock_wait: float = LOCK_WAIT,
 ) -> Token:
-    """Fetch a new token now, whatever the cache holds, and store it (login, daemon)."""
-    with cache.lock(key, lock_wait):
-        token = fetch(settings, False)
+    """Fetch a new token now, whatever the cache holds, and store it (login, daemon).
+
+    Failures are noted and shared as :func:`obtain`'s are: a renew queued behind a
+    fetch that failed fails at once with its error instead of paying a second timeout."""
+    waiting_since = time.time()
+    with cache.lock(key, lock_wait) as held:
+        failure = cache.failure_since(key, waiting_since, time.time()) if held else None
+        if failure is not None:
+            raise AwsError(failure)
+        try:
+            token = fetch(settings, False)
+        except AwsError as exc:
+            if held:
+                cache.note_failure(key, str(exc), time.time())
+            raise
         _store(cache, key, token)
         return token
