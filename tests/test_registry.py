@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 
-from ecr_helper.errors import InputError
+from ecr_helper.config import Config
+from ecr_helper.errors import InputError, NotOurRegistry
 from ecr_helper.registry import (
     MAX_ADDRESS,
     EcrHost,
@@ -217,7 +218,26 @@ def test_every_address_form_of_an_ecr_host(address: str) -> None:
 
 @pytest.mark.parametrize("address", LOOKALIKES)
 def test_lookalikes_are_not_ecr(address: str) -> None:
+    if not address.isascii():
+        # Refused before any case folding: "\u212a" (KELVIN SIGN) would lower to "k".
+        with pytest.raises(InputError, match="not ASCII"):
+            normalize(address)
+        return
     assert parse_ecr_host(normalize(address)) is None
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "111111111111.d\u212ar.ecr.us-east-1.amazonaws.com",
+        "111111111111.DKR.ECR.US-EAST-1.AMAZONAWS.COM\u0130",
+    ],
+)
+def test_non_ascii_is_refused_before_case_folding(address: str) -> None:
+    with pytest.raises(InputError, match="not ASCII"):
+        normalize(address)
+    with pytest.raises(NotOurRegistry):
+        Config(defaults={"region": "us-east-1"}).resolve(address)
 
 
 @pytest.mark.parametrize(
