@@ -114,14 +114,16 @@ def caller_identity(region: str, profile: str | None) -> str:
 def source_credentials(profile: str | None) -> Any:
     """What boto3's chain finds as source credentials (``.method`` names the provider),
     within :data:`FETCH_DEADLINE`."""
-    from botocore.exceptions import NoCredentialsError
-
     from ecr_helper import aws, log
+    from ecr_helper.errors import NoCredentialsError
 
     def load() -> Any:
         credentials = aws.session(profile).get_credentials()
         if credentials is None:
-            raise NoCredentialsError()
+            raise NoCredentialsError(
+                "no AWS credentials found: set AWS_PROFILE or source_profile, configure "
+                "~/.aws, or run where a role is attached (instance profile, task role)"
+            )
         frozen = credentials.get_frozen_credentials()
         log.register_secret(frozen.secret_key)
         log.register_secret(frozen.token)

@@ -4,9 +4,8 @@
 credential chain starts from, so the token cache can keep identities apart.
 It runs on every cached ``get``: it reads the environment only (``os``,
 nothing imported, no file read, no AWS call). :func:`describe` and
-:func:`sso_login_command` read the AWS config files through botocore, for
-``xecr doctor`` and for an expired SSO login's error line; they are never on
-the cached path.
+:func:`sso_login_command` read the AWS config file, for ``xecr doctor`` and for an
+expired SSO login's error line; they are never on the cached path.
 """
 
 from __future__ import annotations
@@ -87,7 +86,7 @@ def sso_login_command(source_profile: str | None, env: Mapping[str, str]) -> str
     ``--profile NAME`` (legacy ``sso_start_url`` profiles).
     """
     name = profile_name(source_profile, env) or "default"
-    profiles = _profiles(source_profile)
+    profiles = _profiles(env)
     seen: set[str] = set()
     while name not in seen:
         seen.add(name)
@@ -100,14 +99,22 @@ def sso_login_command(source_profile: str | None, env: Mapping[str, str]) -> str
     return f"aws sso login --profile {name}"
 
 
-def _profiles(source_profile: str | None) -> dict[str, dict[str, Any]]:
-    import botocore.session
+def _profiles(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """The profiles of the AWS config file, by name (``[profile NAME]``, ``[default]``)."""
+    import configparser
 
+    parser = configparser.RawConfigParser()
     try:
-        config = botocore.session.Session(profile=source_profile).full_config
-    except Exception:  # an unreadable config: the command names the profile alone
-        return {}
-    return dict(config.get("profiles", {}))
+        parser.read(config_files(env)[0], encoding="utf-8")
+    except (configparser.Error, UnicodeDecodeError):
+        return {}  # an unreadable config: the command names the profile alone
+    found: dict[str, dict[str, Any]] = {}
+    for section in parser.sections():
+        if section.startswith("profile "):
+            found[section.removeprefix("profile ").strip()] = dict(parser.items(section))
+        elif section == "default":
+            found[section] = dict(parser.items(section))
+    return found
 
 
 def describe(source_profile: str | None, env: Mapping[str, str], credentials: Any) -> str:
@@ -119,7 +126,7 @@ def describe(source_profile: str | None, env: Mapping[str, str], credentials: An
     """
     method = str(getattr(credentials, "method", "") or "unknown")
     name = profile_name(source_profile, env) or "default"
-    settings = _profiles(source_profile).get(name, {})
+    settings = _profiles(env).get(name, {})
     aws_config, shared = config_files(env)
     if method == "env":
         key = env.get("AWS_ACCESS_KEY_ID", "")
