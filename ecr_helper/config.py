@@ -17,7 +17,11 @@ from ecr_helper import paths, securefile
 from ecr_helper._frozen import Frozen
 from ecr_helper.errors import CacheError, ConfigError, InputError, NotOurRegistry
 from ecr_helper.registry import (
+    PUBLIC_HOST,
+    PUBLIC_REGION,
+    canonical_host,
     is_host,
+    is_public_host,
     is_region,
     is_registry_id,
     normalize,
@@ -33,7 +37,8 @@ if TYPE_CHECKING:
 # Patterns are compiled on first use (validation only): the cached `get`
 # reads the validated copy and never needs them.
 _ROLE_ARN = (
-    r"arn:aws(?:-cn|-us-gov|-iso|-iso-b|-iso-e|-iso-f)?:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}"
+    r"arn:aws(?:-cn|-us-gov|-iso|-iso-b|-iso-e|-iso-f|-eusc)?"
+    r":iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}"
 )
 _EXTERNAL_ID = r"[\w+=,.@:/-]{2,1224}"
 _SESSION_NAME = r"[\w+=,.@-]{2,64}"
@@ -45,7 +50,7 @@ def _matches(pattern: str, value: str) -> bool:
 
 CACHE_BACKENDS = ("file", "keyring", "none")
 MAX_CONFIG = 1 << 20
-_COPY_VERSION = 1
+_COPY_VERSION = 2  # 2: ECR Public sections are keyed by its canonical host
 
 _COMMON_KEYS = (
     "region",
@@ -57,6 +62,8 @@ _COMMON_KEYS = (
 )
 DEFAULT_KEYS = (*_COMMON_KEYS, "cache")
 REGISTRY_KEYS = ("registry_id", *_COMMON_KEYS)
+ECR = "ecr"
+ECR_PUBLIC = "ecr-public"
 
 
 class RegistrySettings(Frozen):
@@ -73,6 +80,7 @@ class RegistrySettings(Frozen):
         "source_profile",
         "duration_seconds",
         "configured",
+        "service",
     )
     host: str
     registry_id: str
@@ -84,6 +92,7 @@ class RegistrySettings(Frozen):
     source_profile: str | None
     duration_seconds: int | None
     configured: bool
+    service: str
 
     def __init__(
         self,
@@ -97,6 +106,7 @@ class RegistrySettings(Frozen):
         source_profile: str | None = None,
         duration_seconds: int | None = None,
         configured: bool = False,
+        service: str = ECR,
     ) -> None:
         self._set(
             host=host,
@@ -109,12 +119,23 @@ class RegistrySettings(Frozen):
             source_profile=source_profile,
             duration_seconds=duration_seconds,
             configured=configured,
+            service=service,
         )
 
     @property
     def role_arn(self) -> str | None:
         """The last (cross-account) role of the chain, if any."""
         return self.role_arns[-1] if self.role_arns else None
+
+    @property
+    def public(self) -> bool:
+        """ECR Public: one token per identity, from us-east-1, for no registry id."""
+        return self.service == ECR_PUBLIC
+
+    @property
+    def subject(self) -> str:
+        """What messages call it: ``registry 111111111111`` or ``ECR Public``."""
+        return "ECR Public" if self.public else f"registry {self.registry_id}"
 
 
 class Config(Frozen):
@@ -150,32 +171,47 @@ class Config(Frozen):
         configured alias, so no AWS call is ever made for it.
         """
         host = normalize(address)
+        if is_public_host(host):
+            # Both of ECR Public's names share one section and one token.
+            return RegistrySettings(
+                host=PUBLIC_HOST,
+                registry_id="",
+                region=PUBLIC_REGION,
+                partition="aws",
+                configured=PUBLIC_HOST in self.registries,
+                service=ECR_PUBLIC,
+                **self._caller(self.registries.get(PUBLIC_HOST, {})),
+            )
         table = self.registries.get(host)
         ecr = parse_ecr_host(host)
         if table is None and ecr is None:
             raise NotOurRegistry(address)
         table = table or {}
-
-        def pick(key: str) -> Any:
-            return table[key] if key in table else self.defaults.get(key)
-
         registry_id = table.get("registry_id") or (ecr.registry_id if ecr else "")
         region = (ecr.region if ecr else None) or table.get("region") or self.defaults["region"]
-        roles = pick("role_arn")
-        if isinstance(roles, str):
-            roles = [roles]
         return RegistrySettings(
             host=host,
             registry_id=registry_id,
             region=region,
             partition=ecr.partition if ecr else region_partition(region),
-            role_arns=tuple(roles or ()),
-            external_id=pick("external_id"),
-            role_session_name=pick("role_session_name"),
-            source_profile=pick("source_profile"),
-            duration_seconds=pick("duration_seconds"),
             configured=host in self.registries,
+            **self._caller(table),
         )
+
+    def _caller(self, table: dict[str, Any]) -> dict[str, Any]:
+        """Who asks for the token: the section's keys, else those of [defaults]."""
+
+        def pick(key: str) -> Any:
+            return table[key] if key in table else self.defaults.get(key)
+
+        roles = pick("role_arn")
+        return {
+            "role_arns": tuple([roles] if isinstance(roles, str) else roles or ()),
+            "external_id": pick("external_id"),
+            "role_session_name": pick("role_session_name"),
+            "source_profile": pick("source_profile"),
+            "duration_seconds": pick("duration_seconds"),
+        }
 
 
 def config_source(env: Mapping[str, str]) -> tuple[str | None, bool]:
@@ -297,11 +333,23 @@ def validate(raw: Mapping[str, Any], path: str) -> tuple[dict[str, Any], dict[st
             host = ""
         if not host or not is_host(host):
             raise ConfigError(path, where, "not a registry host name (host or host:port)")
+        host = canonical_host(host)
         if host in registries:
             raise ConfigError(path, where, f"names the same host as another entry ({host})")
         table = _table(body, path, where, REGISTRY_KEYS)
         ecr = parse_ecr_host(host)
-        if ecr is not None:
+        if host == PUBLIC_HOST:
+            if "registry_id" in table:
+                raise ConfigError(
+                    path, f"{where}.registry_id", "ECR Public has no registry id; remove the key"
+                )
+            if table.get("region", PUBLIC_REGION) != PUBLIC_REGION:
+                raise ConfigError(
+                    path,
+                    f"{where}.region",
+                    f"ECR Public's tokens come from {PUBLIC_REGION} only; remove the key",
+                )
+        elif ecr is not None:
             for key, value in (("registry_id", ecr.registry_id), ("region", ecr.region)):
                 if key in table and table[key] != value:
                     raise ConfigError(path, f"{where}.{key}", f"contradicts the host ({value})")
