@@ -2,9 +2,9 @@
 registry address resolves to the settings used to fetch its token.
 
 The file is TOML (see README "Configuration"). Parsing TOML costs more than a
-cached ``get`` may spend, so a validated copy is kept as JSON in the cache
-folder, keyed by the file's path, inode, size and change times; a changed file
-is parsed again.
+cached ``get`` may spend, so a validated copy is kept as JSON in a
+:class:`CopyStore` the caller passes (the file cache's folder), keyed by the
+file's path, inode, size and change times; a changed file is parsed again.
 """
 
 from __future__ import annotations
@@ -13,15 +13,14 @@ import json
 import os
 import re
 
-from ecr_helper import paths, securefile
+from ecr_helper import paths
 from ecr_helper._frozen import Frozen
-from ecr_helper.errors import CacheError, ConfigError, InputError, NotOurRegistry
+from ecr_helper.errors import ConfigError, InputError, NotOurRegistry
 from ecr_helper.registry import (
     PUBLIC_HOST,
     PUBLIC_REGION,
     canonical_host,
     is_host,
-    is_public_host,
     is_region,
     is_registry_id,
     normalize,
@@ -32,7 +31,15 @@ from ecr_helper.registry import (
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
-    from typing import Any
+    from typing import Any, Protocol
+
+    class CopyStore(Protocol):
+        """Where the parsed copy of a config file is kept (the file cache's folder)."""
+
+        def load_copy(self, source: str) -> bytes | None: ...
+
+        def save_copy(self, source: str, data: bytes) -> None: ...
+
 
 # Patterns are compiled on first use (validation only): the cached `get`
 # reads the validated copy and never needs them.
@@ -62,7 +69,6 @@ _COMMON_KEYS = (
 )
 DEFAULT_KEYS = (*_COMMON_KEYS, "cache")
 REGISTRY_KEYS = ("registry_id", *_COMMON_KEYS)
-ECR = "ecr"
 ECR_PUBLIC = "ecr-public"
 
 
@@ -106,7 +112,7 @@ class RegistrySettings(Frozen):
         source_profile: str | None = None,
         duration_seconds: int | None = None,
         configured: bool = False,
-        service: str = ECR,
+        service: str = "ecr",
     ) -> None:
         self._set(
             host=host,
@@ -170,48 +176,39 @@ class Config(Frozen):
         Raises :class:`NotOurRegistry` for a host that is neither ECR nor a
         configured alias, so no AWS call is ever made for it.
         """
-        host = normalize(address)
-        if is_public_host(host):
-            # Both of ECR Public's names share one section and one token.
-            return RegistrySettings(
-                host=PUBLIC_HOST,
-                registry_id="",
-                region=PUBLIC_REGION,
-                partition="aws",
-                configured=PUBLIC_HOST in self.registries,
-                service=ECR_PUBLIC,
-                **self._caller(self.registries.get(PUBLIC_HOST, {})),
-            )
+        # Both of ECR Public's names share one section and one token.
+        host = canonical_host(normalize(address))
+        public = host == PUBLIC_HOST
         table = self.registries.get(host)
         ecr = parse_ecr_host(host)
-        if table is None and ecr is None:
+        if table is None and ecr is None and not public:
             raise NotOurRegistry(address)
         table = table or {}
+
+        def pick(key: str) -> Any:
+            return table[key] if key in table else self.defaults.get(key)
+
         registry_id = table.get("registry_id") or (ecr.registry_id if ecr else "")
-        region = (ecr.region if ecr else None) or table.get("region") or self.defaults["region"]
+        if public:
+            region = PUBLIC_REGION
+        else:
+            region = (ecr.region if ecr else None) or table.get("region") or self.defaults["region"]
+        roles = pick("role_arn")
+        if isinstance(roles, str):
+            roles = [roles]
         return RegistrySettings(
             host=host,
             registry_id=registry_id,
             region=region,
             partition=ecr.partition if ecr else region_partition(region),
+            role_arns=tuple(roles or ()),
+            external_id=pick("external_id"),
+            role_session_name=pick("role_session_name"),
+            source_profile=pick("source_profile"),
+            duration_seconds=pick("duration_seconds"),
             configured=host in self.registries,
-            **self._caller(table),
+            service=ECR_PUBLIC if public else "ecr",
         )
-
-    def _caller(self, table: dict[str, Any]) -> dict[str, Any]:
-        """Who asks for the token: the section's keys, else those of [defaults]."""
-
-        def pick(key: str) -> Any:
-            return table[key] if key in table else self.defaults.get(key)
-
-        roles = pick("role_arn")
-        return {
-            "role_arns": tuple([roles] if isinstance(roles, str) else roles or ()),
-            "external_id": pick("external_id"),
-            "role_session_name": pick("role_session_name"),
-            "source_profile": pick("source_profile"),
-            "duration_seconds": pick("duration_seconds"),
-        }
 
 
 def config_source(env: Mapping[str, str]) -> tuple[str | None, bool]:
@@ -232,9 +229,17 @@ def config_source(env: Mapping[str, str]) -> tuple[str | None, bool]:
     return None, False
 
 
-def load(env: Mapping[str, str]) -> Config:
-    """The configuration in force, from the parsed copy when it is current."""
-    path, system = config_source(env)
+def load(
+    env: Mapping[str, str],
+    copies: CopyStore | None = None,
+    source: tuple[str | None, bool] | None = None,
+) -> Config:
+    """The configuration in force, from the parsed copy in ``copies`` when it is current.
+
+    ``source`` is :func:`config_source`'s answer when the caller already has it
+    (it picks the cache folder that holds the copy from it).
+    """
+    path, system = config_source(env) if source is None else source
     if path is None:
         return Config()
     try:
@@ -250,18 +255,16 @@ def load(env: Mapping[str, str]) -> Config:
             path, "", "the machine-wide config must be owned by root and writable by root only"
         )
     stamp = [info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns]
-    copy_path = _copy_path(env, path, system)
-    if copy_path:
-        raw = securefile.read_file(copy_path)
-        if raw is not None:
-            try:
-                copy = json.loads(raw)
-                if copy["v"] == _COPY_VERSION and copy["path"] == path and copy["stat"] == stamp:
-                    return Config(path, system, copy["defaults"], copy["registries"])
-            except (ValueError, KeyError, TypeError):
-                pass  # a damaged copy is only a miss
+    raw = copies.load_copy(path) if copies is not None else None
+    if raw is not None:
+        try:
+            copy = json.loads(raw)
+            if copy["v"] == _COPY_VERSION and copy["path"] == path and copy["stat"] == stamp:
+                return Config(path, system, copy["defaults"], copy["registries"])
+        except (ValueError, KeyError, TypeError):
+            pass  # a damaged copy is only a miss
     config = parse_file(path, system)
-    if copy_path:
+    if copies is not None:
         body = {
             "v": _COPY_VERSION,
             "path": path,
@@ -269,25 +272,8 @@ def load(env: Mapping[str, str]) -> Config:
             "defaults": config.defaults,
             "registries": config.registries,
         }
-        try:  # not contextlib.suppress: that import would land on the get path
-            securefile.write_atomic(copy_path, json.dumps(body).encode())
-        except CacheError:
-            pass  # a copy that cannot be written only costs a parse next time
+        copies.save_copy(path, json.dumps(body).encode())
     return config
-
-
-def _copy_path(env: Mapping[str, str], path: str, system: bool) -> str | None:
-    from ecr_helper import cache
-
-    files = cache.file_cache(env, system)
-    if files.machine and os.geteuid() != 0:
-        return None  # the machine-wide cache is written by root only
-    try:
-        files.prepare()
-    except CacheError:
-        return None
-    assert files.folder is not None
-    return os.path.join(files.folder, f"config-{cache.digest(os.path.abspath(path))[:16]}.json")
 
 
 def parse_file(path: str, system: bool = False) -> Config:
@@ -338,21 +324,13 @@ def validate(raw: Mapping[str, Any], path: str) -> tuple[dict[str, Any], dict[st
             raise ConfigError(path, where, f"names the same host as another entry ({host})")
         table = _table(body, path, where, REGISTRY_KEYS)
         ecr = parse_ecr_host(host)
-        if host == PUBLIC_HOST:
-            if "registry_id" in table:
-                raise ConfigError(
-                    path, f"{where}.registry_id", "ECR Public has no registry id; remove the key"
-                )
-            if table.get("region", PUBLIC_REGION) != PUBLIC_REGION:
-                raise ConfigError(
-                    path,
-                    f"{where}.region",
-                    f"ECR Public's tokens come from {PUBLIC_REGION} only; remove the key",
-                )
-        elif ecr is not None:
-            for key, value in (("registry_id", ecr.registry_id), ("region", ecr.region)):
+        # The host says these (ECR Public: no registry id, tokens from us-east-1 only).
+        says = (ecr.registry_id, ecr.region) if ecr else ("", PUBLIC_REGION)
+        if ecr is not None or host == PUBLIC_HOST:
+            for key, value in zip(("registry_id", "region"), says, strict=True):
                 if key in table and table[key] != value:
-                    raise ConfigError(path, f"{where}.{key}", f"contradicts the host ({value})")
+                    told = value or "ECR Public has none"
+                    raise ConfigError(path, f"{where}.{key}", f"contradicts the host ({told})")
         else:
             if "registry_id" not in table:
                 raise ConfigError(

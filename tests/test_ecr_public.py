@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from ecr_helper import aws, cache, config, protocol
+from ecr_helper import aws, config
+from ecr_helper.cache import cache_key
 from ecr_helper.errors import ConfigError, PublicTokenDenied
+from ecr_helper.service import Service
 from tests.fakeaws import FakeAws
 from tests.helpers import HELPER, XECR, get, installed, run
 
@@ -104,8 +106,11 @@ def test_the_dual_stack_name_is_the_same_section() -> None:
 @pytest.mark.parametrize(
     ("body", "says"),
     [
-        ('registry_id = "111111111111"', "registry_id: ECR Public has no registry id"),
-        ('region = "eu-west-1"', "region: ECR Public's tokens come from us-east-1 only"),
+        (
+            'registry_id = "111111111111"',
+            r"registry_id: contradicts the host \(ECR Public has none",
+        ),
+        ('region = "eu-west-1"', r"region: contradicts the host \(us-east-1\)"),
     ],
 )
 def test_the_public_section_refuses_what_ecr_public_lacks(body: str, says: str) -> None:
@@ -117,10 +122,10 @@ def test_the_public_section_refuses_what_ecr_public_lacks(body: str, says: str) 
 def test_one_token_per_identity_for_both_names_and_every_path() -> None:
     env = {"AWS_ACCESS_KEY_ID": "AKIAFAKEFAKEFAKE0001"}
     loaded = config.Config()
-    keys = {cache.cache_key(loaded.resolve(name), env) for name in NAMES}
+    keys = {cache_key(loaded.resolve(name), env) for name in NAMES}
     assert len(keys) == 1
     other = {**env, "AWS_PROFILE": "someone-else"}
-    assert cache.cache_key(loaded.resolve("public.ecr.aws"), other) not in keys
+    assert cache_key(loaded.resolve("public.ecr.aws"), other) not in keys
 
 
 # -- the token, from the fake ------------------------------------------------------------
@@ -173,11 +178,12 @@ def test_access_denied_names_ecr_public_and_the_actions_it_needs(fake_aws: FakeA
 
 def test_a_refresh_due_token_is_refreshed_like_a_private_one(fake_aws: FakeAws) -> None:
     env = dict(os.environ)
-    _, first = protocol.get_token("public.ecr.aws", env)
-    _, again = protocol.get_token("ecr-public.aws.com", env)
+    _, first = Service.open(env).token_for("public.ecr.aws")
+    _, again = Service.open(env).token_for("ecr-public.aws.com")
     assert again == first and fake_aws.calls("GetAuthorizationToken") == 1
     # Seven hours on, past half its life: the next get refreshes it early.
-    _, later = protocol.get_token("public.ecr.aws", env, clock=lambda: time.time() + 7 * 3600)
+    later_service = Service.open(env, clock=lambda: time.time() + 7 * 3600)
+    _, later = later_service.token_for("public.ecr.aws")
     assert fake_aws.calls("GetAuthorizationToken") == 2
     assert later.issued_at > first.issued_at
 

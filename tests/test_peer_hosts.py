@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from ecr_helper import kubelet
 from ecr_helper.errors import NOT_FOUND
+from ecr_helper.frontends import kubelet
 from ecr_helper.registry import is_public_host, normalize, parse_ecr_host
 from tests.fakeaws import FakeAws
 from tests.helpers import get
