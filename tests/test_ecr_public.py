@@ -21,7 +21,7 @@ from ecr_helper.cache import cache_key
 from ecr_helper.errors import ConfigError, PublicTokenDenied
 from ecr_helper.service import Service
 from tests.fakeaws import FakeAws
-from tests.helpers import HELPER, XECR, get, installed, run
+from tests.helpers import HELPER, XECR, get, installed, known_secrets, run, scan
 
 PUBLIC_ROLE = "arn:aws:iam::444444444444:role/public-pull"
 # The fake's token for a caller in account N (see tests/fakeaws.py).
@@ -344,3 +344,40 @@ def test_the_fake_answers_as_botocore_reads_it(fake_aws: FakeAws) -> None:
     assert data["expiresAt"].timestamp() > time.time() + 43000
     with pytest.raises(client.exceptions.ClientError, match="UnsupportedCommandException"):
         client.describe_registries()
+
+
+@pytest.mark.slow
+def test_configure_writes_one_section_for_both_names(isolated_env: Path) -> None:
+    added = run([XECR, "configure", "public.ecr.aws", "--role-arn", PUBLIC_ROLE])
+    assert added.returncode == 0, added.err
+    assert 'config: added [registries."public.ecr.aws"]' in added.out
+    assert 'credHelpers["public.ecr.aws"] = "xecr"' in added.out
+    updated = run([XECR, "configure", "https://ecr-public.aws.com", "--external-id", "pub-ext"])
+    assert updated.returncode == 0, updated.err
+    assert 'config: updated [registries."public.ecr.aws"]' in updated.out
+    text = (isolated_env / ".config" / "xecr" / "config.toml").read_text()
+    assert text.count("[registries.") == 1 and "pub-ext" in text and PUBLIC_ROLE in text
+    docker = json.loads((isolated_env / ".docker" / "config.json").read_text())
+    assert docker["credHelpers"] == {"public.ecr.aws": "xecr", "ecr-public.aws.com": "xecr"}
+    for args, says in (
+        (["--registry-id", "111111111111"], "--registry-id: ECR Public has no registry id"),
+        (["--region", "eu-west-1"], "ECR Public's tokens come from us-east-1 only"),
+    ):
+        refused = run([XECR, "configure", "public.ecr.aws", *args])
+        assert refused.returncode == 2 and says in refused.err, refused.err
+
+
+@pytest.mark.slow
+def test_no_public_token_or_role_secret_leaks(isolated_env: Path, fake_aws: FakeAws) -> None:
+    """Debug logging on, a role chain, a fetch, a cached serve, a failure: the token and the
+    role's keys appear only in get's answers and the private cache entry."""
+    _config(isolated_env, f'[registries."public.ecr.aws"]\nrole_arn = "{PUBLIC_ROLE}"\n')
+    debug = {"XECR_LOG_LEVEL": "debug"}
+    answered = [get("public.ecr.aws", extra_env=debug), get("ecr-public.aws.com", extra_env=debug)]
+    assert all(r.returncode == 0 for r in answered)
+    fake_aws.fail("GetAuthorizationToken", "access_denied")
+    failed = run([XECR, "login", "public.ecr.aws"], extra_env=debug)
+    assert failed.returncode == 1
+    assert password("444444444444") in known_secrets(fake_aws)
+    entries = scan(fake_aws, isolated_env, [*answered, failed], answered)
+    assert len(entries) == 1
