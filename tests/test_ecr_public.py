@@ -306,6 +306,7 @@ def test_the_kubelet_plugin_answers_for_public_images(fake_aws: FakeAws, image: 
     ]
 
 
+@pytest.mark.slow
 def test_the_client_policy_for_ecr_public() -> None:
     done = subprocess.run(
         [installed(XECR), "policy", "client", "--public"],
