@@ -91,6 +91,7 @@ class PublicTokenDenied(TokenDenied):
     """ECR Public refused GetAuthorizationToken."""
 
     def __init__(self, identity: str, code: str) -> None:
+        # Not TokenDenied's text: ECR Public has no registry id, and other actions.
         AwsError.__init__(
             self,
             f"ECR Public GetAuthorizationToken denied as {identity} ({code}): that identity "
