@@ -16,7 +16,7 @@ import os
 import stat
 import time
 
-from ecr_helper.errors import CacheError, XecrError
+from ecr_helper.errors import CacheError, ConfigError, XecrError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -66,6 +66,29 @@ def check_dir(path: str, info: os.stat_result | None = None) -> None:
         raise CacheError(
             f"refusing folder {path}: mode {stat.S_IMODE(info.st_mode):04o} lets others in "
             "(expected 0700, or 0750 for the machine-wide cache)"
+        )
+
+
+def check_config_file(path: str, info: os.stat_result) -> None:
+    """Refuse (:class:`ConfigError`) a config file that is not a regular file (a FIFO
+    would hang the read) or that someone else could have written: it picks the roles
+    and profiles (so the ``credential_process``) xecr runs with, and root run with
+    another user's HOME (``sudo -E``) must not act on hers."""
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(path, "", "not a regular file (check XECR_CONFIG)")
+    if info.st_uid not in (os.geteuid(), 0):
+        raise ConfigError(
+            path,
+            "",
+            f"refused: owned by uid {info.st_uid}, not by you (uid {os.geteuid()}) or root; "
+            "another user's config is never read",
+        )
+    if info.st_mode & _FILE_FORBIDDEN:
+        raise ConfigError(
+            path,
+            "",
+            f"refused: mode {stat.S_IMODE(info.st_mode):04o} lets others write it "
+            f"(run `chmod go-w {path}`)",
         )
 
 
