@@ -82,7 +82,7 @@ def test_the_kubelet_mode_answers_a_whole_request_while_stdin_stays_open(
 
 
 def test_deeply_nested_json_to_the_kubelet_mode_is_an_input_error(configured: FakeAws) -> None:
-    result = run([installed(HELPER), "kubelet"], b"[" * 60000 + b"]" * 60000, timeout=60)
+    result = run([installed(HELPER), "kubelet"], b"[" * 30000 + b"]" * 30000, timeout=60)
     line = assert_one_line_failure(result, "nested too deeply", stream="stderr")
     assert "internal error" not in line
     assert configured.counts() == {}
