@@ -73,7 +73,7 @@ def assume_web_identity(
     creds: dict[str, Any] = response["Credentials"]
     log.register_secret(creds["SecretAccessKey"])
     log.register_secret(creds["SessionToken"])
-    log.debug(f"assumed {pod.role_arn} with the token of {pod.describe()}")
+    log.debug(f"assumed {pod.role_arn} with the token of service account {pod.account.label}")
     return creds
 
 
