@@ -206,7 +206,7 @@ def test_refuse_instead_of_the_node_identity(
     write_config(CHAIN_CONFIG)
     env = {**os.environ, "XECR_KUBELET_UNANNOTATED": "refuse"}
     tok = k8s_tokens.token("team-c", "default")
-    with pytest.raises(InputError, match="team-c/default has no eks.amazonaws.com/ecr-role-arn"):
+    with pytest.raises(InputError, match=r"team-c/default has no eks\.amazonaws\.com/ecr-role-arn"):
         _answer(k8s_tokens.request(IMAGE, tok, {}), env)
     with pytest.raises(InputError, match="no service account token"):
         _answer(k8s_tokens.request(IMAGE), env)
