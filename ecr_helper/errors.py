@@ -85,9 +85,9 @@ class WebIdentityDenied(AwsError, PermissionError):
         audience = ",".join(account.audiences) or "sts.amazonaws.com"
         super().__init__(
             f"AssumeRoleWithWebIdentity denied for {role_arn} as service account "
-            f"{account.label} ({code}): check that role's trust policy (Federated: the "
-            f"cluster's OIDC provider, {account.subject!r} in its :sub condition, "
-            f"{audience!r} in :aud) and that the OIDC provider is in the role's account"
+            f"{account.label} ({code}): that role's trust policy must allow the cluster's "
+            f"OIDC provider with sub {account.subject} and aud {audience} "
+            "(xecr policy trust --oidc-provider prints one)"
         )
         self.role_arn = role_arn
         self.service_account = account.label
