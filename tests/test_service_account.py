@@ -159,3 +159,33 @@ def test_cache_keys_separate_service_accounts_even_with_one_role() -> None:
     keys = [a1, b, a_other_name, a_recreated, a_other_role, a_other_registry, base]
     assert len(set(keys)) == len(keys)
     assert all(re.fullmatch(r"[0-9a-f]{32}", k) for k in keys)
+
+
+def test_the_request_never_shows_the_token() -> None:
+    import io
+
+    from ecr_helper import kubelet
+
+    tok = k8s_tokens.token("team-a", "builder")
+    raw = k8s_tokens.request("111111111111.dkr.ecr.us-east-1.amazonaws.com/a", tok, {"k": "v"})
+    request = kubelet.read_request(io.BytesIO(raw))
+    assert request.token == tok and request.annotations == {"k": "v"}
+    assert tok not in repr(request) and "***" in repr(request)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "says"),
+    [
+        ("serviceAccountToken", 42, "serviceAccountToken is not a string"),
+        ("serviceAccountAnnotations", ["k"], "serviceAccountAnnotations is not a map"),
+    ],
+)
+def test_malformed_service_account_fields_are_refused(field: str, value: object, says: str) -> None:
+    import io
+
+    from ecr_helper import kubelet
+
+    body = {"apiVersion": k8s_tokens.V1, "image": "111111111111.dkr.ecr.us-east-1.amazonaws.com/a"}
+    body[field] = value
+    with pytest.raises(InputError, match=says):
+        kubelet.read_request(io.BytesIO(json.dumps(body).encode()))
