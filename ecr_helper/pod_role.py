@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ecr_helper.config import RegistrySettings
-    from ecr_helper.credentials import Token
     from ecr_helper.service_account import PodRole
+    from ecr_helper.token import Token
 
 # STS's answers when the role's trust policy, the OIDC provider or the token is at fault.
 _REFUSED = frozenset(

@@ -204,7 +204,7 @@ def session_name(account: ServiceAccount) -> str:
     name = _SESSION_CHARS.sub("-", f"{account.name}@{account.namespace}")
     if len(name) <= _SESSION_MAX:
         return name
-    from ecr_helper.cache import digest
+    from ecr_helper.cache.file import digest
 
     tail = digest(f"{account.namespace}/{account.name}")[:8]
     return f"{name[: _SESSION_MAX - 9]}-{tail}"
@@ -245,7 +245,7 @@ def cache_key(base: str, pod: PodRole) -> str:
     with the same role annotation; a service account deleted and made again (a new
     uid) does not inherit the old one's. The token itself is not in the key.
     """
-    from ecr_helper.cache import digest
+    from ecr_helper.cache.file import digest
 
     account = pod.account
     parts = [

@@ -164,7 +164,7 @@ def test_cache_keys_separate_service_accounts_even_with_one_role() -> None:
 def test_the_request_never_shows_the_token() -> None:
     import io
 
-    from ecr_helper import kubelet
+    from ecr_helper.frontends import kubelet
 
     tok = k8s_tokens.token("team-a", "builder")
     raw = k8s_tokens.request("111111111111.dkr.ecr.us-east-1.amazonaws.com/a", tok, {"k": "v"})
@@ -183,7 +183,7 @@ def test_the_request_never_shows_the_token() -> None:
 def test_malformed_service_account_fields_are_refused(field: str, value: object, says: str) -> None:
     import io
 
-    from ecr_helper import kubelet
+    from ecr_helper.frontends import kubelet
 
     body = {"apiVersion": k8s_tokens.V1, "image": "111111111111.dkr.ecr.us-east-1.amazonaws.com/a"}
     body[field] = value

@@ -1,4 +1,4 @@
-"""ecr_helper.status: rows of configured and cached registries, countdowns, JSON, daemon."""
+"""ecr_helper.setup.status: rows of configured and cached registries, countdowns, JSON, daemon."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from ecr_helper import cache, config, instance, paths, status
-from ecr_helper.credentials import Token
+from ecr_helper import paths
+from ecr_helper.daemon import lock
+from ecr_helper.service import Service
+from ecr_helper.setup import status
+from ecr_helper.token import Token
 from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE
 
 NOW = 1_800_000_000.0
@@ -30,14 +33,13 @@ def _token(
     )
 
 
-def _store(env: dict[str, str]) -> tuple[config.Config, cache.TokenCache]:
-    loaded = config.load(env)
-    return loaded, cache.open_cache(loaded, env)
+def _open(env: dict[str, str]) -> Service:
+    return Service.open(env)
 
 
 def _put(env: dict[str, str], host: str, token: Token) -> None:
-    loaded, store = _store(env)
-    store.write(cache.cache_key(loaded.resolve(host), env), token)
+    opened = _open(env)
+    opened.store.write(opened.key(opened.settings(host)), token)
 
 
 @pytest.fixture
@@ -50,7 +52,7 @@ def no_daemon_module(monkeypatch: pytest.MonkeyPatch) -> Callable[[int | None], 
             seen.append(folder)
             return pid
 
-        monkeypatch.setattr(instance, "is_running", is_running)
+        monkeypatch.setattr(lock, "is_running", is_running)
         return seen
 
     return install
@@ -91,8 +93,8 @@ def test_configured_registries_first_with_their_cached_state(
     env = dict(os.environ)
     _put(env, CENTRAL_HOST, _token(CENTRAL_HOST, CENTRAL, "us-east-1", NOW - 60, role=PULL_ROLE))
     _put(env, OTHER_HOST, _token(OTHER_HOST, "222222222222", "eu-west-1", NOW - 43000))
-    loaded, store = _store(env)
-    found = status.rows(loaded, store, env, NOW)
+    opened = _open(env)
+    found = status.rows(opened, NOW)
     assert [r.registry for r in found] == [CENTRAL_HOST, "mirror.example.com", OTHER_HOST]
     central, mirror, other = found
     assert central == status.Row(
@@ -127,8 +129,8 @@ def test_states_follow_the_refresh_rules(write_config: Callable[[str], Path]) ->
         (NOW - 43000, "expired"),
     ):
         _put(env, CENTRAL_HOST, _token(CENTRAL_HOST, CENTRAL, "us-east-1", issued))
-        loaded, store = _store(env)
-        assert status.rows(loaded, store, env, NOW)[0].state == expected
+        opened = _open(env)
+        assert status.rows(opened, NOW)[0].state == expected
 
 
 def test_a_token_of_another_identity_is_not_shown_as_ours(
@@ -138,8 +140,8 @@ def test_a_token_of_another_identity_is_not_shown_as_ours(
     _put(env, OTHER_HOST, _token(OTHER_HOST, "222222222222", "eu-west-1", NOW - 10))
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAFAKEFAKEFAKE0002")
     env = dict(os.environ)
-    loaded, store = _store(env)
-    [row] = status.rows(loaded, store, env, NOW)
+    opened = _open(env)
+    [row] = status.rows(opened, NOW)
     assert (row.registry, row.state, row.expires_at) == (OTHER_HOST, "none", None)
 
 
@@ -156,8 +158,8 @@ def test_a_cached_alias_no_longer_configured_shows_what_is_on_disk(
         _token("mirror.example.com", "444444444444", "eu-west-1", NOW - 10),
     )
     path.write_text("")
-    loaded, store = _store(env)
-    [row] = status.rows(loaded, store, env, NOW)
+    opened = _open(env)
+    [row] = status.rows(opened, NOW)
     assert (row.registry, row.registry_id, row.state, row.configured) == (
         "mirror.example.com",
         "444444444444",
@@ -172,8 +174,8 @@ def test_table_lists_columns_countdown_and_daemon(write_config: Callable[[str], 
     )
     env = dict(os.environ)
     _put(env, CENTRAL_HOST, _token(CENTRAL_HOST, CENTRAL, "us-east-1", NOW - 60))
-    loaded, store = _store(env)
-    text = status.table(status.rows(loaded, store, env, NOW), status.Daemon(4242), NOW)
+    opened = _open(env)
+    text = status.table(status.rows(opened, NOW), status.DaemonState(4242), NOW)
     lines = text.splitlines()
     assert lines[0].split() == [
         "REGISTRY",
@@ -192,7 +194,7 @@ def test_table_lists_columns_countdown_and_daemon(write_config: Callable[[str], 
 
 
 def test_empty_table_says_how_to_start() -> None:
-    text = status.table([], status.Daemon(None), NOW)
+    text = status.table([], status.DaemonState(None), NOW)
     assert "xecr configure" in text
     assert text.endswith("daemon: not running\n")
 
@@ -201,12 +203,13 @@ def test_daemon_status_asks_the_instance_lock(
     no_daemon_module: Callable[[int | None], list[str]],
 ) -> None:
     seen = no_daemon_module(77)
-    assert status.daemon_status("/some/cache") == status.Daemon(77)
-    assert seen == ["/some/cache"]
+    opened = _open(dict(os.environ))
+    assert status.DaemonState(opened.daemon_pid()) == status.DaemonState(77)
+    assert seen == [opened.folder]
     no_daemon_module(None)
-    assert status.daemon_status("/x").line() == "daemon: not running"
+    assert status.DaemonState(opened.daemon_pid()).line() == "daemon: not running"
     no_daemon_module(-1)
-    assert status.daemon_status("/x").line() == "daemon: running (pid unknown)"
+    assert status.DaemonState(opened.daemon_pid()).line() == "daemon: running (pid unknown)"
 
 
 def test_collect_reads_the_config_cache_and_daemon(
@@ -217,6 +220,6 @@ def test_collect_reads_the_config_cache_and_daemon(
     seen = no_daemon_module(None)
     found, daemon = status.collect(dict(os.environ), lambda: NOW)
     assert [r.registry for r in found] == [CENTRAL_HOST]
-    assert daemon == status.Daemon(None)
+    assert daemon == status.DaemonState(None)
     folder = paths.cache_dir(os.environ, False)
     assert seen == [folder]

@@ -21,39 +21,38 @@ if TYPE_CHECKING:
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    from ecr_helper.protocol import VERBS
-
-    if len(args) == 1 and args[0] in VERBS:
-        return _protocol(args[0])
-    from ecr_helper.cli import commands
-
     name = os.path.basename(prog or (sys.argv[0] if argv is None else "xecr"))
-    if name.startswith("docker-credential-") and not (
-        args and (args[0] in ("-h", "--help", "--version") or args[0] in commands.command_names())
+    helper = name.startswith("docker-credential-")
+    from ecr_helper.frontends.docker import VERBS
+
+    # `xecr version` is the people's command (argparse); Docker's `version` verb
+    # is answered when called by the helper's name.
+    if len(args) == 1 and args[0] in VERBS and (helper or args[0] != "version"):
+        return _protocol(args[0])
+    from ecr_helper.cli import parser
+
+    if helper and not (
+        args and (args[0] in ("-h", "--help", "--version") or args[0] in parser.command_names())
     ):
         # Called as a credential helper with a verb Docker does not send:
         # answer the way the protocol answers failures, one line on stdout.
         verb = args[0] if args else ""
         print(f"{name}: unknown verb {verb!r}: expected one of {', '.join(VERBS)}")
         return 1
-    return commands.run(args)
-
-
-def one_line(text: str) -> str:
-    """Docker shows the helper's stdout as is: never let a message span lines."""
-    return " ".join(text.split("\n")).replace("\r", " ")
+    return parser.run(args)
 
 
 def _protocol(verb: str) -> int:
-    from ecr_helper import protocol
+    from ecr_helper.frontends import docker
 
     try:
-        out = protocol.run(verb, sys.stdin.buffer, os.environ)
+        out = docker.run(verb, sys.stdin.buffer, os.environ)
     except NotOurRegistry as exc:
         print(exc)
         return 1
     except XecrError as exc:
         from ecr_helper import log
+        from ecr_helper.cli.output import one_line
 
         log.exception_debug(f"{verb}: {exc}")
         print(one_line(str(exc)))

@@ -212,12 +212,13 @@ def _apply(args: argparse.Namespace, out: TextIO) -> int:
         args.registry_id or ref.registry_id or (policy.role_account(roles[-1]) if roles else None)
     )
 
-    from ecr_helper import aws, policy_apply
+    from ecr_helper import aws
+    from ecr_helper.policy import apply
 
     ecr = aws.make_client(
         "ecr", region, role_arns=roles, external_id=external, source_profile=args.profile
     )
-    outcome = policy_apply.apply(
+    outcome = apply.apply(
         ecr,
         repository=ref.name,
         registry_id=registry_id,
@@ -245,10 +246,10 @@ def trust(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.oidc_provider:
         if args.external_id:
             raise UsageError("--external-id goes with --account (STS takes none with a token)")
-        from ecr_helper import pod_trust
+        from ecr_helper.policy import web_identity
 
-        doc = pod_trust.trust_policy(
-            args.oidc_provider, args.service_account, args.audience or pod_trust.AUDIENCE
+        doc = web_identity.trust_policy(
+            args.oidc_provider, args.service_account, args.audience or web_identity.AUDIENCE
         )
         out.write(policy.render(doc))
         return 0

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from ecr_helper.errors import UsageError
+from ecr_helper.policy.documents import VERSION
 
-VERSION = "2012-10-17"
 SID = "XecrPodAssumeRoleWithWebIdentity"
 AUDIENCE = "sts.amazonaws.com"
 _PROVIDER_ARN = re.compile(

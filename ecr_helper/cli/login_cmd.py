@@ -6,9 +6,11 @@ import argparse
 import os
 from typing import TextIO
 
-from ecr_helper import __version__, cache, config, protocol, refresh, status
+from ecr_helper import __version__, config
 from ecr_helper.config import RegistrySettings
 from ecr_helper.errors import NotOurRegistry, UsageError, XecrError
+from ecr_helper.service import Service
+from ecr_helper.setup import status
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -61,12 +63,10 @@ def _unknown(name: str, loaded: config.Config) -> XecrError:
 
 
 def login(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    env = os.environ
-    loaded = config.load(env)
-    store = cache.open_cache(loaded, env)
-    for name in _targets(args, loaded):
-        settings = resolve(loaded, name)
-        token = refresh.renew(settings, store, cache.cache_key(settings, env), protocol.fetch)
+    opened = Service.open(os.environ)
+    for name in _targets(args, opened.config):
+        settings = resolve(opened.config, name)
+        token = opened.renew(settings)
         out.write(
             f"logged in to {settings.host} (registry {settings.registry_id}), "
             f"token expires {status.iso(token.expires_at)}\n"
@@ -75,13 +75,11 @@ def login(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def logout(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    env = os.environ
-    loaded = config.load(env)
-    store = cache.open_cache(loaded, env)
+    opened = Service.open(os.environ)
+    store = opened.store
     if args.registries:
         for name in args.registries:
-            settings = resolve(loaded, name)
-            removed = store.delete(cache.cache_key(settings, env))
+            removed = opened.forget(settings := resolve(opened.config, name))
             out.write(f"{settings.host}: {'token forgotten' if removed else 'nothing cached'}\n")
         return 0
     entries = store.entries()
@@ -94,9 +92,10 @@ def logout(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def get_login_password(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    opened = Service.open(os.environ)
     try:
-        _, token = protocol.get_token(args.registry, os.environ)
+        _, token = opened.token_for(args.registry)
     except NotOurRegistry:
-        raise _unknown(args.registry, config.load(os.environ)) from None
+        raise _unknown(args.registry, opened.config) from None
     out.write(token.secret + "\n")
     return 0

@@ -1,4 +1,4 @@
-"""ecr_helper.pod_trust and ``xecr policy trust --oidc-provider``: a pod role's trust policy."""
+"""``xecr policy trust --oidc-provider`` (ecr_helper.policy.web_identity): a pod role's trust."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from ecr_helper import pod_trust
 from ecr_helper.errors import UsageError
+from ecr_helper.policy import web_identity
 from tests.helpers import XECR, installed
 
 ISSUER = "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
@@ -16,7 +16,7 @@ PROVIDER = f"arn:aws:iam::222222222222:oidc-provider/{ISSUER}"
 
 
 def test_one_service_account_is_an_exact_match() -> None:
-    assert pod_trust.trust_policy(PROVIDER, ["team-a:builder"]) == {
+    assert web_identity.trust_policy(PROVIDER, ["team-a:builder"]) == {
         "Version": "2012-10-17",
         "Statement": [
             {
@@ -36,7 +36,7 @@ def test_one_service_account_is_an_exact_match() -> None:
 
 
 def test_a_whole_namespace_uses_string_like_and_duplicates_go() -> None:
-    doc = pod_trust.trust_policy(
+    doc = web_identity.trust_policy(
         PROVIDER, ["team-a:builder", "team-b:*", "team-a:builder"], audience="my-aud"
     )
     condition = doc["Statement"][0]["Condition"]
@@ -65,7 +65,7 @@ def test_a_whole_namespace_uses_string_like_and_duplicates_go() -> None:
 )
 def test_bad_input_is_a_usage_error(provider: str, accounts: list[str], says: str) -> None:
     with pytest.raises(UsageError, match=says.replace("*", r"\*")):
-        pod_trust.trust_policy(provider, accounts)
+        web_identity.trust_policy(provider, accounts)
 
 
 def _xecr(*args: str) -> subprocess.CompletedProcess[str]:
@@ -82,7 +82,7 @@ def _xecr(*args: str) -> subprocess.CompletedProcess[str]:
 def test_the_command_prints_it_and_refuses_mixed_flags() -> None:
     done = _xecr("--oidc-provider", PROVIDER, "--service-account", "team-a:builder")
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == pod_trust.trust_policy(PROVIDER, ["team-a:builder"])
+    assert json.loads(done.stdout) == web_identity.trust_policy(PROVIDER, ["team-a:builder"])
     mixed = _xecr("--oidc-provider", PROVIDER, "--service-account", "a:b", "--external-id", "xx")
     assert mixed.returncode == 2 and "--external-id goes with --account" in mixed.stderr
     stray = _xecr("--account", "222222222222", "--service-account", "a:b")

@@ -21,12 +21,13 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, BinaryIO
 
-from ecr_helper import protocol, refresh, service_account
+from ecr_helper import refresh, service_account
 from ecr_helper._frozen import Frozen
 from ecr_helper.config import RegistrySettings
-from ecr_helper.credentials import Token
 from ecr_helper.errors import InputError, NotOurRegistry
+from ecr_helper.service import Service
 from ecr_helper.service_account import KubeletOptions, PodRole
+from ecr_helper.token import Token
 
 GROUP = "credentialprovider.kubelet.k8s.io"
 API_VERSIONS = (f"{GROUP}/v1", f"{GROUP}/v1beta1")
@@ -56,6 +57,11 @@ class Request(Frozen):
         annotations: dict[str, Any] | None = None,
     ) -> None:
         self._set(version=version, image=image, token=token, annotations=annotations or {})
+
+
+def service_token(host: str, env: Mapping[str, str]) -> tuple[RegistrySettings, Token]:
+    """The token ``get`` would serve for ``host``: same config, cache and refresh rules."""
+    return Service.open(env).token_for(host)
 
 
 def go_duration(seconds: float) -> str:
@@ -120,7 +126,7 @@ def respond(
     version: str,
     image: str,
     env: Mapping[str, str],
-    get_token: GetToken = protocol.get_token,
+    get_token: GetToken = service_token,
     clock: Callable[[], float] = time.time,
 ) -> dict[str, Any]:
     """The CredentialProviderResponse for one image.
@@ -159,25 +165,29 @@ def _answer(
 
 def pod_token(host: str, env: Mapping[str, str], pod: PodRole, clock: Callable[[], float]) -> Token:
     """A servable token for ``host`` fetched as the pod's role, cached per service account."""
-    from ecr_helper import cache, config
-
-    loaded = config.load(env)
-    settings = loaded.resolve(host)
-    store = cache.open_cache(loaded, env)
-    key = service_account.cache_key(cache.cache_key(settings, env), pod)
+    service = Service.open(env, clock=clock)
+    settings = service.settings(host)
+    key = service_account.cache_key(service.key(settings), pod)
 
     def fetch(settings: RegistrySettings, quick: bool) -> Token:
         from ecr_helper import pod_role
 
         return pod_role.fetch_token(settings, pod, quick, clock)
 
-    return refresh.obtain(settings, store, key, fetch, clock)
+    return refresh.obtain(
+        settings,
+        service.store,
+        key,
+        fetch,
+        clock,
+        daemon_running=lambda: bool(service.daemon_pid()),
+    )
 
 
 def respond_to(
     request: Request,
     env: Mapping[str, str],
-    get_token: GetToken = protocol.get_token,
+    get_token: GetToken = service_token,
     clock: Callable[[], float] = time.time,
     get_pod_token: GetPodToken = pod_token,
 ) -> dict[str, Any]:
@@ -231,7 +241,7 @@ def _not_ours(image: str) -> InputError:
 def run(
     stdin: BinaryIO,
     env: Mapping[str, str],
-    get_token: GetToken = protocol.get_token,
+    get_token: GetToken = service_token,
     clock: Callable[[], float] = time.time,
 ) -> str:
     """Read the request, answer with the response as one line of JSON."""

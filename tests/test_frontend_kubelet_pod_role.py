@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from ecr_helper import kubelet
 from ecr_helper.errors import AwsError, InputError, WebIdentityDenied
+from ecr_helper.frontends import kubelet
 from tests import k8s_tokens
 from tests.fakeaws import FakeAws
 from tests.helpers import (
