@@ -25,6 +25,8 @@ from ecr_helper.errors import AwsError, WebIdentityDenied
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    import boto3
+
     from ecr_helper.config import RegistrySettings
     from ecr_helper.service_account import PodRole
     from ecr_helper.token import Token
@@ -42,10 +44,13 @@ _REFUSED = frozenset(
 
 
 def assume_web_identity(
-    pod: PodRole, region: str, duration: int | None, timeouts: aws.Timeouts
+    sess: boto3.Session,
+    pod: PodRole,
+    region: str,
+    duration: int | None,
+    timeouts: aws.Timeouts,
 ) -> dict[str, Any]:
     """The credentials of ``pod``'s role, from its service-account token."""
-    sess = aws._call(lambda: aws.session(None), "sts", region, aws._never)
     config = aws._boto_config(timeouts).merge(BotoConfig(signature_version=UNSIGNED))
 
     def make() -> Any:
@@ -85,8 +90,8 @@ def fetch_token(
 ) -> Token:
     """The registry's token, fetched as ``pod``'s role and then the configured chain."""
     timeouts = aws.QUICK if quick else aws.NORMAL
-    creds = assume_web_identity(pod, settings.region, settings.duration_seconds, timeouts)
     sess = aws._call(lambda: aws.session(None), "sts", settings.region, aws._never)
+    creds = assume_web_identity(sess, pod, settings.region, settings.duration_seconds, timeouts)
     try:
         last = aws.assume_chain(
             sess,

@@ -331,3 +331,52 @@ def test_the_kubelet_plugin_end_to_end(
     assert _scan_for_pod_tokens([team_a, team_b, team_c], roots, [*outputs, a.stdout, c.stdout])
     entries = assert_no_secrets(known_secrets(fake_aws), roots, outputs)
     assert len(entries) == 2  # team A's (pod role) and the node's; none for team B
+
+
+@pytest.mark.slow
+def test_a_burst_of_pods_makes_one_fetch_per_service_account(
+    fake_aws: FakeAws, write_config: Callable[[str], Path], tmp_path: Path
+) -> None:
+    import subprocess
+
+    config = write_config(CHAIN_CONFIG)
+    env = {
+        **os.environ,
+        "XECR_CONFIG": str(config),
+        "XECR_CACHE_DIR": str(tmp_path / "kubelet-cache"),
+        "XECR_LOG_DIR": str(tmp_path / "kubelet-log"),
+    }
+    team_b_uid = "7a1d4e0b-2c3f-4b5a-8d9e-0f1a2b3c4d5e"
+    requests = [
+        k8s_tokens.request(IMAGE, k8s_tokens.token("team-a", "builder", uid=TEAM_A_UID), ANNOTATED)
+        for _ in range(4)
+    ] + [
+        k8s_tokens.request(IMAGE, k8s_tokens.token("team-b", "ci", uid=team_b_uid), ANNOTATED)
+        for _ in range(2)
+    ]
+    procs = [
+        subprocess.Popen(
+            [HELPER, "kubelet"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        for _ in requests
+    ]
+    for proc, raw in zip(procs, requests, strict=True):
+        assert proc.stdin is not None
+        proc.stdin.write(raw)
+        proc.stdin.close()
+    for proc in procs:
+        assert proc.wait(timeout=120) == 0
+        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stderr.read() == b""
+        assert json.loads(proc.stdout.read())["auth"][CENTRAL_HOST]["password"] == PASSWORD
+        proc.stdout.close()
+        proc.stderr.close()
+    names = sorted(
+        r.params["RoleSessionName"] for r in fake_aws.requests("AssumeRoleWithWebIdentity")
+    )
+    assert names == ["builder@team-a", "ci@team-b"]
+    assert fake_aws.calls("GetAuthorizationToken") == 2
