@@ -128,20 +128,28 @@ def respond(
     env: Mapping[str, str],
     get_token: GetToken = service_token,
     clock: Callable[[], float] = time.time,
+    *,
+    pod: PodRole | None = None,
+    until: float | None = None,
+    get_pod_token: GetPodToken | None = None,
 ) -> dict[str, Any]:
-    """The CredentialProviderResponse for one image.
+    """The CredentialProviderResponse for one image, as ``pod``'s role when given.
 
     Raises :class:`InputError` (one line for the kubelet's log) when the image's
-    host is neither ECR nor configured, so no AWS call is made for it.
+    host is neither ECR nor configured, so no AWS call is made for it. The
+    answer's cacheDuration never runs past ``until``.
     """
     host = image_host(image)
     if host is None:
         raise _not_ours(image)
     try:
-        _, token = get_token(host, env)
+        if pod is None:
+            _, token = get_token(host, env)
+        else:
+            token = (get_pod_token or pod_token)(host, env, pod, clock)
     except NotOurRegistry:
         raise _not_ours(image) from None
-    return _answer(version, host, token, clock)
+    return _answer(version, host, token, clock, until)
 
 
 def _answer(
@@ -218,17 +226,9 @@ def respond_to(
             f"and {service_account.UNANNOTATED_VAR}=refuse: annotate it with the role "
             "its pods pull as"
         )
-    host = image_host(image)
-    if host is None:
-        raise _not_ours(image)
-    try:
-        if pod is None:
-            _, token = get_token(host, env)
-        else:
-            token = get_pod_token(host, env, pod, clock)
-    except NotOurRegistry:
-        raise _not_ours(image) from None
-    return _answer(version, host, token, clock, until)
+    return respond(
+        version, image, env, get_token, clock, pod=pod, until=until, get_pod_token=get_pod_token
+    )
 
 
 def _not_ours(image: str) -> InputError:
