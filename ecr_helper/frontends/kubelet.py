@@ -211,9 +211,9 @@ def respond_to(
             )
         if options.unannotated == "refuse":
             raise InputError(
-                f"the request carries no service account token and "
-                f"{service_account.UNANNOTATED_VAR}=refuse: set tokenAttributes in the "
-                "kubelet's CredentialProviderConfig"
+                "the request carries no service account token (a pod without a service "
+                "account, or no tokenAttributes in the kubelet's CredentialProviderConfig) "
+                f"and {service_account.UNANNOTATED_VAR}=refuse"
             )
         return respond(version, image, env, get_token, clock)
     account, pod = service_account.pod_role(request.token, request.annotations, options, clock())
