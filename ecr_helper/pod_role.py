@@ -92,10 +92,14 @@ def fetch_token(
     timeouts = aws.QUICK if quick else aws.NORMAL
     sess = aws._call(lambda: aws.session(None), "sts", settings.region, aws._never)
     creds = assume_web_identity(sess, pod, settings.region, settings.duration_seconds, timeouts)
+    roles = settings.role_arns
+    if roles[:1] == (pod.role_arn,):
+        # A chain written for nodes may start at the pod's own role: it is had already.
+        roles = roles[1:]
     try:
         last = aws.assume_chain(
             sess,
-            settings.role_arns,
+            roles,
             settings.region,
             external_id=settings.external_id,
             # CloudTrail in the registry's account names the service account too.

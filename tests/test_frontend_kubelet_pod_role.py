@@ -134,6 +134,21 @@ def test_no_configured_role_means_the_pod_role_asks_ecr(
     assert ecr.access_key_id == _issued_key(TEAM_ROLE)
 
 
+def test_a_chain_that_starts_at_the_pod_role_does_not_assume_it_again(
+    fake_aws: FakeAws, write_config: Callable[[str], Path]
+) -> None:
+    write_config(CHAIN_CONFIG.replace(f'"{CENTRAL_ROLE}"', f'["{TEAM_ROLE}", "{CENTRAL_ROLE}"]'))
+    tok = k8s_tokens.token("team-a", "builder")
+    answer = _answer(k8s_tokens.request(IMAGE, tok, ANNOTATED))
+    assert answer["auth"][CENTRAL_HOST]["password"] == PASSWORD
+    assert [r.params["RoleArn"] for r in fake_aws.requests("AssumeRole")] == [CENTRAL_ROLE]
+    # A pod of another role goes through the whole chain.
+    other = {k8s_tokens.ROLE_ANNOTATION: "arn:aws:iam::222222222222:role/team-c-ecr"}
+    _answer(k8s_tokens.request(IMAGE, k8s_tokens.token("team-c", "app"), other))
+    hops = [r.params["RoleArn"] for r in fake_aws.requests("AssumeRole")]
+    assert hops == [CENTRAL_ROLE, TEAM_ROLE, CENTRAL_ROLE]
+
+
 def test_two_service_accounts_with_one_annotation_never_share_a_token(
     fake_aws: FakeAws, write_config: Callable[[str], Path], debug_log: Path, isolated_env: Path
 ) -> None:
