@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 
 from ecr_helper import log
@@ -143,6 +142,8 @@ class PodRole(Frozen):
 
 def claims(token: str) -> dict[str, Any]:
     """The payload of a JWT, unverified (STS verifies the signature)."""
+    import json
+
     parts = token.split(".")
     if len(parts) != 3 or not all(parts):
         raise InputError("the request's serviceAccountToken is not a JWT (header.payload.sig)")
@@ -245,6 +246,8 @@ def cache_key(base: str, pod: PodRole) -> str:
     with the same role annotation; a service account deleted and made again (a new
     uid) does not inherit the old one's. The token itself is not in the key.
     """
+    import json
+
     from ecr_helper.cache.file import digest
 
     account = pod.account
