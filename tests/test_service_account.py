@@ -189,3 +189,11 @@ def test_malformed_service_account_fields_are_refused(field: str, value: object,
     body[field] = value
     with pytest.raises(InputError, match=says):
         kubelet.read_request(io.BytesIO(json.dumps(body).encode()))
+
+
+def test_an_oversized_token_is_refused_before_it_is_read() -> None:
+    tok = k8s_tokens.token("team-a", "builder")
+    huge = tok + "A" * sa.MAX_TOKEN
+    with pytest.raises(InputError, match="longer than 16384 bytes") as caught:
+        sa.pod_role(huge, {k8s_tokens.ROLE_ANNOTATION: ROLE}, sa.KubeletOptions(), NOW)
+    assert "AAAA" not in str(caught.value)
