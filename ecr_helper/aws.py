@@ -208,12 +208,15 @@ def assume_chain(
     session_name: str | None = None,
     duration: int | None = None,
     timeouts: Timeouts = NORMAL,
+    source: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
     """Assume each role in order; external id and session name go with the last hop.
 
-    Returns the last hop's credentials, or None for an empty chain.
+    The first hop is made with ``source`` (credentials already had, like a pod's
+    web-identity role: then every hop is a chained one) or else the session's.
+    Returns the last hop's credentials, or ``source`` for an empty chain.
     """
-    creds: dict[str, Any] | None = None
+    creds = source
     for index, role in enumerate(role_arns):
         last = index == len(role_arns) - 1
         params: dict[str, Any] = {
@@ -221,7 +224,9 @@ def assume_chain(
             "RoleSessionName": (session_name if last and session_name else None)
             or default_session_name(),
             # AWS caps every role-chained session (each hop after the first) at an hour.
-            "DurationSeconds": min(duration or DEFAULT_DURATION, 3600 if index else 43200),
+            "DurationSeconds": min(
+                duration or DEFAULT_DURATION, 3600 if index or source else 43200
+            ),
         }
         if last and external_id:
             params["ExternalId"] = external_id
@@ -288,14 +293,27 @@ def fetch_token(
     (or, for ECR Public, from the ``ecr-public`` service, which has no registry ids)."""
     timeouts = QUICK if quick else NORMAL
     sess, creds = assume_for(settings, timeouts)
-    service = "ecr-public" if settings.public else "ecr"
-    client = _client(sess, service, settings.region, timeouts, creds)
     if settings.role_arn:
         identity = settings.role_arn
     elif settings.source_profile:
         identity = f"profile {settings.source_profile}"
     else:
         identity = "the source credentials"
+    return authorization_token(sess, creds, settings, identity, timeouts, clock)
+
+
+def authorization_token(
+    sess: boto3.Session,
+    creds: dict[str, Any] | None,
+    settings: RegistrySettings,
+    identity: str,
+    timeouts: Timeouts,
+    clock: Callable[[], float] = time.time,
+) -> Token:
+    """GetAuthorizationToken for the registry (ECR, or ECR Public), as ``creds``
+    (``identity`` names them)."""
+    service = "ecr-public" if settings.public else "ecr"
+    client = _client(sess, service, settings.region, timeouts, creds)
 
     def denied(exc: bx.ClientError) -> AwsError:
         code = _code(exc)
