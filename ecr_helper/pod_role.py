@@ -19,7 +19,7 @@ from botocore import UNSIGNED
 from botocore import exceptions as bx
 from botocore.config import Config as BotoConfig
 
-from ecr_helper import aws, log
+from ecr_helper import aws, ecr, log
 from ecr_helper.errors import AwsError, WebIdentityDenied
 
 if TYPE_CHECKING:
@@ -51,20 +51,22 @@ def assume_web_identity(
     timeouts: aws.Timeouts,
 ) -> dict[str, Any]:
     """The credentials of ``pod``'s role, from its service-account token."""
-    config = aws._boto_config(timeouts).merge(BotoConfig(signature_version=UNSIGNED))
+    config = aws.boto_config(timeouts).merge(BotoConfig(signature_version=UNSIGNED))
 
     def make() -> Any:
         return sess.client("sts", region_name=region, config=config)
 
-    sts = aws._call(make, "sts", region, aws._never)
+    sts = aws.call_with(make, "sts", region, aws.session_error)
 
     def refused(exc: bx.ClientError) -> AwsError:
-        code = aws._code(exc)
+        code = aws.error_code(exc)
         if code in _REFUSED:
             return WebIdentityDenied(pod.role_arn, pod.account, code)
-        return aws._generic(exc, f"AssumeRoleWithWebIdentity {pod.role_arn} for {pod.describe()}")
+        return aws.generic_error(
+            exc, f"AssumeRoleWithWebIdentity {pod.role_arn} for {pod.describe()}"
+        )
 
-    response = aws._call(
+    response = aws.call_with(
         lambda: sts.assume_role_with_web_identity(
             RoleArn=pod.role_arn,
             RoleSessionName=pod.session_name,
@@ -90,7 +92,7 @@ def fetch_token(
 ) -> Token:
     """The registry's token, fetched as ``pod``'s role and then the configured chain."""
     timeouts = aws.QUICK if quick else aws.NORMAL
-    sess = aws._call(lambda: aws.session(None), "sts", settings.region, aws._never)
+    sess = aws.call_with(lambda: aws.session(None), "sts", settings.region, aws.session_error)
     creds = assume_web_identity(sess, pod, settings.region, settings.duration_seconds, timeouts)
     roles = settings.role_arns
     if roles[:1] == (pod.role_arn,):
@@ -109,7 +111,7 @@ def fetch_token(
             source=creds,
         )
         identity = settings.role_arn or pod.role_arn
-        return aws.authorization_token(sess, last, settings, identity, timeouts, clock)
+        return ecr.authorization_token(sess, last, settings, identity, timeouts, clock)
     except AwsError as exc:
         error = AwsError(f"{exc} (pulling for {pod.describe()})")
         error.code = exc.code
