@@ -54,6 +54,10 @@ def _matches(pattern: str, value: str) -> bool:
     return re.fullmatch(pattern, value, re.ASCII) is not None
 
 
+def is_role_arn(value: str) -> bool:
+    return _matches(_ROLE_ARN, value)
+
+
 CACHE_BACKENDS = ("file", "keyring", "none")
 MAX_CONFIG = 1 << 20
 _COPY_VERSION = 2  # 2: ECR Public sections are keyed by its canonical host
@@ -249,13 +253,7 @@ def load(
         raise ConfigError(path, "", "file not found (check XECR_CONFIG)") from None
     except OSError as exc:
         raise ConfigError(path, "", f"cannot read it: {exc.strerror}") from None
-    if system and (info.st_uid != 0 or info.st_mode & 0o022):
-        # Root's daemon acts on this file: a user who could edit it could
-        # point root at any role or cache folder.
-        raise ConfigError(
-            path, "", "the machine-wide config must be owned by root and writable by root only"
-        )
-    securefile.check_config_file(path, info)
+    securefile.check_config_file(path, info, system)
     stamp = [info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns]
     raw = copies.load_copy(path) if copies is not None else None
     if raw is not None:

@@ -79,12 +79,12 @@ def _sso_hint(profile: str | None, work: Callable[[], T]) -> T:
 
 
 def fetch_token(settings: RegistrySettings, quick: bool = False) -> Token:
-    """:func:`ecr_helper.aws.fetch_token` within :data:`FETCH_DEADLINE` (quick: 4 s)."""
-    from ecr_helper import aws
+    """:func:`ecr_helper.ecr.fetch_token` within :data:`FETCH_DEADLINE` (quick: 3 s)."""
+    from ecr_helper import ecr
 
     return within(
         QUICK_DEADLINE if quick else FETCH_DEADLINE,
-        lambda: _sso_hint(settings.source_profile, lambda: aws.fetch_token(settings, quick)),
+        lambda: _sso_hint(settings.source_profile, lambda: ecr.fetch_token(settings, quick)),
         f"fetching the token of registry {settings.registry_id} from AWS",
     )
 

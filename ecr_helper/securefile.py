@@ -69,11 +69,16 @@ def check_dir(path: str, info: os.stat_result | None = None) -> None:
         )
 
 
-def check_config_file(path: str, info: os.stat_result) -> None:
+def check_config_file(path: str, info: os.stat_result, system: bool = False) -> None:
     """Refuse (:class:`ConfigError`) a config file that is not a regular file (a FIFO
     would hang the read) or that someone else could have written: it picks the roles
     and profiles (so the ``credential_process``) xecr runs with, and root run with
-    another user's HOME (``sudo -E``) must not act on hers."""
+    another user's HOME (``sudo -E``) must not act on hers. ``system``: the
+    machine-wide file, which root's daemon acts on, must be root's."""
+    if system and (info.st_uid != 0 or info.st_mode & 0o022):
+        raise ConfigError(
+            path, "", "the machine-wide config must be owned by root and writable by root only"
+        )
     if not stat.S_ISREG(info.st_mode):
         raise ConfigError(path, "", "not a regular file (check XECR_CONFIG)")
     if info.st_uid not in (os.geteuid(), 0):

@@ -19,7 +19,7 @@ server bound to 127.0.0.1 only. The middleware adds what moto lacks:
   hit both;
 * counting and records of every AWS call (``calls``, ``requests``, ``reset``);
 * injected faults shaped exactly like real AWS errors (``fail``, ``clear_faults``);
-* faults for one role only (``fail(..., when={"RoleArn": ...})``): STS refusing one identity;
+* faults for one role only (``fail(..., match={"RoleArn": ...})``): STS refusing one identity;
 * stand-ins for two credential sources moto lacks, on the same port: a container-credentials
   endpoint (``GET /_stand/container-credentials``, for ``AWS_CONTAINER_CREDENTIALS_FULL_URI``,
   answering only ``container_token`` in Authorization) and the IAM Identity Center portal's
@@ -45,8 +45,8 @@ credential scope, so point boto3 at ``url`` with ``endpoint_url=`` or ``AWS_ENDP
 
 Run standalone: ``python -m tests.fakeaws --port 0 --ttl 43200`` prints one line, the URL,
 once listening and runs until SIGTERM/SIGINT. SIGUSR1 = go_down, SIGUSR2 = come_up. HTTP
-control: ``POST /_fake/fail`` {action, kind, times}, ``POST /_fake/clear``, ``POST /_fake/ttl``
-{ttl}, ``GET /_fake/calls``, ``GET /_fake/requests``, ``POST /_fake/reset``.
+control: ``POST /_fake/fail`` {action, kind, times, match}, ``POST /_fake/clear``,
+``POST /_fake/ttl`` {ttl}, ``GET /_fake/calls``, ``GET /_fake/requests``, ``POST /_fake/reset``.
 """
 
 from __future__ import annotations
@@ -121,6 +121,14 @@ _ERRORS: dict[str, tuple[int, str, int, str, str]] = {
         "UnrecognizedClientException",
         "The security token included in the request is invalid.",
     ),
+    # STS only (AssumeRoleWithWebIdentity): the OIDC provider or the token was not accepted.
+    "invalid_identity_token": (
+        400,
+        "InvalidIdentityToken",
+        400,
+        "InvalidIdentityTokenException",
+        "No OpenIDConnect provider found in your account for the token's issuer",
+    ),
 }
 FAULT_KINDS = frozenset({*_ERRORS, "hang"})
 
@@ -143,7 +151,12 @@ class _Fault:
     action: str | None
     kind: str
     remaining: int | None
-    when: dict[str, str] | None = None
+    match: dict[str, str]
+
+    def applies(self, req: FakeRequest) -> bool:
+        if self.action is not None and self.action != req.action:
+            return False
+        return all(str(req.params.get(k)) == v for k, v in self.match.items())
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -331,18 +344,18 @@ class FakeAws:
         action: str | None,
         kind: str,
         times: int | None = None,
-        when: dict[str, str] | None = None,
+        match: dict[str, str] | None = None,
     ) -> None:
         """Answer ``action`` (None: any action) with fault ``kind``, ``times`` times (None:
-        until clear_faults). ``when`` limits it to requests whose parameters hold those
-        values (``{"RoleArn": ...}``: STS refusing one role). Faulted calls still count.
-        Earlier faults match first."""
+        until clear_faults). ``match`` narrows the fault to requests whose parameters
+        equal it (``{"WebIdentityToken": token}``: only that pod's token is refused).
+        Faulted calls still count. Earlier faults match first."""
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; expected one of {sorted(FAULT_KINDS)}")
         if times is not None and times < 1:
             raise ValueError("times must be >= 1 or None")
         with self._lock:
-            self._faults.append(_Fault(action, kind, times, dict(when) if when else None))
+            self._faults.append(_Fault(action, kind, times, dict(match or {})))
 
     def clear_faults(self) -> None:
         """Remove every fault; requests hung so far are then answered normally."""
@@ -353,9 +366,7 @@ class FakeAws:
 
     def _take_fault(self, req: FakeRequest) -> _Fault | None:
         for fault in self._faults:
-            if fault.when and any(req.params.get(k) != v for k, v in fault.when.items()):
-                continue
-            if fault.action is None or fault.action == req.action:
+            if fault.applies(req):
                 if fault.remaining is not None:
                     fault.remaining -= 1
                     if fault.remaining <= 0:
@@ -496,7 +507,9 @@ class FakeAws:
             args: dict[str, Any] = json.loads(body) if body.strip() else {}
             answer: Any = {"ok": True}
             if route == ("POST", "/_fake/fail"):
-                self.fail(args.get("action"), str(args["kind"]), args.get("times"))
+                self.fail(
+                    args.get("action"), str(args["kind"]), args.get("times"), args.get("match")
+                )
             elif route == ("POST", "/_fake/clear"):
                 self.clear_faults()
             elif route == ("POST", "/_fake/ttl"):

@@ -95,7 +95,7 @@ def test_two_oidc_identities_on_one_user_each_get_their_own_token(
 ) -> None:
     # Two CI jobs on one runner user, same HOME and config, different OIDC roles;
     # STS refuses the second. It must get that refusal, not the first job's token.
-    configured.fail("AssumeRoleWithWebIdentity", "access_denied", when={"RoleArn": OTHER_CI_ROLE})
+    configured.fail("AssumeRoleWithWebIdentity", "access_denied", match={"RoleArn": OTHER_CI_ROLE})
     trusted = web_identity(tmp_path, "a", CI_ROLE)
     untrusted = web_identity(tmp_path, "b", OTHER_CI_ROLE)
     assert_answers(get(env=trusted))
