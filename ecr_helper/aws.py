@@ -27,6 +27,7 @@ from botocore.config import Config as BotoConfig
 
 from ecr_helper import log
 from ecr_helper.errors import (
+    THROTTLE_CODES,
     AssumeRoleDenied,
     AwsError,
     EndpointError,
@@ -67,7 +68,9 @@ _CREDENTIAL_CODES = frozenset(
         "InvalidSignatureException",
     }
 )
-_THROTTLE_CODES = frozenset({"Throttling", "ThrottlingException", "TooManyRequestsException"})
+# Called with each botocore session made here: how the daemon's metrics (only
+# with `--listen`) see every STS and ECR call. Empty everywhere else.
+SESSION_HOOKS: list[Callable[[botocore.session.Session], None]] = []
 
 
 def default_session_name(env: dict[str, str] | None = None) -> str:
@@ -82,6 +85,8 @@ def session(profile: str | None) -> boto3.Session:
     core.set_config_variable("metadata_service_timeout", 1)
     core.set_config_variable("metadata_service_num_attempts", 1)
     core.set_config_variable("sts_regional_endpoints", "regional")
+    for hook in SESSION_HOOKS:
+        hook(core)
     return boto3.Session(botocore_session=core)
 
 
@@ -155,6 +160,11 @@ def _code(exc: bx.ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", "Unknown"))
 
 
+def _status(exc: bx.ClientError) -> int:
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    return status if isinstance(status, int) else 0
+
+
 def _generic(exc: bx.ClientError, what: str) -> AwsError:
     code = _code(exc)
     if code in _CREDENTIAL_CODES:
@@ -162,11 +172,12 @@ def _generic(exc: bx.ClientError, what: str) -> AwsError:
             f"{what} failed: AWS rejected the credentials ({code}); refresh the source "
             "credentials (aws sso login, new keys) and check the system clock"
         )
-    elif code in _THROTTLE_CODES:
+    elif code in THROTTLE_CODES:
         error = AwsError(f"{what} failed: throttled by AWS ({code}) after retries; try again")
     else:
         error = AwsError(f"{what} failed ({code}){_aws_message(exc)}")
     error.code = code
+    error.status = _status(exc)
     return error
 
 
