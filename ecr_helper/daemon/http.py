@@ -3,8 +3,9 @@ and ``GET /healthz``, on loopback unless the address names another interface.
 
 A standard-library threaded server on a daemon thread: each connection has
 its own thread and a read timeout, so a slow or idle scraper can hold up
-neither the other scrapers nor the refreshes. What the pages say is given by
-the routes; this module only serves them. Requests are logged at debug
+neither the other scrapers nor the refreshes. :func:`routes` maps the two
+paths to their pages (the metrics are rendered elsewhere, ``/healthz`` is
+:func:`ecr_helper.daemon.health.healthz`). Requests are logged at debug
 level, never at info (a scrape every 15 s would bury the refresh lines).
 """
 
@@ -13,10 +14,13 @@ from __future__ import annotations
 import ipaddress
 import socket
 import threading
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from ecr_helper import log
+from ecr_helper.daemon import health
+from ecr_helper.daemon.health import RegistryView
 from ecr_helper.errors import UsageError, XecrError
 
 # (status, content type, body)
@@ -49,6 +53,20 @@ def parse_listen(text: str) -> tuple[str, int]:
     if any(c.isspace() or c in "/?#@" for c in host):
         raise UsageError(f"--listen {text!r}: {host!r} is not a host name or address")
     return host or LOOPBACK, int(port)
+
+
+def routes(
+    views: Callable[[], Sequence[RegistryView]],
+    metrics: Route,
+    clock: Callable[[], float] = time.time,
+) -> dict[str, Route]:
+    """The daemon's pages: ``/metrics`` as given, ``/healthz`` from the snapshot."""
+
+    def healthz() -> Page:
+        status, body = health.healthz(views(), clock())
+        return status, _TEXT, body.encode()
+
+    return {"/metrics": metrics, "/healthz": healthz}
 
 
 class Listener:

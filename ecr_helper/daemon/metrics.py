@@ -112,6 +112,10 @@ class Metrics:
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
+    def page(self) -> tuple[int, str, bytes]:
+        """``GET /metrics``."""
+        return 200, CONTENT_TYPE, self.render()
+
     # -- botocore -------------------------------------------------------------------------
 
     def instrument(self, session: Any) -> None:
