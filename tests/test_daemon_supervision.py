@@ -369,3 +369,32 @@ def test_a_taken_port_or_a_bad_address_stops_the_start_with_one_line(
     assert "--listen" in bad.err and bad.err.count("\n") == 1
     once = run([XECR, "daemon", "--once", "--listen", "9464"], timeout=30)
     assert once.returncode == 2 and "--once" in once.err
+
+
+# -- the shipped units ----------------------------------------------------------------------
+
+UNITS = Path(__file__).resolve().parent.parent / "packaging" / "systemd"
+
+
+def unit_settings(path: Path) -> dict[str, str]:
+    found = {}
+    for line in path.read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not line.startswith("#"):
+            found[key.strip()] = value.strip()
+    return found
+
+
+@pytest.mark.parametrize("name", ["xecr.service", "xecr-user.service"])
+def test_the_units_wait_for_ready_and_watch_the_loop_within_its_bounds(name: str) -> None:
+    from ecr_helper.daemon import worker
+
+    unit = unit_settings(UNITS / name)
+    assert unit["Type"] == "notify"
+    assert unit["Restart"] == "on-failure"  # a watchdog timeout counts as a failure
+    # The start waits for READY=1, which comes after the first refresh: its bound must fit.
+    assert float(unit["TimeoutStartSec"]) > worker.REFRESH_BOUND
+    # systemd hands WATCHDOG_USEC to the daemon, which pings every half of it.
+    assert float(unit["WatchdogSec"]) >= 10
+    # Only the daemon itself may speak for the service (a credential_process child may not).
+    assert unit.get("NotifyAccess", "main") == "main"
