@@ -9,11 +9,10 @@ file's path, inode, size and change times; a changed file is parsed again.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 
-from ecr_helper import paths
+from ecr_helper import _cjson, paths
 from ecr_helper._frozen import Frozen
 from ecr_helper.errors import ConfigError, InputError, NotOurRegistry
 from ecr_helper.registry import (
@@ -233,7 +232,7 @@ def load(
     raw = copies.load_copy(path) if copies is not None else None
     if raw is not None:
         try:
-            copy = json.loads(raw)
+            copy = _cjson.loads(raw)
             if copy["v"] == _COPY_VERSION and copy["path"] == path and copy["stat"] == stamp:
                 return Config(path, system, copy["defaults"], copy["registries"])
         except (ValueError, KeyError, TypeError):
@@ -247,7 +246,7 @@ def load(
             "defaults": config.defaults,
             "registries": config.registries,
         }
-        copies.save_copy(path, json.dumps(body).encode())
+        copies.save_copy(path, _cjson.dumps(body).encode())
     return config
 
 
