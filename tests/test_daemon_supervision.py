@@ -13,6 +13,7 @@ import queue
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -398,3 +399,15 @@ def test_the_units_wait_for_ready_and_watch_the_loop_within_its_bounds(name: str
     assert float(unit["WatchdogSec"]) >= 10
     # Only the daemon itself may speak for the service (a credential_process child may not).
     assert unit.get("NotifyAccess", "main") == "main"
+
+
+def test_prometheus_client_is_imported_only_with_listen() -> None:
+    code = (
+        "import sys\n"
+        "import ecr_helper.cli.daemon_cmd, ecr_helper.daemon.loop\n"
+        "assert 'prometheus_client' not in sys.modules\n"
+        "import ecr_helper.daemon.metrics\n"
+        "assert 'prometheus_client' in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr.decode()
