@@ -173,10 +173,10 @@ class Worker:
                 token.lifetime,
             )
             self.due = due
-            self._ended(True)
             self._recovered(
                 f"after {self.failures} failed attempt" + ("s" if self.failures > 1 else "")
             )
+            self._ended(True)
             log.info(
                 f"refreshed {self.target.host} (registry {self.target.settings.registry_id})"
                 f": valid {token.lifetime:.0f}s, next refresh in "
