@@ -72,7 +72,9 @@ def test_every_required_metric_parses_and_carries_host_names_only() -> None:
     metrics.aws_call("AssumeRole", 0.07)
     metrics.aws_call("GetAuthorizationToken", 0.3)
     metrics.throttled("GetAuthorizationToken")
-    text = metrics.render()
+    status, content_type, text = metrics.page()
+    assert status == 200
+    assert content_type == "text/plain; version=0.0.4; charset=utf-8"  # any Prometheus reads it
     found = samples(text)
 
     expiry = value(found, "xecr_token_expiry_timestamp_seconds", registry=CENTRAL_HOST)

@@ -114,9 +114,10 @@ class _V6Server(_Server):
 
 def _handler(routes: dict[str, Route]) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        server_version = "xecr"
-        sys_version = ""
         timeout = _READ_TIMEOUT
+
+        def version_string(self) -> str:
+            return "xecr"
 
         def do_GET(self) -> None:
             route = routes.get(self.path.partition("?")[0])

@@ -33,14 +33,16 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.metrics_core import Metric
 
 from ecr_helper import __version__
 from ecr_helper.daemon.health import RegistryView, servable, served_until
 from ecr_helper.errors import THROTTLE_CODES
 
-CONTENT_TYPE = CONTENT_TYPE_LATEST
+# What prometheus_client's own handler answers a scraper that asks for nothing
+# newer: the text format every Prometheus version reads.
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 SUCCESS = "success"
 FAILURE = "failure"
 # STS and ECR answer in tens of milliseconds; a fetch is bounded at tens of seconds.
