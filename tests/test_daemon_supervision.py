@@ -401,6 +401,7 @@ def test_the_units_wait_for_ready_and_watch_the_loop_within_its_bounds(name: str
     assert unit.get("NotifyAccess", "main") == "main"
 
 
+@pytest.mark.slow
 def test_prometheus_client_is_imported_only_with_listen() -> None:
     code = (
         "import sys\n"

@@ -72,6 +72,7 @@ def test_it_runs_the_daemons_own_schedule(
     assert seen and all(seen)  # every throttled refresh backs off as the worker does
 
 
+@pytest.mark.slow
 def test_the_last_line_has_the_promised_shape() -> None:
     done = subprocess.run(
         [sys.executable, "-S", str(SCRIPT), "--nodes", "300", "--registries", "2", "--hours", "7"],
