@@ -14,6 +14,10 @@ from ecr_helper import aws, policy
 from tests.fakeaws import FakeAws
 from tests.helpers import CENTRAL, CENTRAL_HOST, installed
 
+# Every test here starts the installed executables (or a shell script).
+pytestmark = pytest.mark.slow
+
+
 ADMIN = f"arn:aws:iam::{CENTRAL}:role/registry-admin"
 ROOT_2 = "arn:aws:iam::222222222222:root"
 ROLE_3 = "arn:aws:iam::333333333333:role/ci"

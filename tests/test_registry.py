@@ -329,18 +329,21 @@ def test_ecr_host_is_immutable_and_comparable() -> None:
 # -- properties (the same targets fuzz/run.py runs much longer) ---------------------------
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(TARGETS["normalize"].strategy)
 def test_normalize_raises_only_input_error(address: str) -> None:
     TARGETS["normalize"].check(address)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(TARGETS["parse_ecr_host"].strategy)
 def test_parse_accepts_only_hosts_in_an_ecr_domain(address: str) -> None:
     TARGETS["parse_ecr_host"].check(address)
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(TARGETS["ecr_host_round_trip"].strategy)
 def test_ecr_host_for_round_trips(pair: tuple[str, str]) -> None:

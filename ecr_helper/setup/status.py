@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ecr_helper import refresh
+from ecr_helper.config import RegistrySettings
 from ecr_helper.errors import InputError, NotOurRegistry
 from ecr_helper.service import Service
 from ecr_helper.token import Token
@@ -99,6 +100,20 @@ def _row(
     )
 
 
+def _settings_row(
+    settings: RegistrySettings, token: Token | None, now: float, configured: bool
+) -> Row:
+    return _row(
+        settings.host,
+        settings.registry_id,
+        settings.region,
+        settings.role_arn,
+        token,
+        now,
+        configured,
+    )
+
+
 def rows(opened: Service, now: float) -> list[Row]:
     """Configured registries in file order, then cached-only ones by host."""
     out: list[Row] = []
@@ -106,17 +121,7 @@ def rows(opened: Service, now: float) -> list[Row]:
     for host in opened.config.hosts():
         settings = opened.settings(host)
         token = opened.cached(settings)
-        out.append(
-            _row(
-                settings.host,
-                settings.registry_id,
-                settings.region,
-                settings.role_arn,
-                token,
-                now,
-                True,
-            )
-        )
+        out.append(_settings_row(settings, token, now, True))
         seen.add(settings.host)
     cached: dict[str, list[tuple[str, Token]]] = {}
     for key, token in opened.store.entries().items():
@@ -137,17 +142,7 @@ def rows(opened: Service, now: float) -> list[Row]:
         # Entries under other keys belong to other identities (another profile or
         # access key): `get` here would not serve them.
         token = next((t for k, t in cached[host] if k == key), None)
-        out.append(
-            _row(
-                settings.host,
-                settings.registry_id,
-                settings.region,
-                settings.role_arn,
-                token,
-                now,
-                False,
-            )
-        )
+        out.append(_settings_row(settings, token, now, False))
     return out
 
 
