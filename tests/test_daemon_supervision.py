@@ -167,6 +167,7 @@ def test_ready_comes_even_when_every_first_refresh_fails(
         finish(commands, thread)
 
 
+@pytest.mark.slow  # waits out the refresh bound in real time
 def test_a_hung_refresh_stops_the_watchdog_pings_until_it_returns(
     write_config: Callable[[str], Path], notifications: Notifications
 ) -> None:
