@@ -262,6 +262,17 @@ class Daemon:
                 "restart the daemon to use it (keeping the previous config)"
             )
             return
+        added = sorted(set(fresh) - set(self.targets))
+        removed = sorted(set(self.targets) - set(fresh))
+        self.targets = fresh
+        # Said and recorded before anything is changed, so whoever sees a change
+        # (the sink's file, a token) also finds the new targets and this line.
+        log.info(
+            f"reloaded {loaded.path}: {len(fresh)} registries"
+            + (f", added {', '.join(added)}" if added else "")
+            + (f", removed {', '.join(removed)}" if removed else "")
+        )
+        self._track(fresh)
         self.service = Service(self.env, loaded, self.store, self.folder, self._fetch, self._clock)
         for host, worker in list(self._workers.items()):
             if fresh.get(host) != worker.target:
@@ -272,15 +283,6 @@ class Daemon:
         for host, target in fresh.items():
             if host not in self._workers:
                 self._start_worker(target)
-        added = sorted(set(fresh) - set(self.targets))
-        removed = sorted(set(self.targets) - set(fresh))
-        self.targets = fresh
-        log.info(
-            f"reloaded {loaded.path}: {len(fresh)} registries"
-            + (f", added {', '.join(added)}" if added else "")
-            + (f", removed {', '.join(removed)}" if removed else "")
-        )
-        self._track(fresh)
 
     def stop(self, grace: float = STOP_GRACE) -> bool:
         """Stop every worker; True when all ended within ``grace`` seconds."""
