@@ -33,7 +33,6 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.metrics_core import Metric
 
 from ecr_helper import __version__
@@ -41,8 +40,8 @@ from ecr_helper.daemon.health import RegistryView, servable, served_until
 from ecr_helper.errors import THROTTLE_CODES
 
 # What prometheus_client's own handler answers a scraper that asks for nothing
-# newer: the text format every Prometheus version reads.
-CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
+# newer (generate_latest writes this format): every Prometheus version reads it.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 SUCCESS = "success"
 FAILURE = "failure"
 # STS and ECR answer in tens of milliseconds; a fetch is bounded at tens of seconds.
