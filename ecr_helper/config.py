@@ -16,6 +16,9 @@ from ecr_helper import _cjson, paths
 from ecr_helper._frozen import Frozen
 from ecr_helper.errors import ConfigError, InputError, NotOurRegistry
 from ecr_helper.registry import (
+    PUBLIC_HOST,
+    PUBLIC_REGION,
+    canonical_host,
     is_host,
     is_region,
     is_registry_id,
@@ -40,7 +43,8 @@ if TYPE_CHECKING:
 # Patterns are compiled on first use (validation only): the cached `get`
 # reads the validated copy and never needs them.
 _ROLE_ARN = (
-    r"arn:aws(?:-cn|-us-gov|-iso|-iso-b|-iso-e|-iso-f)?:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}"
+    r"arn:aws(?:-cn|-us-gov|-iso|-iso-b|-iso-e|-iso-f|-eusc)?"
+    r":iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}"
 )
 _EXTERNAL_ID = r"[\w+=,.@:/-]{2,1224}"
 _SESSION_NAME = r"[\w+=,.@-]{2,64}"
@@ -52,7 +56,7 @@ def _matches(pattern: str, value: str) -> bool:
 
 CACHE_BACKENDS = ("file", "keyring", "none")
 MAX_CONFIG = 1 << 20
-_COPY_VERSION = 1
+_COPY_VERSION = 2  # 2: ECR Public sections are keyed by its canonical host
 
 _COMMON_KEYS = (
     "region",
@@ -64,6 +68,7 @@ _COMMON_KEYS = (
 )
 DEFAULT_KEYS = (*_COMMON_KEYS, "cache")
 REGISTRY_KEYS = ("registry_id", *_COMMON_KEYS)
+ECR_PUBLIC = "ecr-public"
 
 
 class RegistrySettings(Frozen):
@@ -80,6 +85,7 @@ class RegistrySettings(Frozen):
         "source_profile",
         "duration_seconds",
         "configured",
+        "service",
     )
     host: str
     registry_id: str
@@ -91,6 +97,7 @@ class RegistrySettings(Frozen):
     source_profile: str | None
     duration_seconds: int | None
     configured: bool
+    service: str
 
     def __init__(
         self,
@@ -104,6 +111,7 @@ class RegistrySettings(Frozen):
         source_profile: str | None = None,
         duration_seconds: int | None = None,
         configured: bool = False,
+        service: str = "ecr",
     ) -> None:
         self._set(
             host=host,
@@ -116,12 +124,23 @@ class RegistrySettings(Frozen):
             source_profile=source_profile,
             duration_seconds=duration_seconds,
             configured=configured,
+            service=service,
         )
 
     @property
     def role_arn(self) -> str | None:
         """The last (cross-account) role of the chain, if any."""
         return self.role_arns[-1] if self.role_arns else None
+
+    @property
+    def public(self) -> bool:
+        """ECR Public: one token per identity, from us-east-1, for no registry id."""
+        return self.service == ECR_PUBLIC
+
+    @property
+    def subject(self) -> str:
+        """What messages call it: ``registry 111111111111`` or ``ECR Public``."""
+        return "ECR Public" if self.public else f"registry {self.registry_id}"
 
 
 class Config(Frozen):
@@ -156,10 +175,12 @@ class Config(Frozen):
         Raises :class:`NotOurRegistry` for a host that is neither ECR nor a
         configured alias, so no AWS call is ever made for it.
         """
-        host = normalize(address)
+        # Both of ECR Public's names share one section and one token.
+        host = canonical_host(normalize(address))
+        public = host == PUBLIC_HOST
         table = self.registries.get(host)
         ecr = parse_ecr_host(host)
-        if table is None and ecr is None:
+        if table is None and ecr is None and not public:
             raise NotOurRegistry(address)
         table = table or {}
 
@@ -167,7 +188,10 @@ class Config(Frozen):
             return table[key] if key in table else self.defaults.get(key)
 
         registry_id = table.get("registry_id") or (ecr.registry_id if ecr else "")
-        region = (ecr.region if ecr else None) or table.get("region") or self.defaults["region"]
+        if public:
+            region = PUBLIC_REGION
+        else:
+            region = (ecr.region if ecr else None) or table.get("region") or self.defaults["region"]
         roles = pick("role_arn")
         if isinstance(roles, str):
             roles = [roles]
@@ -182,6 +206,7 @@ class Config(Frozen):
             source_profile=pick("source_profile"),
             duration_seconds=pick("duration_seconds"),
             configured=host in self.registries,
+            service=ECR_PUBLIC if public else "ecr",
         )
 
 
@@ -293,14 +318,18 @@ def validate(raw: Mapping[str, Any], path: str) -> tuple[dict[str, Any], dict[st
             host = ""
         if not host or not is_host(host):
             raise ConfigError(path, where, "not a registry host name (host or host:port)")
+        host = canonical_host(host)
         if host in registries:
             raise ConfigError(path, where, f"names the same host as another entry ({host})")
         table = _table(body, path, where, REGISTRY_KEYS)
         ecr = parse_ecr_host(host)
-        if ecr is not None:
-            for key, value in (("registry_id", ecr.registry_id), ("region", ecr.region)):
+        # The host says these (ECR Public: no registry id, tokens from us-east-1 only).
+        says = (ecr.registry_id, ecr.region) if ecr else ("", PUBLIC_REGION)
+        if ecr is not None or host == PUBLIC_HOST:
+            for key, value in zip(("registry_id", "region"), says, strict=True):
                 if key in table and table[key] != value:
-                    raise ConfigError(path, f"{where}.{key}", f"contradicts the host ({value})")
+                    told = value or "ECR Public has none"
+                    raise ConfigError(path, f"{where}.{key}", f"contradicts the host ({told})")
         else:
             if "registry_id" not in table:
                 raise ConfigError(

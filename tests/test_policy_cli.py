@@ -237,6 +237,8 @@ def test_bad_trusted_account_is_a_usage_error_naming_it() -> None:
             "partition aws but the registry is in aws-cn",
         ),
         (["client", "--repository-arn", "app"], "invalid repository ARN 'app'"),
+        # Neither a repository nor ECR Public: nothing to grant.
+        (["client"], "--repository-arn ARN (or --public for ECR Public)"),
         (["trust", "--account", "222222222222", "--external-id", "x"], "invalid external id"),
     ],
 )
@@ -249,7 +251,6 @@ def test_usage_errors_exit_2_with_one_line(args: list[str], says: str) -> None:
     "args",
     [
         ["repository", "--pull", "222222222222", "--apply", "--dry-run", "--repository", "a1"],
-        ["client"],
         ["trust"],
         [],
     ],

@@ -68,7 +68,7 @@ def login(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         settings = resolve(opened.config, name)
         token = opened.renew(settings)
         out.write(
-            f"logged in to {settings.host} (registry {settings.registry_id}), "
+            f"logged in to {settings.host} ({settings.subject}), "
             f"token expires {status.iso(token.expires_at)}\n"
         )
     return 0

@@ -171,22 +171,23 @@ def _token_check(
     try:
         token = probes.token(settings)
     except AwsError as exc:
-        checks.append(
-            Check(
-                name,
-                False,
-                _naming(str(exc), settings.registry_id, "registry"),
+        if settings.public:
+            detail = _naming(str(exc), "ECR Public", "ECR Public")
+            hint = f"{acting} needs ecr-public:GetAuthorizationToken and sts:GetServiceBearerToken"
+        else:
+            detail = _naming(str(exc), settings.registry_id, "registry")
+            hint = (
                 f"{acting} needs ecr:GetAuthorizationToken, and registry {settings.registry_id} "
-                f"must exist in {settings.region}",
+                f"must exist in {settings.region}"
             )
-        )
+        checks.append(Check(name, False, detail, hint))
         return
     left = status.countdown(token.expires_at - now())
     checks.append(
         Check(
             name,
             True,
-            f"GetAuthorizationToken for registry {settings.registry_id} "
+            f"GetAuthorizationToken for {settings.subject} "
             f"in {settings.region} as {acting}: valid for {left}",
         )
     )

@@ -165,9 +165,9 @@ def table(found: list[Row], daemon: DaemonState, now: float) -> str:
     cells = [HEADERS]
     for row in found:
         left = "-" if row.expires_at is None else countdown(row.expires_at - now)
-        cells.append(
-            (row.registry, row.registry_id, row.region, row.role_arn or "-", left, row.state)
-        )
+        # ECR Public has no registry id.
+        registry_id = row.registry_id or "(public)"
+        cells.append((row.registry, registry_id, row.region, row.role_arn or "-", left, row.state))
     widths = [max(len(line[i]) for line in cells) for i in range(len(HEADERS))]
     lines = [
         "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in cells
