@@ -69,8 +69,7 @@ _CREDENTIAL_CODES = frozenset(
         "InvalidSignatureException",
     }
 )
-# Called with each botocore session made here: how the daemon's metrics (only
-# with `--listen`) see every STS and ECR call. Empty everywhere else.
+# Called with each botocore session made here: the daemon's metrics (--listen) hook in.
 SESSION_HOOKS: list[Callable[[botocore.session.Session], None]] = []
 
 
@@ -161,11 +160,6 @@ def _code(exc: bx.ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", "Unknown"))
 
 
-def _status(exc: bx.ClientError) -> int:
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-    return status if isinstance(status, int) else 0
-
-
 def _generic(exc: bx.ClientError, what: str) -> AwsError:
     code = _code(exc)
     if code in _CREDENTIAL_CODES:
@@ -178,7 +172,8 @@ def _generic(exc: bx.ClientError, what: str) -> AwsError:
     else:
         error = AwsError(f"{what} failed ({code}){_aws_message(exc)}")
     error.code = code
-    error.status = _status(exc)
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    error.status = status if isinstance(status, int) else 0
     return error
 
 
