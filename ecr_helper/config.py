@@ -54,6 +54,10 @@ def _matches(pattern: str, value: str) -> bool:
     return re.fullmatch(pattern, value, re.ASCII) is not None
 
 
+def is_role_arn(value: str) -> bool:
+    return _matches(_ROLE_ARN, value)
+
+
 CACHE_BACKENDS = ("file", "keyring", "none")
 MAX_CONFIG = 1 << 20
 _COPY_VERSION = 2  # 2: ECR Public sections are keyed by its canonical host
