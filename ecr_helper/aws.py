@@ -7,7 +7,8 @@ that imports boto3, and it is imported only after the cache missed (and the
 lock was won). Source credentials come from boto3's standard chain
 (environment, profiles, SSO, credential_process, web identity, container and
 instance metadata), with the metadata probe held to one short attempt so a
-machine without credentials fails in about a second, not a minute. ``AWS_ENDPOINT_URL`` and its per-service forms are honoured by botocore.
+machine without credentials fails in about a second, not a minute.
+``AWS_ENDPOINT_URL`` and its per-service forms are honoured by botocore.
 """
 
 from __future__ import annotations
