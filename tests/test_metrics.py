@@ -11,7 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from ecr_helper import aws
+from ecr_helper import aws, ecr
 from ecr_helper.config import RegistrySettings
 from ecr_helper.daemon import health, http
 from ecr_helper.daemon.health import RegistryView
@@ -142,7 +142,7 @@ def test_botocore_calls_are_timed_and_every_throttled_attempt_counted(
     fake_aws: FakeAws, instrumented: Metrics
 ) -> None:
     fake_aws.fail("GetAuthorizationToken", "throttle", times=2)
-    aws.fetch_token(settings())  # botocore retries twice, then succeeds
+    ecr.fetch_token(settings())  # botocore retries twice, then succeeds
     found = samples(instrumented.render())
     assert value(found, "xecr_throttled_total", operation="GetAuthorizationToken") == 2
     for operation in ("AssumeRole", "GetAuthorizationToken"):
@@ -153,7 +153,7 @@ def test_botocore_calls_are_timed_and_every_throttled_attempt_counted(
 def test_a_failed_call_is_timed_too(fake_aws: FakeAws, instrumented: Metrics) -> None:
     fake_aws.fail("AssumeRole", "server_error")
     with pytest.raises(AwsError) as caught:
-        aws.fetch_token(settings())
+        ecr.fetch_token(settings())
     assert caught.value.overloaded and caught.value.status == 500
     found = samples(instrumented.render())
     assert value(found, "xecr_aws_request_duration_seconds_count", operation="AssumeRole") == 1
@@ -163,11 +163,11 @@ def test_a_failed_call_is_timed_too(fake_aws: FakeAws, instrumented: Metrics) ->
 def test_throttling_and_5xx_are_overload_but_a_refusal_is_not(fake_aws: FakeAws) -> None:
     fake_aws.fail("GetAuthorizationToken", "throttle")
     with pytest.raises(AwsError) as throttled:
-        aws.fetch_token(settings(), quick=True)
+        ecr.fetch_token(settings(), quick=True)
     fake_aws.clear_faults()
     fake_aws.fail("GetAuthorizationToken", "access_denied")
     with pytest.raises(AwsError) as denied:
-        aws.fetch_token(settings(), quick=True)
+        ecr.fetch_token(settings(), quick=True)
     assert throttled.value.overloaded
     assert not denied.value.overloaded
 
