@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     from ecr_helper.service_account import ServiceAccount
 
 NOT_FOUND = "credentials not found in native keychain"
+# The error codes with which STS and ECR say "slow down".
+THROTTLE_CODES = frozenset({"Throttling", "ThrottlingException", "TooManyRequestsException"})
 
 
 class XecrError(Exception):
@@ -56,6 +58,12 @@ class AwsError(XecrError, RuntimeError):
     """A call to AWS failed. Never cached; the caller may still serve a valid token."""
 
     code: str = ""
+    status: int = 0  # the HTTP status AWS answered with; 0 when it did not answer
+
+    @property
+    def overloaded(self) -> bool:
+        """AWS throttled the call or failed on its side (5xx): a retry must wait its turn."""
+        return self.code in THROTTLE_CODES or 500 <= self.status <= 599
 
 
 class NoCredentialsError(AwsError):
