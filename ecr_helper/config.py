@@ -5,6 +5,13 @@ The file is TOML (see README "Configuration"). Parsing TOML costs more than a
 cached ``get`` may spend, so a validated copy is kept as JSON in the cache
 folder, keyed by the file's path, inode, size and change times; a changed file
 is parsed again.
+
+A mistake inside one ``[registries."HOST"]`` section (an unknown key, a wrong
+type, a malformed ARN) breaks that registry alone: the section is kept as
+*broken* with its error, resolving that host raises it, and every other
+registry keeps working. Text that is not TOML, and mistakes outside the
+registry sections (``[defaults]``, unknown top-level keys), still fail the
+whole file, since every registry depends on them.
 """
 
 from __future__ import annotations
@@ -45,7 +52,7 @@ def _matches(pattern: str, value: str) -> bool:
 
 CACHE_BACKENDS = ("file", "keyring", "none")
 MAX_CONFIG = 1 << 20
-_COPY_VERSION = 1
+_COPY_VERSION = 2
 
 _COMMON_KEYS = (
     "region",
@@ -118,13 +125,19 @@ class RegistrySettings(Frozen):
 
 
 class Config(Frozen):
-    """A validated configuration. ``path`` is None when no file exists."""
+    """A validated configuration. ``path`` is None when no file exists.
 
-    __slots__ = ("path", "system", "defaults", "registries")
+    ``broken`` maps a registry section's host (its name as written when that is
+    not a host) to ``(key, problem)``: the section's first error, raised as a
+    :class:`ConfigError` whenever that host is resolved.
+    """
+
+    __slots__ = ("path", "system", "defaults", "registries", "broken")
     path: str | None
     system: bool
     defaults: dict[str, Any]
     registries: dict[str, dict[str, Any]]
+    broken: dict[str, tuple[str, str]]
 
     def __init__(
         self,
@@ -132,16 +145,32 @@ class Config(Frozen):
         system: bool = False,
         defaults: dict[str, Any] | None = None,
         registries: dict[str, dict[str, Any]] | None = None,
+        broken: dict[str, tuple[str, str]] | None = None,
     ) -> None:
-        self._set(path=path, system=system, defaults=defaults or {}, registries=registries or {})
+        self._set(
+            path=path,
+            system=system,
+            defaults=defaults or {},
+            registries=registries or {},
+            broken=broken or {},
+        )
 
     @property
     def cache_backend(self) -> str:
         return str(self.defaults.get("cache", "file"))
 
     def hosts(self) -> list[str]:
-        """The registry hosts named in the file, in file order."""
-        return list(self.registries)
+        """The registry hosts named in the file: the valid ones in file order, then the
+        broken ones (resolving those raises their error)."""
+        return [*self.registries, *(host for host in self.broken if host not in self.registries)]
+
+    def error_for(self, host: str) -> ConfigError | None:
+        """The error of a broken section, as raised when its host is resolved."""
+        found = self.broken.get(host)
+        if found is None:
+            return None
+        key, problem = found
+        return ConfigError(self.path or "", key, problem)
 
     def resolve(self, address: str) -> RegistrySettings:
         """The settings for a client's registry address.
@@ -149,7 +178,16 @@ class Config(Frozen):
         Raises :class:`NotOurRegistry` for a host that is neither ECR nor a
         configured alias, so no AWS call is ever made for it.
         """
+        # A section whose name is not a host can only be asked for by that name.
+        error = self.error_for(address.strip()) if self.broken else None
+        if error is not None:
+            raise error
         host = normalize(address)
+        # A broken section never falls back to [defaults]: that could assume
+        # another role than the one the person meant to set.
+        error = self.error_for(host) if self.broken else None
+        if error is not None:
+            raise error
         table = self.registries.get(host)
         ecr = parse_ecr_host(host)
         if table is None and ecr is None:
@@ -221,7 +259,8 @@ def load(env: Mapping[str, str]) -> Config:
             try:
                 copy = json.loads(raw)
                 if copy["v"] == _COPY_VERSION and copy["path"] == path and copy["stat"] == stamp:
-                    return Config(path, system, copy["defaults"], copy["registries"])
+                    broken = {host: (key, why) for host, (key, why) in copy["broken"].items()}
+                    return Config(path, system, copy["defaults"], copy["registries"], broken)
             except (ValueError, KeyError, TypeError):
                 pass  # a damaged copy is only a miss
     config = parse_file(path, system)
@@ -232,6 +271,7 @@ def load(env: Mapping[str, str]) -> Config:
             "stat": stamp,
             "defaults": config.defaults,
             "registries": config.registries,
+            "broken": config.broken,
         }
         try:  # not contextlib.suppress: that import would land on the get path
             securefile.write_atomic(copy_path, json.dumps(body).encode())
@@ -273,12 +313,29 @@ def parse_file(path: str, system: bool = False) -> Config:
         raise ConfigError(path, "", f"not valid TOML: {exc}") from None
     except RecursionError:
         raise ConfigError(path, "", "not valid TOML: values nested too deeply") from None
-    defaults, registries = validate(raw, path)
-    return Config(path, system, defaults, registries)
+    defaults, registries, broken = check(raw, path)
+    return Config(path, system, defaults, registries, broken)
 
 
 def validate(raw: Mapping[str, Any], path: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """Check a parsed document against the contract; return (defaults, registries)."""
+    """Check a parsed document against the contract; return (defaults, registries).
+
+    Strict: the first error anywhere, a registry section's included, is raised.
+    """
+    defaults, registries, broken = check(raw, path)
+    for key, problem in broken.values():
+        raise ConfigError(path, key, problem)
+    return defaults, registries
+
+
+def check(
+    raw: Mapping[str, Any], path: str
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]], dict[str, tuple[str, str]]]:
+    """Check a parsed document: (defaults, valid registries, broken sections).
+
+    Raises :class:`ConfigError` for a mistake outside the registry sections; a
+    mistake inside one is recorded in the third value (see :class:`Config`).
+    """
     for key in raw:
         if key not in ("defaults", "registries"):
             raise ConfigError(path, key, 'unknown key (expected [defaults] or [registries."HOST"])')
@@ -287,37 +344,54 @@ def validate(raw: Mapping[str, Any], path: str) -> tuple[dict[str, Any], dict[st
     if not isinstance(tables, dict):
         raise ConfigError(path, "registries", "must be a table of registry hosts")
     registries: dict[str, dict[str, Any]] = {}
+    broken: dict[str, tuple[str, str]] = {}
+    seen: set[str] = set()
     for name, body in tables.items():
-        where = f'registries."{name}"'
-        if not isinstance(body, dict):
-            raise ConfigError(path, where, "must be a table")
         try:
             host = normalize(name) if name.strip() else ""
         except InputError:
             host = ""
-        if not host or not is_host(host):
-            raise ConfigError(path, where, "not a registry host name (host or host:port)")
-        if host in registries:
-            raise ConfigError(path, where, f"names the same host as another entry ({host})")
-        table = _table(body, path, where, REGISTRY_KEYS)
-        ecr = parse_ecr_host(host)
-        if ecr is not None:
-            for key, value in (("registry_id", ecr.registry_id), ("region", ecr.region)):
-                if key in table and table[key] != value:
-                    raise ConfigError(path, f"{where}.{key}", f"contradicts the host ({value})")
-        else:
-            if "registry_id" not in table:
+        label = host if host and is_host(host) else name
+        try:
+            if label in seen:
+                # Two sections for one host: neither can be trusted to be the one meant.
+                registries.pop(label, None)
                 raise ConfigError(
-                    path,
-                    f"{where}.registry_id",
-                    "required for a host that is not an ECR host name (an alias)",
+                    path, f'registries."{name}"', f"names the same host as another entry ({host})"
                 )
-            if "region" not in table and "region" not in defaults:
-                raise ConfigError(
-                    path, f"{where}.region", "required for an alias (or set [defaults] region)"
-                )
-        registries[host] = table
-    return defaults, registries
+            seen.add(label)
+            registries[label] = _section(name, body, host, defaults, path)
+        except ConfigError as exc:
+            broken[label] = (exc.raw_key, exc.problem)
+    return defaults, registries, broken
+
+
+def _section(
+    name: str, body: Any, host: str, defaults: Mapping[str, Any], path: str
+) -> dict[str, Any]:
+    where = f'registries."{name}"'
+    if not isinstance(body, dict):
+        raise ConfigError(path, where, "must be a table")
+    if not host or not is_host(host):
+        raise ConfigError(path, where, "not a registry host name (host or host:port)")
+    table = _table(body, path, where, REGISTRY_KEYS)
+    ecr = parse_ecr_host(host)
+    if ecr is not None:
+        for key, value in (("registry_id", ecr.registry_id), ("region", ecr.region)):
+            if key in table and table[key] != value:
+                raise ConfigError(path, f"{where}.{key}", f"contradicts the host ({value})")
+    else:
+        if "registry_id" not in table:
+            raise ConfigError(
+                path,
+                f"{where}.registry_id",
+                "required for a host that is not an ECR host name (an alias)",
+            )
+        if "region" not in table and "region" not in defaults:
+            raise ConfigError(
+                path, f"{where}.region", "required for an alias (or set [defaults] region)"
+            )
+    return table
 
 
 def _table(body: Any, path: str, where: str, allowed: tuple[str, ...]) -> dict[str, Any]:

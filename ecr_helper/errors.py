@@ -36,6 +36,7 @@ class ConfigError(XecrError, ValueError):
     def __init__(self, path: str, key: str, problem: str) -> None:
         # Keys come from the file and may hold anything, newlines included:
         # escape them so the message stays one line.
+        self.raw_key = key
         key = key.encode("unicode_escape").decode("ascii")
         where = f"{path}: {key}" if key else path
         super().__init__(f"config error in {where}: {problem}")
