@@ -88,9 +88,15 @@ class OnceResult:
 
 
 def targets(loaded: Config, env: Mapping[str, str]) -> dict[str, Target]:
-    """Every registry host of the config, in file order, with its cache key."""
+    """Every registry host of the config, in file order, with its cache key.
+
+    A broken section is left out with a warning: the other registries stay fresh."""
     found: dict[str, Target] = {}
     for host in loaded.hosts():
+        error = loaded.error_for(host)
+        if error is not None:
+            log.warning(f"skipping {host}: {error}")
+            continue
         settings = loaded.resolve(host)
         found[settings.host] = Target(settings, cache.cache_key(settings, env))
     return found
@@ -391,7 +397,12 @@ def run_once(
     """Refresh every configured registry now, all at once (``xecr daemon --once``)."""
     loaded = config.load(env)
     found = targets(loaded, env)
-    if not found:
+    broken = [
+        Outcome(host, "", None, str(error))
+        for host in loaded.hosts()
+        if (error := loaded.error_for(host)) is not None
+    ]
+    if not found and not broken:
         raise XecrError(
             f"no registries configured in {loaded.path or 'any config file'} (see `xecr configure`)"
         )
@@ -418,7 +429,7 @@ def run_once(
         thread.start()
     for thread in threads:
         thread.join()
-    outcomes = tuple(results[host] for host in found)
+    outcomes = (*(results[host] for host in found), *broken)
     sink_error = None
     if docker_config_dir:
         sink = dockerconfig.DockerConfigSink(docker_config_dir, found)
