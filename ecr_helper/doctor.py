@@ -14,11 +14,18 @@ import os
 import stat
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ecr_helper import config, dockerconfig, paths, securefile, status
 from ecr_helper.credentials import Token
-from ecr_helper.errors import AwsError, CacheError, ConfigError, InputError, NotOurRegistry
+from ecr_helper.errors import (
+    AwsError,
+    CacheError,
+    ConfigError,
+    EndpointError,
+    InputError,
+    NotOurRegistry,
+)
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,31 @@ def _naming(text: str, subject: str, label: str) -> str:
     return text if subject in text else f"{label} {subject}: {text}"
 
 
+def _unreachable_hint(service: str, region: str, env: Mapping[str, str]) -> str:
+    """What to check when an endpoint did not answer: its URL and the proxy variables
+    (their names only: a proxy URL may carry a password)."""
+    override = env.get(f"AWS_ENDPOINT_URL_{service.upper()}") or env.get("AWS_ENDPOINT_URL")
+    domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    host = "api.ecr" if service == "ecr" else service
+    endpoint = override or f"https://{host}.{region}.{domain}"
+    names = [n for n in _PROXY_VARIABLES if env.get(n)]
+    proxies = f"proxy variables set: {', '.join(names)}" if names else "no proxy variable is set"
+    return (
+        f"this is the network, not the credentials: can this machine reach {endpoint}? "
+        f"({proxies}; check HTTPS_PROXY and NO_PROXY, firewalls and VPC endpoints)"
+    )
+
+
+_PROXY_VARIABLES = (
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "NO_PROXY",
+    "no_proxy",
+)
+
+
 def _registry_checks(
     settings: config.RegistrySettings,
     probes: Probes,
@@ -92,6 +124,7 @@ def _registry_checks(
     docker_path: str | None,
     suffix: str,
     now: Callable[[], float],
+    env: Mapping[str, str],
 ) -> list[Check]:
     checks: list[Check] = []
     where = (settings.region, settings.source_profile)
@@ -108,22 +141,30 @@ def _registry_checks(
                 f"credentials{suffix}",
                 False,
                 f"GetCallerIdentity{profile} failed: {who}",
-                "set AWS_PROFILE or source_profile, or run `aws sso login`; check ~/.aws/config",
+                _unreachable_hint("sts", settings.region, env)
+                if isinstance(who, EndpointError)
+                else "set AWS_PROFILE or source_profile, or run `aws sso login`; "
+                "check ~/.aws/config",
             )
         )
     else:
         checks.append(Check(f"credentials{suffix}", True, f"source credentials{profile} are {who}"))
     if not isinstance(who, AwsError):
-        chain_ok = _assume_check(settings, probes, who, suffix, checks)
+        chain_ok = _assume_check(settings, probes, who, suffix, checks, env)
         if chain_ok:
-            _token_check(settings, probes, suffix, now, checks)
+            _token_check(settings, probes, suffix, now, checks, env)
     if docker_path is not None:
         checks.append(_docker_check(docker_path, settings.host, suffix))
     return checks
 
 
 def _assume_check(
-    settings: config.RegistrySettings, probes: Probes, who: str, suffix: str, checks: list[Check]
+    settings: config.RegistrySettings,
+    probes: Probes,
+    who: str,
+    suffix: str,
+    checks: list[Check],
+    env: Mapping[str, str],
 ) -> bool:
     name = f"assume role{suffix}"
     if not settings.role_arns:
@@ -143,14 +184,12 @@ def _assume_check(
         )
         first = role == settings.role_arns[0]
         caller = who if first else "the role before it in the chain"
-        checks.append(
-            Check(
-                name,
-                False,
-                _naming(str(exc), role, "role"),
-                f"{role}'s trust policy must name {caller} as principal{external}",
-            )
+        hint = (
+            _unreachable_hint("sts", settings.region, env)
+            if isinstance(exc, EndpointError)
+            else f"{role}'s trust policy must name {caller} as principal{external}"
         )
+        checks.append(Check(name, False, _naming(str(exc), role, "role"), hint))
         return False
     checks.append(Check(name, True, "assumed " + " -> ".join(settings.role_arns)))
     return True
@@ -162,21 +201,20 @@ def _token_check(
     suffix: str,
     now: Callable[[], float],
     checks: list[Check],
+    env: Mapping[str, str],
 ) -> None:
     name = f"token{suffix}"
     acting = settings.role_arn or "the source credentials"
     try:
         token = probes.token(settings)
     except AwsError as exc:
-        checks.append(
-            Check(
-                name,
-                False,
-                _naming(str(exc), settings.registry_id, "registry"),
-                f"{acting} needs ecr:GetAuthorizationToken, and registry {settings.registry_id} "
-                f"must exist in {settings.region}",
-            )
+        hint = (
+            _unreachable_hint("ecr", settings.region, env)
+            if isinstance(exc, EndpointError)
+            else f"{acting} needs ecr:GetAuthorizationToken, and registry "
+            f"{settings.registry_id} must exist in {settings.region}"
         )
+        checks.append(Check(name, False, _naming(str(exc), settings.registry_id, "registry"), hint))
         return
     left = status.countdown(token.expires_at - now())
     checks.append(
@@ -263,10 +301,21 @@ def run(
     source = loaded.path or "no config file"
     count = len(loaded.registries)
     if loaded.path:
-        parsed = f"{source} parses ({count} registr{'y' if count == 1 else 'ies'})"
+        broken = f", {len(loaded.broken)} broken" if loaded.broken else ""
+        parsed = f"{source} parses ({count} registr{'y' if count == 1 else 'ies'}{broken})"
     else:
         parsed = "no config file: ECR hosts are served with defaults"
     checks = [Check("config", True, parsed)]
+    for host in loaded.broken:
+        error = loaded.error_for(host)
+        checks.append(
+            Check(
+                f"config [{host}]",
+                False,
+                str(error),
+                "fix that key; the other registries are served meanwhile",
+            )
+        )
     targets = list(registries) or loaded.hosts()
     if not targets:
         checks.append(
@@ -281,8 +330,13 @@ def run(
     identities: dict[tuple[str, str | None], str | AwsError] = {}
     for name in targets:
         suffix = f" [{name}]" if len(targets) > 1 else ""
+        if loaded.error_for(name) is not None:
+            continue  # shown with the config, above
         try:
             settings = loaded.resolve(name)
+        except ConfigError as exc:  # named on the command line in another spelling
+            checks.append(Check(f"config{suffix}", False, str(exc), "fix that key"))
+            continue
         except (NotOurRegistry, InputError):
             checks.append(
                 Check(
@@ -293,7 +347,55 @@ def run(
                 )
             )
             continue
-        checks.extend(_registry_checks(settings, probes, identities, docker_path, suffix, clock))
+        checks.extend(
+            _registry_checks(settings, probes, identities, docker_path, suffix, clock, env)
+        )
+    if docker_path is not None:
+        checks.extend(_unserved_routes(docker_path, loaded, source))
     checks.append(_cache_check(loaded, env))
     checks.append(_daemon_check(loaded, env))
-    return checks
+    return _advice_once(checks)
+
+
+def _unserved_routes(path: str, loaded: config.Config, source: str) -> list[Check]:
+    """A credHelpers entry that sends a host to xecr which xecr answers "not found" for:
+    Docker then pulls from it without credentials."""
+    try:
+        document = dockerconfig.load(path)
+    except ConfigError:
+        return []  # already reported by the docker config check
+    helpers = document.get("credHelpers")
+    if not isinstance(helpers, dict):
+        return []
+    found: list[Check] = []
+    for host, helper in helpers.items():
+        if helper != dockerconfig.HELPER_NAME or not isinstance(host, str):
+            continue
+        try:
+            loaded.resolve(host)
+        except (NotOurRegistry, InputError):
+            found.append(
+                Check(
+                    f"docker config [{host}]",
+                    False,
+                    f"{path}: credHelpers sends {host} to xecr, but it is neither an ECR "
+                    f"host nor a registry in {source}, so Docker pulls it without credentials",
+                    f"remove that entry, or `xecr configure {host} --registry-id ID`",
+                )
+            )
+        except ConfigError:
+            continue  # a broken section: reported with the config
+    return found
+
+
+def _advice_once(checks: list[Check]) -> list[Check]:
+    """The same hint on several failures (every registry without credentials) is given
+    on the first only."""
+    seen: set[str] = set()
+    out: list[Check] = []
+    for check in checks:
+        if check.hint and not check.ok and check.hint in seen:
+            check = replace(check, hint="see above")
+        seen.add(check.hint)
+        out.append(check)
+    return out

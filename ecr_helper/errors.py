@@ -9,10 +9,18 @@ Messages never contain secrets.
 from __future__ import annotations
 
 NOT_FOUND = "credentials not found in native keychain"
+# docker-credential-helpers' text for an empty address, which its client library recognises.
+NO_SERVER_URL = "no credentials server URL"
 
 
 class XecrError(Exception):
-    """Base class. ``str(error)`` is one line that says what failed and what to check."""
+    """Base class. ``str(error)`` is one line that says what failed and what to check.
+
+    ``registry`` is the host a protocol ``get`` failed for, when it is one xecr
+    serves: the CLI then says the line on stderr too, where pulls show it.
+    """
+
+    registry: str | None = None
 
 
 class NotOurRegistry(XecrError, LookupError):

@@ -13,7 +13,7 @@ import os
 import time
 
 from ecr_helper import __version__
-from ecr_helper.errors import InputError
+from ecr_helper.errors import NO_SERVER_URL, InputError, NotOurRegistry, XecrError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -133,10 +133,35 @@ def get(
     fetcher: Callable[[RegistrySettings, bool], Token] = fetch,
     clock: Callable[[], float] = time.time,
 ) -> str:
-    address = read_input(stdin)
-    _, token = get_token(address, env, fetcher, clock)
+    address = _address(stdin)
+    try:
+        _, token = get_token(address, env, fetcher, clock)
+    except NotOurRegistry:
+        raise
+    except XecrError as exc:
+        # From here on the host is one xecr answers for (or the config that
+        # would say so is broken): name it, so the CLI can say why on stderr.
+        exc.registry = _host(address)
+        raise
     answer = {"ServerURL": address.strip(), "Username": token.username, "Secret": token.secret}
     return json.dumps(answer) + "\n"
+
+
+def _address(stdin: BinaryIO) -> str:
+    """The address on stdin; an empty one answers as docker-credential-helpers does."""
+    address = read_input(stdin)
+    if not address.strip():
+        raise InputError(NO_SERVER_URL)
+    return address
+
+
+def _host(address: str) -> str:
+    from ecr_helper.registry import normalize
+
+    try:
+        return normalize(address)
+    except InputError:
+        return address.strip()[:200]
 
 
 def list_(env: Mapping[str, str]) -> str:
@@ -160,7 +185,7 @@ def erase(stdin: BinaryIO, env: Mapping[str, str]) -> str:
     """Forget the cached token of one registry."""
     from ecr_helper import cache
 
-    address = read_input(stdin)
+    address = _address(stdin)
     loaded, settings = _resolve(address, env)
     cache.open_cache(loaded, env).delete(cache.cache_key(settings, env))
     return ""

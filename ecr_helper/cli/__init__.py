@@ -25,10 +25,28 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
 
     if len(args) == 1 and args[0] in VERBS:
         return _protocol(args[0])
+    name = os.path.basename(prog or (sys.argv[0] if argv is None else "xecr"))
+    helper = name.startswith("docker-credential-")
+    if helper and args in (["-v"], ["--version"]):
+        from ecr_helper.protocol import version
+
+        sys.stdout.write(version())
+        return 0
+    if args and args[0] in VERBS and args[0] != "version":
+        # docker-credential-helpers answers a wrong call with its usage; a
+        # protocol verb answers on stdout, a people's command on stderr (exit 2).
+        usage = (
+            f"Usage: {name} <store|get|erase|list|version>: {args[0]} takes no arguments; "
+            f"send the registry host on stdin (echo HOST | {name} {args[0]})"
+        )
+        print(
+            usage if helper else f"xecr {args[0]}: {usage}",
+            file=sys.stdout if helper else sys.stderr,
+        )
+        return 1 if helper else 2
     from ecr_helper.cli import commands
 
-    name = os.path.basename(prog or (sys.argv[0] if argv is None else "xecr"))
-    if name.startswith("docker-credential-") and not (
+    if helper and not (
         args and (args[0] in ("-h", "--help", "--version") or args[0] in commands.command_names())
     ):
         # Called as a credential helper with a verb Docker does not send:
@@ -44,6 +62,16 @@ def one_line(text: str) -> str:
     return " ".join(text.split("\n")).replace("\r", " ")
 
 
+def _say_at_pull_time(line: str) -> None:
+    """One line on stderr: Docker, skopeo and podman swallow a helper's stdout
+    on pull ("no basic auth credentials") but show its stderr to the person."""
+    try:
+        sys.stderr.write(f"xecr: {one_line(line)}\n")
+        sys.stderr.flush()
+    except OSError:
+        pass
+
+
 def _protocol(verb: str) -> int:
     from ecr_helper import protocol
 
@@ -56,7 +84,12 @@ def _protocol(verb: str) -> int:
         from ecr_helper import log
 
         log.exception_debug(f"{verb}: {exc}")
-        print(one_line(str(exc)))
+        line = one_line(str(exc))
+        print(line)
+        if verb == "get" and exc.registry:
+            _say_at_pull_time(
+                f"{exc.registry}: {line} (`xecr doctor {exc.registry}` checks each step)"
+            )
         return 1
     except KeyboardInterrupt:
         print(f"xecr {verb}: interrupted")
@@ -65,7 +98,10 @@ def _protocol(verb: str) -> int:
         from ecr_helper import log
 
         log.error(f"{verb}: unexpected error", exc_info=True)
-        print(f"xecr {verb}: internal error; details in {log.log_file(os.environ)}")
+        line = f"xecr {verb}: internal error; details in {log.log_file(os.environ)}"
+        print(line)
+        if verb == "get":
+            _say_at_pull_time(line.removeprefix("xecr "))
         return 1
     try:
         sys.stdout.write(out)
