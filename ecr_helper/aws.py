@@ -26,7 +26,6 @@ from botocore import exceptions as bx
 from botocore.config import Config as BotoConfig
 
 from ecr_helper import log
-from ecr_helper.credentials import Token
 from ecr_helper.errors import (
     AssumeRoleDenied,
     AwsError,
@@ -34,6 +33,7 @@ from ecr_helper.errors import (
     NoCredentialsError,
     TokenDenied,
 )
+from ecr_helper.token import Token
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence

@@ -2,9 +2,9 @@
 registry address resolves to the settings used to fetch its token.
 
 The file is TOML (see README "Configuration"). Parsing TOML costs more than a
-cached ``get`` may spend, so a validated copy is kept as JSON in the cache
-folder, keyed by the file's path, inode, size and change times; a changed file
-is parsed again.
+cached ``get`` may spend, so a validated copy is kept as JSON in a
+:class:`CopyStore` the caller passes (the file cache's folder), keyed by the
+file's path, inode, size and change times; a changed file is parsed again.
 
 A mistake inside one ``[registries."HOST"]`` section (an unknown key, a wrong
 type, a malformed ARN) breaks that registry alone: the section is kept as
@@ -20,9 +20,9 @@ import json
 import os
 import re
 
-from ecr_helper import paths, securefile
+from ecr_helper import paths
 from ecr_helper._frozen import Frozen
-from ecr_helper.errors import CacheError, ConfigError, InputError, NotOurRegistry
+from ecr_helper.errors import ConfigError, InputError, NotOurRegistry
 from ecr_helper.registry import (
     is_host,
     is_region,
@@ -35,7 +35,15 @@ from ecr_helper.registry import (
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
-    from typing import Any
+    from typing import Any, Protocol
+
+    class CopyStore(Protocol):
+        """Where the parsed copy of a config file is kept (the file cache's folder)."""
+
+        def load_copy(self, source: str) -> bytes | None: ...
+
+        def save_copy(self, source: str, data: bytes) -> None: ...
+
 
 # Patterns are compiled on first use (validation only): the cached `get`
 # reads the validated copy and never needs them.
@@ -234,9 +242,17 @@ def config_source(env: Mapping[str, str]) -> tuple[str | None, bool]:
     return None, False
 
 
-def load(env: Mapping[str, str]) -> Config:
-    """The configuration in force, from the parsed copy when it is current."""
-    path, system = config_source(env)
+def load(
+    env: Mapping[str, str],
+    copies: CopyStore | None = None,
+    source: tuple[str | None, bool] | None = None,
+) -> Config:
+    """The configuration in force, from the parsed copy in ``copies`` when it is current.
+
+    ``source`` is :func:`config_source`'s answer when the caller already has it
+    (it picks the cache folder that holds the copy from it).
+    """
+    path, system = config_source(env) if source is None else source
     if path is None:
         return Config()
     try:
@@ -252,19 +268,17 @@ def load(env: Mapping[str, str]) -> Config:
             path, "", "the machine-wide config must be owned by root and writable by root only"
         )
     stamp = [info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns]
-    copy_path = _copy_path(env, path, system)
-    if copy_path:
-        raw = securefile.read_file(copy_path)
-        if raw is not None:
-            try:
-                copy = json.loads(raw)
-                if copy["v"] == _COPY_VERSION and copy["path"] == path and copy["stat"] == stamp:
-                    broken = {host: (key, why) for host, (key, why) in copy["broken"].items()}
-                    return Config(path, system, copy["defaults"], copy["registries"], broken)
-            except (ValueError, KeyError, TypeError):
-                pass  # a damaged copy is only a miss
+    raw = copies.load_copy(path) if copies is not None else None
+    if raw is not None:
+        try:
+            copy = json.loads(raw)
+            if copy["v"] == _COPY_VERSION and copy["path"] == path and copy["stat"] == stamp:
+                broken = {host: (key, why) for host, (key, why) in copy["broken"].items()}
+                return Config(path, system, copy["defaults"], copy["registries"], broken)
+        except (ValueError, KeyError, TypeError):
+            pass  # a damaged copy is only a miss
     config = parse_file(path, system)
-    if copy_path:
+    if copies is not None:
         body = {
             "v": _COPY_VERSION,
             "path": path,
@@ -273,25 +287,8 @@ def load(env: Mapping[str, str]) -> Config:
             "registries": config.registries,
             "broken": config.broken,
         }
-        try:  # not contextlib.suppress: that import would land on the get path
-            securefile.write_atomic(copy_path, json.dumps(body).encode())
-        except CacheError:
-            pass  # a copy that cannot be written only costs a parse next time
+        copies.save_copy(path, json.dumps(body).encode())
     return config
-
-
-def _copy_path(env: Mapping[str, str], path: str, system: bool) -> str | None:
-    from ecr_helper import cache
-
-    files = cache.file_cache(env, system)
-    if files.machine and os.geteuid() != 0:
-        return None  # the machine-wide cache is written by root only
-    try:
-        files.prepare()
-    except CacheError:
-        return None
-    assert files.folder is not None
-    return os.path.join(files.folder, f"config-{cache.digest(os.path.abspath(path))[:16]}.json")
 
 
 def parse_file(path: str, system: bool = False) -> Config:

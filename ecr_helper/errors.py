@@ -98,3 +98,26 @@ class TokenDenied(AwsError, PermissionError):
 
 class UsageError(XecrError, ValueError):
     """The command line is wrong (people's commands exit 2)."""
+
+
+class InvalidPrincipal(UsageError):
+    """A principal given on the command line is not an account id or a role/user ARN."""
+
+    def __init__(self, principal: str, reason: str) -> None:
+        super().__init__(f"invalid principal {principal!r}: {reason}")
+        self.principal = principal
+
+
+class PolicyError(XecrError, ValueError):
+    """A repository's current policy cannot be merged without guessing; nothing is written."""
+
+
+class AlreadyRunning(XecrError):
+    """Another daemon holds the lock of this cache folder."""
+
+    def __init__(self, folder: str, pid: int | None) -> None:
+        super().__init__(
+            f"already running for cache folder {folder} (pid {pid if pid else 'unknown'})"
+        )
+        self.folder = folder
+        self.pid = pid

@@ -24,11 +24,12 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from ecr_helper.cache import TokenCache
+    from ecr_helper.cache.base import TokenCache
     from ecr_helper.config import RegistrySettings
-    from ecr_helper.credentials import Token
+    from ecr_helper.token import Token
 
     Fetch = Callable[[RegistrySettings, bool], Token]
+    DaemonRunning = Callable[[], bool]
 
 FRESH = "fresh"
 REFRESH_DUE = "refresh due"
@@ -71,14 +72,19 @@ def obtain(
     fetch: Fetch,
     clock: Callable[[], float] = time.time,
     lock_wait: float = LOCK_WAIT,
+    daemon_running: DaemonRunning | None = None,
 ) -> Token:
-    """A token that may be served now, from the cache or from AWS."""
+    """A token that may be served now, from the cache or from AWS.
+
+    ``daemon_running`` says whether a daemon keeps this cache fresh; then a
+    token past half-life is served as it is (the daemon refreshes it).
+    """
     cached = cache.read(key)
     current = state(cached, clock())
     if current == FRESH and cached is not None:
         return cached
     if current == REFRESH_DUE and cached is not None:
-        return _refresh_early(settings, cache, key, fetch, clock, cached)
+        return _refresh_early(settings, cache, key, fetch, clock, cached, daemon_running)
     waiting_since = clock()
     with cache.lock(key, lock_wait) as held:
         if held:
@@ -112,14 +118,12 @@ def _refresh_early(
     fetch: Fetch,
     clock: Callable[[], float],
     cached: Token,
+    daemon_running: DaemonRunning | None,
 ) -> Token:
-    if cache.folder is not None:
-        from ecr_helper import instance
-
-        if instance.is_running(cache.folder):
-            # The daemon refreshes it (at half-life plus jitter) or is retrying
-            # through an outage: a pull must not wait on AWS meanwhile.
-            return cached
+    if daemon_running is not None and daemon_running():
+        # The daemon refreshes it (at half-life plus jitter) or is retrying
+        # through an outage: a pull must not wait on AWS meanwhile.
+        return cached
     with cache.lock(key, 0.0) as held:
         if not held:
             return cached  # someone else is refreshing it

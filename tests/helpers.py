@@ -97,6 +97,9 @@ def run(
     """
     environ = dict(os.environ if env is None else env)
     environ.update(extra_env or {})
+    args = list(args)
+    if args and args[0] in (HELPER, XECR):
+        args[0] = installed(args[0])
     start = time.monotonic()
     if isinstance(stdin, bytes):
         proc = subprocess.run(

@@ -21,9 +21,8 @@ from typing import Any
 from hypothesis import strategies as st
 
 from ecr_helper import config as config_mod
-from ecr_helper import protocol
-from ecr_helper.credentials import Token
 from ecr_helper.errors import ConfigError, InputError
+from ecr_helper.frontends import docker
 from ecr_helper.registry import (
     ecr_host_for,
     is_host,
@@ -33,6 +32,7 @@ from ecr_helper.registry import (
     parse_ecr_host,
     region_partition,
 )
+from ecr_helper.token import Token
 
 # ECR's registry domains and the partitions whose regions may sit under each
 # (GovCloud regions use the standard domain). Written out here on purpose.
@@ -539,9 +539,9 @@ def check_stdin(data: bytes) -> None:
     import io
 
     try:
-        text = protocol.read_input(io.BytesIO(data))
+        text = docker.read_input(io.BytesIO(data))
     except InputError:
-        assert len(data) > protocol.MAX_INPUT or not _is_utf8(data)
+        assert len(data) > docker.MAX_INPUT or not _is_utf8(data)
         return
     assert text.encode("utf-8") == data
 
@@ -561,7 +561,7 @@ stdin_bytes = st.one_of(
     # around the size limit, with the line ending (or not) at the edge
     st.builds(
         lambda size, tail, rest: b"a" * size + tail + rest,
-        st.integers(protocol.MAX_INPUT - 3, protocol.MAX_INPUT + 1),
+        st.integers(docker.MAX_INPUT - 3, docker.MAX_INPUT + 1),
         st.sampled_from((b"", b"\n", b"\xff", b"\xc3\xa9")),
         st.sampled_from((b"", b"more", b"\xff")),
     ),

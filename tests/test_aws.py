@@ -14,7 +14,6 @@ import pytest
 
 from ecr_helper import aws
 from ecr_helper.config import RegistrySettings
-from ecr_helper.credentials import Token
 from ecr_helper.errors import (
     AssumeRoleDenied,
     AwsError,
@@ -22,6 +21,7 @@ from ecr_helper.errors import (
     NoCredentialsError,
     TokenDenied,
 )
+from ecr_helper.token import Token
 from tests.fakeaws import FakeAws
 from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE
 

@@ -18,7 +18,7 @@ import pytest
 from ecr_helper import cache, paths
 from ecr_helper.cache import FileCache, TokenCache, cache_key, open_cache
 from ecr_helper.config import Config, RegistrySettings
-from ecr_helper.credentials import Token
+from ecr_helper.token import Token
 from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE
 
 KEY = "0123456789abcdef0123456789abcdef"

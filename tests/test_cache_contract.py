@@ -22,10 +22,10 @@ from keyring.errors import KeyringLocked, PasswordDeleteError
 
 from ecr_helper import cache, config, paths, refresh
 from ecr_helper.cache import FileCache, TokenCache
+from ecr_helper.cache.keyring import SERVICE, KeyringCache, open_keyring_cache
 from ecr_helper.config import RegistrySettings
-from ecr_helper.credentials import Token
 from ecr_helper.errors import CacheError
-from ecr_helper.keyring_cache import SERVICE, KeyringCache, open_keyring_cache
+from ecr_helper.token import Token
 from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE
 
 KEY = "a" * 32

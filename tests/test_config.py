@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 
 from ecr_helper import config, paths, securefile
+from ecr_helper.cache import file_cache
 from ecr_helper.errors import ConfigError, NotOurRegistry
 from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE
 from tests.strategies import TARGETS
@@ -474,6 +475,11 @@ def parses(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     yield seen
 
 
+def load_copied() -> config.Config:
+    """Load as every front door does: with the file cache's folder holding the copy."""
+    return config.load(env(), file_cache(env(), False))
+
+
 def _copies() -> list[Path]:
     return sorted(Path(paths.cache_dir(env(), False)).glob("config-*.json"))
 
@@ -482,12 +488,12 @@ def test_the_parsed_copy_is_reused_while_the_file_is_unchanged(
     write_config: Callable[[str], Path], parses: list[str]
 ) -> None:
     path = write_config(FULL)
-    first = config.load(env())
+    first = load_copied()
     assert parses == [str(path)]
     [copy] = _copies()
     assert copy.stat().st_mode & 0o777 == 0o600
     for _ in range(3):
-        again = config.load(env())
+        again = load_copied()
         assert (again.defaults, again.registries) == (first.defaults, first.registries)
         assert again.resolve("mirror.example.com:5000") == first.resolve("mirror.example.com:5000")
     assert parses == [str(path)]
@@ -497,9 +503,9 @@ def test_a_changed_file_is_parsed_again(
     write_config: Callable[[str], Path], parses: list[str]
 ) -> None:
     write_config('[defaults]\nregion = "eu-west-1"\n')
-    config.load(env())
+    load_copied()
     write_config('[defaults]\nregion = "ap-southeast-2"\n')
-    assert config.load(env()).defaults["region"] == "ap-southeast-2"
+    assert load_copied().defaults["region"] == "ap-southeast-2"
     assert len(parses) == 2
 
 
@@ -507,12 +513,12 @@ def test_a_same_size_edit_is_parsed_again(
     write_config: Callable[[str], Path], parses: list[str]
 ) -> None:
     path = write_config('[defaults]\nregion = "eu-west-1"\n')
-    config.load(env())
+    load_copied()
     # Step past the file system's timestamp granularity (coarse clocks tick every few ms).
     time.sleep(0.02)
     with path.open("r+") as handle:  # in place: same inode, same size
         handle.write('[defaults]\nregion = "eu-west-2"\n')
-    assert config.load(env()).defaults["region"] == "eu-west-2"
+    assert load_copied().defaults["region"] == "eu-west-2"
     assert len(parses) == 2
 
 
@@ -520,12 +526,12 @@ def test_a_replaced_file_with_the_old_times_is_parsed_again(
     write_config: Callable[[str], Path], parses: list[str], tmp_path: Path
 ) -> None:
     path = write_config('[defaults]\nregion = "eu-west-1"\n')
-    config.load(env())
+    load_copied()
     before = path.stat()
     fresh = _write(tmp_path / "new.toml", '[defaults]\nregion = "eu-west-2"\n')
     os.utime(fresh, ns=(before.st_atime_ns, before.st_mtime_ns))
     os.replace(fresh, path)  # an editor's save: new inode, same size and mtime
-    assert config.load(env()).defaults["region"] == "eu-west-2"
+    assert load_copied().defaults["region"] == "eu-west-2"
     assert len(parses) == 2
 
 
@@ -549,7 +555,7 @@ def test_a_damaged_copy_is_a_miss(
     write_config: Callable[[str], Path], parses: list[str], damage: bytes | str
 ) -> None:
     write_config(FULL)
-    good = config.load(env())
+    good = load_copied()
     [copy] = _copies()
     raw = copy.read_bytes()
     body = json.loads(raw)
@@ -567,7 +573,7 @@ def test_a_damaged_copy_is_a_miss(
         assert isinstance(damage, bytes)
         data = damage
     securefile.write_atomic(str(copy), data)
-    again = config.load(env())
+    again = load_copied()
     assert (again.defaults, again.registries) == (good.defaults, good.registries)
     assert len(parses) == 2
     assert json.loads(copy.read_bytes()) == body  # healed by the parse
@@ -575,16 +581,16 @@ def test_a_damaged_copy_is_a_miss(
 
 def test_an_unsafe_copy_is_ignored(write_config: Callable[[str], Path], parses: list[str]) -> None:
     write_config(FULL)
-    config.load(env())
+    load_copied()
     [copy] = _copies()
     copy.chmod(0o666)  # others could have written it: not trusted
-    config.load(env())
+    load_copied()
     assert len(parses) == 2
 
 
 def test_the_first_load_writes_the_copy(write_config: Callable[[str], Path]) -> None:
     write_config(FULL)
-    config.load(env())
+    load_copied()
     [copy] = _copies()
     assert Path(paths.cache_dir(env(), False)).stat().st_mode & 0o777 == 0o700
     assert json.loads(copy.read_bytes())["registries"][ALIAS]["registry_id"] == CENTRAL
@@ -596,8 +602,8 @@ def test_an_unsafe_cache_folder_means_no_copy(
     folder = Path(paths.cache_dir(env(), False))
     folder.chmod(0o777)
     write_config(FULL)
-    first = config.load(env())
-    again = config.load(env())
+    first = load_copied()
+    again = load_copied()
     assert (again.defaults, again.registries) == (first.defaults, first.registries)
     assert _copies() == [] and len(parses) == 2
 
@@ -619,6 +625,6 @@ def test_a_machine_wide_config_others_may_write_is_refused(tmp_path: Path, mode:
     system.write_text(f'[registries."{CENTRAL_HOST}"]\n')
     system.chmod(mode)
     with pytest.raises(ConfigError, match="owned by root and writable by root only"):
-        config.load(env())
+        load_copied()
     system.chmod(0o644)
-    assert config.load(env()).system
+    assert load_copied().system

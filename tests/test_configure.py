@@ -1,4 +1,4 @@
-"""ecr_helper.configure: the TOML edit keeps everything else, and Docker's config too."""
+"""ecr_helper.setup.configure: the TOML edit keeps everything else, and Docker's config too."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from ecr_helper import config, configure
+from ecr_helper import config
 from ecr_helper.errors import ConfigError, UsageError
+from ecr_helper.setup import configure
 from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE
 
 HUB_ROLE = "arn:aws:iam::333333333333:role/hub"

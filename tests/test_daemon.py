@@ -19,7 +19,6 @@ import signal
 import socket
 import stat
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -28,26 +27,22 @@ from pathlib import Path
 
 import pytest
 
-from ecr_helper import cache, config, daemon, instance, log, paths, protocol, refresh
+from ecr_helper import cache, config, log, paths, refresh
 from ecr_helper.config import RegistrySettings
-from ecr_helper.credentials import Token
-from ecr_helper.errors import AwsError, XecrError
+from ecr_helper.daemon import lock
+from ecr_helper.daemon import loop as daemon
+from ecr_helper.errors import AlreadyRunning, AwsError, XecrError
+from ecr_helper.service import Service
+from ecr_helper.token import Token
 from tests.fakeaws import FakeAws
-from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE
+from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE, installed
 
 OTHER = "333333333333"
 OTHER_HOST = f"{OTHER}.dkr.ecr.us-east-1.amazonaws.com"
 
 
-def _installed(name: str) -> str:
-    beside = Path(sys.executable).parent / name
-    found = str(beside) if beside.exists() else shutil.which(name)
-    assert found, f"{name} is not installed (pip install -e .)"
-    return found
-
-
-XECR = _installed("xecr")
-HELPER = _installed("docker-credential-xecr")
+XECR = installed("xecr")
+HELPER = installed("docker-credential-xecr")
 
 
 def registries(*hosts: str, extra: str = "") -> str:
@@ -114,7 +109,7 @@ class Proc:
 
     def ready(self, timeout: float = 20.0) -> Proc:
         wait_for(
-            lambda: instance.is_running(folder()) == self.pid or self.popen.poll() is not None,
+            lambda: lock.is_running(folder()) == self.pid or self.popen.poll() is not None,
             timeout,
             "the daemon to take its lock",
         )
@@ -325,17 +320,17 @@ def test_a_bad_config_on_reload_keeps_the_previous_one(
 def test_instance_lock_in_process(tmp_path: Path) -> None:
     where = str(tmp_path / "c")
     os.mkdir(where, 0o700)
-    assert instance.is_running(where) is None
-    held = instance.acquire_instance(where)
+    assert lock.is_running(where) is None
+    held = lock.acquire_instance(where)
     try:
-        assert instance.is_running(where) == os.getpid()
-        with pytest.raises(instance.AlreadyRunning) as info:
-            instance.acquire_instance(where)
+        assert lock.is_running(where) == os.getpid()
+        with pytest.raises(AlreadyRunning) as info:
+            lock.acquire_instance(where)
         assert str(info.value) == f"already running for cache folder {where} (pid {os.getpid()})"
     finally:
         held.release()
-    assert instance.is_running(where) is None
-    assert instance.is_running(str(tmp_path / "missing")) is None
+    assert lock.is_running(where) is None
+    assert lock.is_running(str(tmp_path / "missing")) is None
 
 
 def test_cache_none_leaves_the_daemon_nowhere_to_keep_tokens(
@@ -367,8 +362,7 @@ def test_a_broken_section_is_skipped_and_reported_the_others_refresh(
     write_config: Callable[[str], Path], log_file: Path
 ) -> None:
     path = write_config(registries(CENTRAL_HOST) + registries(OTHER_HOST, extra="regoin = 1\n"))
-    loaded = config.load(os.environ)
-    assert list(daemon.targets(loaded, dict(os.environ))) == [CENTRAL_HOST]
+    assert list(daemon.targets(Service.open(dict(os.environ)))) == [CENTRAL_HOST]
     assert f"skipping {OTHER_HOST}: config error in {path}" in log_file.read_text()
     result = daemon.run_once(dict(os.environ), fetch=Fetcher(3600.0))
     assert not result.ok
@@ -425,7 +419,7 @@ def test_a_second_instance_is_refused_and_sigterm_stops_it_cleanly(
     assert first.popen.poll() is None
     code, took = first.signal_and_wait(signal.SIGTERM)
     assert (code, took < 5) == (0, True)
-    assert instance.is_running(folder()) is None
+    assert lock.is_running(folder()) is None
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
@@ -561,7 +555,7 @@ def _get_as(uid: int, groups: list[int], env: dict[str, str], timeout: float = 2
             os.setgid(uid)
             os.setuid(uid)
             try:
-                _, token = protocol.get_token(CENTRAL_HOST, env, refuse)
+                _, token = Service.open(env, fetch=refuse).token_for(CENTRAL_HOST)
                 answer, code = f"ok {token.secret}", 0
             except XecrError as exc:
                 answer = f"error {exc}"
@@ -695,6 +689,6 @@ def test_done_when_gets_are_served_for_30s_and_the_daemon_survives_an_8s_outage(
     assert third is not None and third.issued_at > up_at
     errors = [line for line in proc.stderr().splitlines() if "failed (attempt" in line]
     assert all("cannot reach" in line or "did not answer" in line for line in errors), errors
-    assert instance.is_running(folder()) == proc.pid
+    assert lock.is_running(folder()) == proc.pid
     code, took = proc.signal_and_wait(signal.SIGTERM)
     assert code == 0 and took < 5

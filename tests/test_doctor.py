@@ -1,4 +1,4 @@
-"""ecr_helper.doctor: each check passes, fails with a hint naming the role or registry, or
+"""ecr_helper.setup.doctor: each check passes, fails with a hint naming the role or registry, or
 warns; and it asks AWS live even when a token is cached."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from ecr_helper import cache, config, doctor, instance
+from ecr_helper import cache, config
 from ecr_helper.config import RegistrySettings
-from ecr_helper.credentials import Token
+from ecr_helper.daemon import lock
 from ecr_helper.errors import (
     AssumeRoleDenied,
     AwsError,
@@ -20,6 +20,8 @@ from ecr_helper.errors import (
     NoCredentialsError,
     TokenDenied,
 )
+from ecr_helper.setup import doctor
+from ecr_helper.token import Token
 from tests.fakeaws import FakeAws
 from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE
 
@@ -74,7 +76,7 @@ class FakeProbes:
 
 @pytest.fixture(autouse=True)
 def daemon_not_running(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(instance, "is_running", lambda folder: None)
+    monkeypatch.setattr(lock, "is_running", lambda folder: None)
 
 
 @pytest.fixture
@@ -256,7 +258,7 @@ def test_unknown_or_missing_registries_fail(isolated_env: Path) -> None:
 
 
 def test_a_running_daemon_passes(healthy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(instance, "is_running", lambda folder: 321)
+    monkeypatch.setattr(lock, "is_running", lambda folder: 321)
     assert _by_name(_run(FakeProbes()))["daemon"].line() == "PASS daemon: running (pid 321)"
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from ecr_helper.credentials import Token
+from ecr_helper.token import Token
 from tests.fakeaws import FakeAws
 from tests.helpers import (
     CENTRAL_HOST,
@@ -40,6 +40,7 @@ from tests.helpers import (
     assert_private_entry,
     cache_folder,
     get,
+    installed,
     log_text,
     run,
     scan,
@@ -541,7 +542,11 @@ def test_sigkill_while_writing_never_leaves_a_served_partial_entry(
         kill_at: dict[int, float] = {}
         start = time.monotonic()
         for index in range(WRITERS):
-            args = [XECR, "login", CENTRAL_HOST] if index % 2 == 0 else [HELPER, "get"]
+            args = (
+                [installed(XECR), "login", CENTRAL_HOST]
+                if index % 2 == 0
+                else [installed(HELPER), "get"]
+            )
             proc = subprocess.Popen(
                 args,
                 stdin=subprocess.PIPE,

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from tests.fakeaws import FakeAws
-from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE
+from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE, installed
 
 PASSWORD = f"{CENTRAL}-auth-token"
 FAKE_SECRET_KEY = "fake-secret-key-for-tests-only"
@@ -25,7 +25,7 @@ def run(
     *args: str, input: str | None = None, exe: str = "xecr"
 ) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(
-        [exe, *args],
+        [installed(exe), *args],
         input=input,
         capture_output=True,
         text=True,

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ecr_helper import policy
-from ecr_helper.errors import UsageError
-from ecr_helper.policy import Grants, InvalidPrincipal, PolicyError
+from ecr_helper.errors import InvalidPrincipal, PolicyError, UsageError
+from ecr_helper.policy import Grants
 
 PULL = {"ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"}
 PUSH = PULL | {

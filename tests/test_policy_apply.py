@@ -1,4 +1,4 @@
-"""ecr_helper.policy_apply against the loopback moto fake, acting as the registry account."""
+"""ecr_helper.policy.apply against the loopback moto fake, acting as the registry account."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from ecr_helper import aws, policy, policy_apply
-from ecr_helper.errors import AwsError
-from ecr_helper.policy import PolicyError
+from ecr_helper import aws, policy
+from ecr_helper.errors import AwsError, PolicyError
+from ecr_helper.policy import apply as policy_apply
 from tests.fakeaws import FakeAws
 from tests.helpers import CENTRAL
 
@@ -58,7 +58,7 @@ def apply(
     push: Sequence[str] = (),
     dry_run: bool = False,
     registry_id: str | None = CENTRAL,
-) -> policy_apply.Outcome:
+) -> policy_apply.ApplyOutcome:
     return policy_apply.apply(
         ecr,
         repository=name,

@@ -12,7 +12,7 @@ import pytest
 
 from ecr_helper import aws, policy
 from tests.fakeaws import FakeAws
-from tests.helpers import CENTRAL, CENTRAL_HOST
+from tests.helpers import CENTRAL, CENTRAL_HOST, installed
 
 ADMIN = f"arn:aws:iam::{CENTRAL}:role/registry-admin"
 ROOT_2 = "arn:aws:iam::222222222222:root"
@@ -43,7 +43,7 @@ FOREIGN = [
 
 def xecr(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["xecr", "policy", *args],
+        [installed("xecr"), "policy", *args],
         env=dict(os.environ),
         capture_output=True,
         text=True,

@@ -12,9 +12,9 @@ import pytest
 from ecr_helper import refresh
 from ecr_helper.cache import FileCache, TokenCache
 from ecr_helper.config import RegistrySettings
-from ecr_helper.credentials import Token
 from ecr_helper.errors import AwsError, CacheError, EndpointError
 from ecr_helper.refresh import EXPIRED, FRESH, NONE, REFRESH_DUE
+from ecr_helper.token import Token
 from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE
 
 KEY = "k" * 32
@@ -368,15 +368,17 @@ def test_the_lock_holder_leaves_a_note_of_its_failure(store: FileCache) -> None:
 
 
 def test_refresh_due_is_left_to_a_running_daemon(store: FileCache) -> None:
-    from ecr_helper import instance
+    from ecr_helper.daemon import lock
 
     clock = Clock(T0 + 30000.0)  # past half-life of a 12 h token
     store.write(KEY, token(T0, 43200.0))
     assert store.folder is not None
-    held = instance.acquire_instance(store.folder)
+    held = lock.acquire_instance(store.folder)
     try:
         fetch = Fetch(clock)
-        assert run(store, clock, fetch).secret == "cached-secret"
+        running = lambda: bool(lock.is_running(str(store.folder)))  # noqa: E731 - Service's check
+        served = refresh.obtain(SETTINGS, store, KEY, fetch, clock, 5.0, daemon_running=running)
+        assert served.secret == "cached-secret"
         assert fetch.calls == []
     finally:
         held.release()

@@ -7,8 +7,9 @@ import random
 
 import pytest
 
-from ecr_helper import refresh, schedule
-from ecr_helper.credentials import Token
+from ecr_helper import refresh
+from ecr_helper.daemon import schedule
+from ecr_helper.token import Token
 
 NOW = 1_700_000_000.0
 HOUR = 3600.0

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import stat
 import subprocess
 import sys
@@ -21,7 +20,7 @@ import pytest
 
 from ecr_helper.cache import FileCache
 from tests.fakeaws import FakeAws
-from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE
+from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE, installed
 
 pytestmark = pytest.mark.slow
 
@@ -51,9 +50,7 @@ Run = tuple[int, str, str]
 
 
 def helper() -> str:
-    path = shutil.which("docker-credential-xecr")
-    assert path, "docker-credential-xecr is not installed (pip install -e .)"
-    return path
+    return installed("docker-credential-xecr")
 
 
 def config_text(role: str = PULL_ROLE, extra: str = "") -> str:

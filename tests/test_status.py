@@ -1,4 +1,4 @@
-"""ecr_helper.status: rows of configured and cached registries, countdowns, JSON, daemon."""
+"""ecr_helper.setup.status: rows of configured and cached registries, countdowns, JSON, daemon."""
 
 from __future__ import annotations
 
@@ -10,8 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from ecr_helper import cache, config, instance, paths, status
-from ecr_helper.credentials import Token
+from ecr_helper import paths
+from ecr_helper.daemon import lock
+from ecr_helper.service import Service
+from ecr_helper.setup import status
+from ecr_helper.token import Token
 from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE
 
 NOW = 1_800_000_000.0
@@ -31,14 +34,13 @@ def _token(
     )
 
 
-def _store(env: dict[str, str]) -> tuple[config.Config, cache.TokenCache]:
-    loaded = config.load(env)
-    return loaded, cache.open_cache(loaded, env)
+def _open(env: dict[str, str]) -> Service:
+    return Service.open(env)
 
 
 def _put(env: dict[str, str], host: str, token: Token) -> None:
-    loaded, store = _store(env)
-    store.write(cache.cache_key(loaded.resolve(host), env), token)
+    opened = _open(env)
+    opened.store.write(opened.key(opened.settings(host)), token)
 
 
 @pytest.fixture
@@ -51,7 +53,7 @@ def no_daemon_module(monkeypatch: pytest.MonkeyPatch) -> Callable[[int | None], 
             seen.append(folder)
             return pid
 
-        monkeypatch.setattr(instance, "is_running", is_running)
+        monkeypatch.setattr(lock, "is_running", is_running)
         return seen
 
     return install
@@ -92,8 +94,8 @@ def test_configured_registries_first_with_their_cached_state(
     env = dict(os.environ)
     _put(env, CENTRAL_HOST, _token(CENTRAL_HOST, CENTRAL, "us-east-1", NOW - 60, role=PULL_ROLE))
     _put(env, OTHER_HOST, _token(OTHER_HOST, "222222222222", "eu-west-1", NOW - 43000))
-    loaded, store = _store(env)
-    found = status.rows(loaded, store, env, NOW)
+    opened = _open(env)
+    found = status.rows(opened, NOW)
     assert [r.registry for r in found] == [CENTRAL_HOST, "mirror.example.com", OTHER_HOST]
     central, mirror, other = found
     assert central == status.Row(
@@ -138,8 +140,8 @@ def test_states_follow_the_refresh_rules(write_config: Callable[[str], Path]) ->
         (NOW - 43000, "expired"),
     ):
         _put(env, CENTRAL_HOST, _token(CENTRAL_HOST, CENTRAL, "us-east-1", issued))
-        loaded, store = _store(env)
-        assert status.rows(loaded, store, env, NOW)[0].state == expected
+        opened = _open(env)
+        assert status.rows(opened, NOW)[0].state == expected
 
 
 def test_a_token_of_another_identity_is_not_shown_as_ours(
@@ -149,8 +151,8 @@ def test_a_token_of_another_identity_is_not_shown_as_ours(
     _put(env, OTHER_HOST, _token(OTHER_HOST, "222222222222", "eu-west-1", NOW - 10))
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAFAKEFAKEFAKE0002")
     env = dict(os.environ)
-    loaded, store = _store(env)
-    [row] = status.rows(loaded, store, env, NOW)
+    opened = _open(env)
+    [row] = status.rows(opened, NOW)
     assert (row.registry, row.state, row.expires_at) == (OTHER_HOST, "none", None)
 
 
@@ -167,8 +169,8 @@ def test_a_cached_alias_no_longer_configured_shows_what_is_on_disk(
         _token("mirror.example.com", "444444444444", "eu-west-1", NOW - 10),
     )
     path.write_text("")
-    loaded, store = _store(env)
-    [row] = status.rows(loaded, store, env, NOW)
+    opened = _open(env)
+    [row] = status.rows(opened, NOW)
     assert (row.registry, row.registry_id, row.state, row.configured) == (
         "mirror.example.com",
         "444444444444",
@@ -183,8 +185,8 @@ def test_table_lists_columns_countdown_and_daemon(write_config: Callable[[str], 
     )
     env = dict(os.environ)
     _put(env, CENTRAL_HOST, _token(CENTRAL_HOST, CENTRAL, "us-east-1", NOW - 60))
-    loaded, store = _store(env)
-    text = status.table(status.rows(loaded, store, env, NOW), status.Daemon(4242), NOW)
+    opened = _open(env)
+    text = status.table(status.rows(opened, NOW), status.DaemonState(4242), NOW)
     lines = text.splitlines()
     assert lines[0].split() == [
         "REGISTRY",
@@ -223,10 +225,9 @@ def test_status_shows_the_whole_chain_and_whether_an_external_id_is_set(
         'external_id = "secret-ish-ext-id"\n'
     )
     env = dict(os.environ)
-    loaded, store = _store(env)
-    [row] = status.rows(loaded, store, env, NOW)
+    [row] = status.rows(_open(env), NOW)
     assert row.role_arns == (HOP, PULL_ROLE) and row.external_id
-    text = status.table([row], status.Daemon(None), NOW)
+    text = status.table([row], status.DaemonState(None), NOW)
     assert f"{HOP} -> {PULL_ROLE}" in text
     assert re.split(r"\s{2,}", text.splitlines()[1])[4] == "set"
     assert "secret-ish-ext-id" not in text
@@ -249,9 +250,8 @@ def test_an_unservable_token_says_when_or_why_never_1s_expired(
     write_config(f'[registries."{CENTRAL_HOST}"]\n')
     env = dict(os.environ)
     _put(env, CENTRAL_HOST, _token(CENTRAL_HOST, CENTRAL, "us-east-1", issued))
-    loaded, store = _store(env)
-    [row] = status.rows(loaded, store, env, NOW)
-    line = status.table([row], status.Daemon(None), NOW).splitlines()[1]
+    [row] = status.rows(_open(env), NOW)
+    line = status.table([row], status.DaemonState(None), NOW).splitlines()[1]
     assert re.split(r"\s{2,}", line)[-2:] == [expires, state]
     assert not re.search(r"\b1s\s+expired", line)
 
@@ -265,8 +265,7 @@ def test_a_broken_section_is_shown_and_the_others_still_are(
     )
     env = dict(os.environ)
     _put(env, CENTRAL_HOST, _token(CENTRAL_HOST, CENTRAL, "us-east-1", NOW - 60))
-    loaded, store = _store(env)
-    found = status.rows(loaded, store, env, NOW)
+    found = status.rows(_open(env), NOW)
     assert [(r.registry, r.state) for r in found] == [
         (CENTRAL_HOST, "fresh"),
         ("mirror.example.com", "config error"),
@@ -275,13 +274,13 @@ def test_a_broken_section_is_shown_and_the_others_still_are(
     assert error is not None and str(path) in error
     assert 'registries."mirror.example.com".regoin' in error
     assert found[1].to_json()["error"] == error
-    lines = status.table(found, status.Daemon(None), NOW).splitlines()
+    lines = status.table(found, status.DaemonState(None), NOW).splitlines()
     assert lines[2].split()[-2:] == ["config", "error"]
     assert lines[3] == f"mirror.example.com: {error}"
 
 
 def test_empty_table_says_how_to_start() -> None:
-    text = status.table([], status.Daemon(None), NOW)
+    text = status.table([], status.DaemonState(None), NOW)
     assert "xecr configure" in text
     assert text.endswith("daemon: not running\n")
 
@@ -290,12 +289,13 @@ def test_daemon_status_asks_the_instance_lock(
     no_daemon_module: Callable[[int | None], list[str]],
 ) -> None:
     seen = no_daemon_module(77)
-    assert status.daemon_status("/some/cache") == status.Daemon(77)
-    assert seen == ["/some/cache"]
+    opened = _open(dict(os.environ))
+    assert status.DaemonState(opened.daemon_pid()) == status.DaemonState(77)
+    assert seen == [opened.folder]
     no_daemon_module(None)
-    assert status.daemon_status("/x").line() == "daemon: not running"
+    assert status.DaemonState(opened.daemon_pid()).line() == "daemon: not running"
     no_daemon_module(-1)
-    assert status.daemon_status("/x").line() == "daemon: running (pid unknown)"
+    assert status.DaemonState(opened.daemon_pid()).line() == "daemon: running (pid unknown)"
 
 
 def test_collect_reads_the_config_cache_and_daemon(
@@ -306,6 +306,6 @@ def test_collect_reads_the_config_cache_and_daemon(
     seen = no_daemon_module(None)
     found, daemon = status.collect(dict(os.environ), lambda: NOW)
     assert [r.registry for r in found] == [CENTRAL_HOST]
-    assert daemon == status.Daemon(None)
+    assert daemon == status.DaemonState(None)
     folder = paths.cache_dir(os.environ, False)
     assert seen == [folder]

@@ -21,14 +21,16 @@ if TYPE_CHECKING:
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    from ecr_helper.protocol import VERBS
-
-    if len(args) == 1 and args[0] in VERBS:
-        return _protocol(args[0])
     name = os.path.basename(prog or (sys.argv[0] if argv is None else "xecr"))
     helper = name.startswith("docker-credential-")
+    from ecr_helper.frontends.docker import VERBS
+
+    # `xecr version` is the people's command (argparse); Docker's `version` verb
+    # is answered when called by the helper's name.
+    if len(args) == 1 and args[0] in VERBS and (helper or args[0] != "version"):
+        return _protocol(args[0])
     if helper and args in (["-v"], ["--version"]):
-        from ecr_helper.protocol import version
+        from ecr_helper.frontends.docker import version
 
         sys.stdout.write(version())
         return 0
@@ -44,27 +46,24 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
             file=sys.stdout if helper else sys.stderr,
         )
         return 1 if helper else 2
-    from ecr_helper.cli import commands
+    from ecr_helper.cli import parser
 
     if helper and not (
-        args and (args[0] in ("-h", "--help", "--version") or args[0] in commands.command_names())
+        args and (args[0] in ("-h", "--help", "--version") or args[0] in parser.command_names())
     ):
         # Called as a credential helper with a verb Docker does not send:
         # answer the way the protocol answers failures, one line on stdout.
         verb = args[0] if args else ""
         print(f"{name}: unknown verb {verb!r}: expected one of {', '.join(VERBS)}")
         return 1
-    return commands.run(args)
-
-
-def one_line(text: str) -> str:
-    """Docker shows the helper's stdout as is: never let a message span lines."""
-    return " ".join(text.split("\n")).replace("\r", " ")
+    return parser.run(args)
 
 
 def _say_at_pull_time(line: str) -> None:
     """One line on stderr: Docker, skopeo and podman swallow a helper's stdout
     on pull ("no basic auth credentials") but show its stderr to the person."""
+    from ecr_helper.cli.output import one_line
+
     try:
         sys.stderr.write(f"xecr: {one_line(line)}\n")
         sys.stderr.flush()
@@ -73,15 +72,16 @@ def _say_at_pull_time(line: str) -> None:
 
 
 def _protocol(verb: str) -> int:
-    from ecr_helper import protocol
+    from ecr_helper.frontends import docker
 
     try:
-        out = protocol.run(verb, sys.stdin.buffer, os.environ)
+        out = docker.run(verb, sys.stdin.buffer, os.environ)
     except NotOurRegistry as exc:
         print(exc)
         return 1
     except XecrError as exc:
         from ecr_helper import log
+        from ecr_helper.cli.output import one_line
 
         log.exception_debug(f"{verb}: {exc}")
         line = one_line(str(exc))

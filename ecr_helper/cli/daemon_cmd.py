@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 from types import FrameType
 from typing import TextIO
 
-from ecr_helper import daemon, log
+from ecr_helper import log
+from ecr_helper.daemon import loop
 from ecr_helper.errors import UsageError
 
 
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     log.setup(os.environ)
     handler = _stderr_handler(err)
     try:
-        service = daemon.Daemon(os.environ, docker_config_dir=sink)
+        service = loop.Daemon(os.environ, docker_config_dir=sink)
         service.open()
         log.info(
             f"started (pid {os.getpid()}): {len(service.targets)} registries, "
@@ -80,7 +81,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _once(sink: str | None, out: TextIO, err: TextIO) -> int:
-    result = daemon.run_once(os.environ, docker_config_dir=sink)
+    result = loop.run_once(os.environ, docker_config_dir=sink)
     for outcome in result.outcomes:
         if outcome.token is not None:
             expires = datetime.fromtimestamp(outcome.token.expires_at, UTC)
@@ -100,7 +101,7 @@ def _install_signals(
 ) -> dict[int, signal._HANDLER]:
     # SimpleQueue.put is safe in a signal handler: the handler does nothing else.
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        commands.put(daemon.RELOAD if signum == getattr(signal, "SIGHUP", None) else daemon.STOP)
+        commands.put(loop.RELOAD if signum == getattr(signal, "SIGHUP", None) else loop.STOP)
 
     previous: dict[int, signal._HANDLER] = {}
     wanted = [signal.SIGTERM, signal.SIGINT]

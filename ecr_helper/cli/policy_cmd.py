@@ -189,12 +189,13 @@ def _apply(args: argparse.Namespace, out: TextIO) -> int:
         args.registry_id or ref.registry_id or (policy.role_account(roles[-1]) if roles else None)
     )
 
-    from ecr_helper import aws, policy_apply
+    from ecr_helper import aws
+    from ecr_helper.policy import apply
 
     ecr = aws.make_client(
         "ecr", region, role_arns=roles, external_id=external, source_profile=args.profile
     )
-    outcome = policy_apply.apply(
+    outcome = apply.apply(
         ecr,
         repository=ref.name,
         registry_id=registry_id,

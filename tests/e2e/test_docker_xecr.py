@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ import pytest
 from tests.e2e import harness
 from tests.e2e.conftest import RegistryFactory
 from tests.fakeaws import FakeAws
-from tests.helpers import CENTRAL, PULL_ROLE
+from tests.helpers import CENTRAL, PULL_ROLE, installed
 
 pytestmark = pytest.mark.e2e
 
@@ -31,9 +30,7 @@ EXTERNAL_ID = "e2e-external-id"
 
 
 def _installed_helper() -> str:
-    path = shutil.which("docker-credential-xecr")
-    assert path, "docker-credential-xecr is not installed on PATH (pip install -e .)"
-    return path
+    return installed("docker-credential-xecr")
 
 
 def _configure(write_config: object, host: str) -> None:

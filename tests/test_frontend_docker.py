@@ -1,4 +1,4 @@
-"""ecr_helper.protocol: Docker's credential-helper verbs over in-memory byte streams with
+"""ecr_helper.frontends.docker: Docker's credential-helper verbs over in-memory byte streams with
 an injected fetch (no AWS), plus the exact line Docker reads for a registry that is not ours."""
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 
-from ecr_helper import __version__, protocol
+from ecr_helper import __version__
 from ecr_helper.config import RegistrySettings
-from ecr_helper.credentials import Token
 from ecr_helper.errors import NO_SERVER_URL, NOT_FOUND, AwsError, InputError, NotOurRegistry
-from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE
+from ecr_helper.frontends import docker
+from ecr_helper.token import Token
+from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE, installed
 from tests.strategies import TARGETS
 
 ALIAS = "registry.example.com"
@@ -61,7 +62,7 @@ def stdin(text: str | bytes) -> io.BytesIO:
 
 
 def get(address: str, fetch: Fetch) -> dict[str, str]:
-    out = protocol.get(stdin(address), env(), fetch)
+    out = docker.get(stdin(address), env(), fetch)
     assert out.endswith("\n") and out.count("\n") == 1
     answer: dict[str, str] = json.loads(out)
     return answer
@@ -118,14 +119,14 @@ def test_every_form_of_one_host_shares_one_cached_token(fetch: Fetch) -> None:
 )
 def test_not_ours_without_a_fetch(fetch: Fetch, address: str) -> None:
     with pytest.raises(NotOurRegistry) as caught:
-        protocol.get(stdin(address), env(), fetch)
+        docker.get(stdin(address), env(), fetch)
     assert str(caught.value) == "credentials not found in native keychain" == NOT_FOUND
     assert fetch.calls == []
 
 
 def test_docker_reads_exactly_the_not_found_line() -> None:
     result = subprocess.run(
-        ["docker-credential-xecr", "get"],
+        [installed("docker-credential-xecr"), "get"],
         input=b"ghcr.io\n",
         capture_output=True,
         env=dict(os.environ),
@@ -139,14 +140,14 @@ def test_docker_reads_exactly_the_not_found_line() -> None:
 def test_a_failed_fetch_propagates_and_caches_nothing(fetch: Fetch) -> None:
     fetch.error = AwsError("ECR GetAuthorizationToken for registry 111111111111 failed (X)")
     with pytest.raises(AwsError):
-        protocol.get(stdin(CENTRAL_HOST), env(), fetch)
+        docker.get(stdin(CENTRAL_HOST), env(), fetch)
     fetch.error = None
     assert get(CENTRAL_HOST, fetch)["Secret"] == f"secret-for-{CENTRAL}-2"
 
 
 def test_store_accepts_and_ignores(fetch: Fetch, isolated_env: Path) -> None:
     payload = json.dumps({"ServerURL": CENTRAL_HOST, "Username": "AWS", "Secret": "planted"})
-    assert protocol.store(stdin(payload)) == ""
+    assert docker.store(stdin(payload)) == ""
     answer = get(CENTRAL_HOST, fetch)
     assert answer["Secret"] != "planted" and len(fetch.calls) == 1
 
@@ -154,11 +155,11 @@ def test_store_accepts_and_ignores(fetch: Fetch, isolated_env: Path) -> None:
 def test_erase_forgets_the_cached_token(fetch: Fetch) -> None:
     first = get(CENTRAL_HOST, fetch)["Secret"]
     assert get(CENTRAL_HOST, fetch)["Secret"] == first
-    assert protocol.erase(stdin(f"https://{CENTRAL_HOST}\n"), env()) == ""
+    assert docker.erase(stdin(f"https://{CENTRAL_HOST}\n"), env()) == ""
     assert get(CENTRAL_HOST, fetch)["Secret"] != first
     assert len(fetch.calls) == 2
-    assert protocol.erase(stdin(CENTRAL_HOST), env()) == ""
-    assert protocol.erase(stdin(CENTRAL_HOST), env()) == ""  # twice is fine
+    assert docker.erase(stdin(CENTRAL_HOST), env()) == ""
+    assert docker.erase(stdin(CENTRAL_HOST), env()) == ""  # twice is fine
 
 
 def test_list_shows_configured_and_cached_hosts_whose_keys_come_back_to_get(
@@ -169,9 +170,9 @@ def test_list_shows_configured_and_cached_hosts_whose_keys_come_back_to_get(
         f'[registries."{CENTRAL_HOST}"]\n'
         f'[registries."{ALIAS}"]\nregistry_id = "{CENTRAL}"\nregion = "us-west-2"\n'
     )
-    assert json.loads(protocol.list_(env())) == {CENTRAL_HOST: "AWS", ALIAS: "AWS"}
+    assert json.loads(docker.list_(env())) == {CENTRAL_HOST: "AWS", ALIAS: "AWS"}
     get(f"https://{OTHER_HOST}/v2/", fetch)  # not configured, but now cached
-    listed = json.loads(protocol.list_(env()))
+    listed = json.loads(docker.list_(env()))
     assert listed == {CENTRAL_HOST: "AWS", ALIAS: "AWS", OTHER_HOST: "AWS"}
     for host in listed:
         assert get(host, fetch)["ServerURL"] == host
@@ -181,12 +182,12 @@ def test_list_shows_configured_and_cached_hosts_whose_keys_come_back_to_get(
 
 
 def test_list_with_nothing_is_an_empty_object() -> None:
-    assert protocol.list_(env()) == "{}\n"
+    assert docker.list_(env()) == "{}\n"
 
 
 def test_version() -> None:
-    assert protocol.version() == f"docker-credential-xecr {__version__}\n"
-    assert protocol.run("version", stdin(""), env()) == protocol.version()
+    assert docker.version() == f"docker-credential-xecr {__version__}\n"
+    assert docker.run("version", stdin(""), env()) == docker.version()
 
 
 def test_run_dispatches_every_verb(fetch: Fetch, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -194,12 +195,12 @@ def test_run_dispatches_every_verb(fetch: Fetch, monkeypatch: pytest.MonkeyPatch
     # loopback port so it can never leave the machine.
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
     warm = get(CENTRAL_HOST, fetch)
-    assert set(protocol.VERBS) == {"get", "list", "store", "erase", "version"}
-    assert json.loads(protocol.run("get", stdin(CENTRAL_HOST), env())) == warm
-    assert CENTRAL_HOST in json.loads(protocol.run("list", stdin(""), env()))
-    assert protocol.run("store", stdin("{}"), env()) == ""
-    assert protocol.run("erase", stdin(CENTRAL_HOST), env()) == ""
-    assert json.loads(protocol.run("list", stdin(""), env())) == {}
+    assert set(docker.VERBS) == {"get", "list", "store", "erase", "version"}
+    assert json.loads(docker.run("get", stdin(CENTRAL_HOST), env())) == warm
+    assert CENTRAL_HOST in json.loads(docker.run("list", stdin(""), env()))
+    assert docker.run("store", stdin("{}"), env()) == ""
+    assert docker.run("erase", stdin(CENTRAL_HOST), env()) == ""
+    assert json.loads(docker.run("list", stdin(""), env())) == {}
     assert len(fetch.calls) == 1
 
 
@@ -207,20 +208,20 @@ def test_run_dispatches_every_verb(fetch: Fetch, monkeypatch: pytest.MonkeyPatch
 
 
 def test_oversized_stdin_is_refused_before_anything_else(fetch: Fetch) -> None:
-    big = CENTRAL_HOST.encode() + b" " * protocol.MAX_INPUT
+    big = CENTRAL_HOST.encode() + b" " * docker.MAX_INPUT
     for verb in (
-        lambda s: protocol.get(s, env(), fetch),
-        protocol.store,
-        lambda s: protocol.erase(s, env()),
+        lambda s: docker.get(s, env(), fetch),
+        docker.store,
+        lambda s: docker.erase(s, env()),
     ):
-        with pytest.raises(InputError, match=f"longer than {protocol.MAX_INPUT} bytes"):
+        with pytest.raises(InputError, match=f"longer than {docker.MAX_INPUT} bytes"):
             verb(stdin(big))
     assert fetch.calls == []
 
 
 def test_stdin_of_exactly_the_limit_is_read() -> None:
-    data = b"a" * protocol.MAX_INPUT
-    assert protocol.read_input(stdin(data)) == data.decode()
+    data = b"a" * docker.MAX_INPUT
+    assert docker.read_input(stdin(data)) == data.decode()
 
 
 @pytest.mark.parametrize(
@@ -228,7 +229,7 @@ def test_stdin_of_exactly_the_limit_is_read() -> None:
 )
 def test_non_utf8_stdin_is_refused(fetch: Fetch, data: bytes) -> None:
     with pytest.raises(InputError, match="not UTF-8") as caught:
-        protocol.get(stdin(data), env(), fetch)
+        docker.get(stdin(data), env(), fetch)
     assert "\n" not in str(caught.value)
     assert fetch.calls == []
 
@@ -238,12 +239,12 @@ def test_non_utf8_stdin_is_refused(fetch: Fetch, data: bytes) -> None:
 def test_empty_stdin_answers_as_docker_credential_helpers_do(
     fetch: Fetch, data: bytes, verb: str
 ) -> None:
-    """The client library recognises exactly this text (credentials.IsCredentialsMissingServerURL)."""
+    """The client library recognises exactly this text (IsCredentialsMissingServerURL)."""
     with pytest.raises(InputError) as caught:
         if verb == "get":
-            protocol.get(stdin(data), env(), fetch)
+            docker.get(stdin(data), env(), fetch)
         else:
-            protocol.erase(stdin(data), env())
+            docker.erase(stdin(data), env())
     assert str(caught.value) == NO_SERVER_URL == "no credentials server URL"
     assert caught.value.registry is None  # nothing on stderr: no registry was named
     assert fetch.calls == []
@@ -252,13 +253,13 @@ def test_empty_stdin_answers_as_docker_credential_helpers_do(
 def test_a_failed_get_names_the_registry_it_was_for(fetch: Fetch) -> None:
     fetch.error = AwsError("STS could not be reached")
     with pytest.raises(AwsError) as caught:
-        protocol.get(stdin(f"https://{CENTRAL_HOST.upper()}/v2/\n"), env(), fetch)
+        docker.get(stdin(f"https://{CENTRAL_HOST.upper()}/v2/\n"), env(), fetch)
     assert caught.value.registry == CENTRAL_HOST
 
 
 def test_a_host_not_ours_names_no_registry(fetch: Fetch) -> None:
     with pytest.raises(NotOurRegistry) as caught:
-        protocol.get(stdin("docker.io\n"), env(), fetch)
+        docker.get(stdin("docker.io\n"), env(), fetch)
     assert caught.value.registry is None
 
 
@@ -274,7 +275,7 @@ def test_get_answers_after_one_line_while_stdin_stays_open(
     """A client that writes its line and keeps stdin open must not hang the helper."""
     write_config(f'[registries."{CENTRAL_HOST}"]\nrole_arn = "{PULL_ROLE}"\n')
     proc = subprocess.Popen(
-        ["docker-credential-xecr", "get"],
+        [installed("docker-credential-xecr"), "get"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         env=dict(os.environ),

@@ -13,22 +13,11 @@ import os
 import stat
 import time
 
-from ecr_helper.errors import XecrError
+from ecr_helper.errors import AlreadyRunning, XecrError
 
 LOCK_NAME = "daemon.lock"
 # A status probe holds the lock for an instant; a starting daemon outwaits it.
 _ACQUIRE_WAIT = 0.3
-
-
-class AlreadyRunning(XecrError):
-    """Another daemon holds the lock of this cache folder."""
-
-    def __init__(self, folder: str, pid: int | None) -> None:
-        super().__init__(
-            f"already running for cache folder {folder} (pid {pid if pid else 'unknown'})"
-        )
-        self.folder = folder
-        self.pid = pid
 
 
 class InstanceLock:

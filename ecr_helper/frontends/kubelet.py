@@ -23,10 +23,11 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, BinaryIO
 
-from ecr_helper import protocol, refresh
+from ecr_helper import refresh
 from ecr_helper.config import RegistrySettings
-from ecr_helper.credentials import Token
 from ecr_helper.errors import InputError, NotOurRegistry
+from ecr_helper.service import Service
+from ecr_helper.token import Token
 
 GROUP = "credentialprovider.kubelet.k8s.io"
 API_VERSIONS = (f"{GROUP}/v1", f"{GROUP}/v1beta1", f"{GROUP}/v1alpha1")
@@ -38,6 +39,11 @@ RESPONSE_KIND = "CredentialProviderResponse"
 MAX_INPUT = 64 * 1024
 
 GetToken = Callable[[str, Mapping[str, str]], tuple[RegistrySettings, Token]]
+
+
+def service_token(host: str, env: Mapping[str, str]) -> tuple[RegistrySettings, Token]:
+    """The token ``get`` would serve for ``host``: same config, cache and refresh rules."""
+    return Service.open(env).token_for(host)
 
 
 def go_duration(seconds: float) -> str:
@@ -96,7 +102,7 @@ def respond(
     version: str,
     image: str,
     env: Mapping[str, str],
-    get_token: GetToken = protocol.get_token,
+    get_token: GetToken = service_token,
     clock: Callable[[], float] = time.time,
 ) -> dict[str, Any]:
     """The CredentialProviderResponse for one image.
@@ -132,7 +138,7 @@ def _no_credentials(version: str) -> dict[str, Any]:
 def run(
     stdin: BinaryIO,
     env: Mapping[str, str],
-    get_token: GetToken = protocol.get_token,
+    get_token: GetToken = service_token,
     clock: Callable[[], float] = time.time,
 ) -> str:
     """Read the request, answer with the response as one line of JSON."""

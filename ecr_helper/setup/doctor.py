@@ -16,8 +16,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from ecr_helper import config, dockerconfig, paths, securefile, status
-from ecr_helper.credentials import Token
+from ecr_helper import config, securefile
+from ecr_helper.cache import file_cache
+from ecr_helper.daemon import lock
 from ecr_helper.errors import (
     AwsError,
     CacheError,
@@ -26,6 +27,8 @@ from ecr_helper.errors import (
     InputError,
     NotOurRegistry,
 )
+from ecr_helper.setup import dockerconfig, status
+from ecr_helper.token import Token
 
 
 @dataclass(frozen=True)
@@ -249,10 +252,17 @@ def _docker_check(path: str, host: str, suffix: str) -> Check:
     return Check(name, False, f"{path} does not send {host} to xecr: {why}", hint)
 
 
+def _cache_folder(loaded: config.Config, env: Mapping[str, str]) -> str:
+    """The folder ``get`` would use, looked at without being made (doctor changes nothing)."""
+    folder = file_cache(env, loaded.system).folder
+    assert folder is not None
+    return folder
+
+
 def _cache_check(loaded: config.Config, env: Mapping[str, str]) -> Check:
     if loaded.cache_backend == "none":
         return Check("cache folder", True, 'caching is off (cache = "none"): every pull asks AWS')
-    folder = paths.cache_dir(env, loaded.system)
+    folder = _cache_folder(loaded, env)
     if not os.path.lexists(folder):
         return Check(
             "cache folder", True, f"{folder} does not exist yet (made private on first use)"
@@ -271,7 +281,7 @@ def _cache_check(loaded: config.Config, env: Mapping[str, str]) -> Check:
 
 
 def _daemon_check(loaded: config.Config, env: Mapping[str, str]) -> Check:
-    daemon = status.daemon_status(paths.cache_dir(env, loaded.system))
+    daemon = status.DaemonState(lock.is_running(_cache_folder(loaded, env)))
     if daemon.pid:
         return Check("daemon", True, daemon.line().removeprefix("daemon: "))
     return Check(

@@ -1,9 +1,10 @@
 """Docker's credential-helper protocol: ``get``, ``list``, ``store``, ``erase``
 and ``version``, over byte streams.
 
-This is the path of every ``docker pull``: with a cached token it runs on
-``sys``, ``os``, ``json`` and ``re`` alone. boto3 is imported (through
-:func:`fetch`) only when AWS must be called.
+This is the path of every ``docker pull``: the verbs read stdin, ask
+:class:`~ecr_helper.service.Service` and write the protocol's answer. With a
+cached token it runs on the standard library's builtins plus ``json``; boto3 is
+imported (through :func:`ecr_helper.service.fetch`) only when AWS must be called.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 import os
 import time
 
-from ecr_helper import __version__
+from ecr_helper import __version__, service
 from ecr_helper.errors import NO_SERVER_URL, InputError, NotOurRegistry, XecrError
 
 TYPE_CHECKING = False
@@ -20,19 +21,12 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import BinaryIO
 
-    from ecr_helper.config import Config, RegistrySettings
-    from ecr_helper.credentials import Token
+    from ecr_helper.config import RegistrySettings
+    from ecr_helper.token import Token
 
 # Docker sends one host name; anything longer is not an address.
 MAX_INPUT = 64 * 1024
 VERBS = ("get", "list", "store", "erase", "version")
-
-
-def fetch(settings: RegistrySettings, quick: bool) -> Token:
-    """The real fetch: import boto3 only now, after the cache has missed."""
-    from ecr_helper import aws
-
-    return aws.fetch_token(settings, quick=quick)
 
 
 def read_input(stdin: BinaryIO) -> str:
@@ -105,37 +99,15 @@ def _read_fd(fd: int) -> bytes:
     return b"".join(chunks)
 
 
-def _resolve(address: str, env: Mapping[str, str]) -> tuple[Config, RegistrySettings]:
-    from ecr_helper import config
-
-    loaded = config.load(env)
-    return loaded, loaded.resolve(address)
-
-
-def get_token(
-    address: str,
-    env: Mapping[str, str],
-    fetcher: Callable[[RegistrySettings, bool], Token] = fetch,
-    clock: Callable[[], float] = time.time,
-) -> tuple[RegistrySettings, Token]:
-    """The settings and a servable token for a registry address."""
-    from ecr_helper import cache, refresh
-
-    loaded, settings = _resolve(address, env)
-    store = cache.open_cache(loaded, env)
-    token = refresh.obtain(settings, store, cache.cache_key(settings, env), fetcher, clock)
-    return settings, token
-
-
 def get(
     stdin: BinaryIO,
     env: Mapping[str, str],
-    fetcher: Callable[[RegistrySettings, bool], Token] = fetch,
+    fetcher: Callable[[RegistrySettings, bool], Token] = service.fetch,
     clock: Callable[[], float] = time.time,
 ) -> str:
     address = _address(stdin)
     try:
-        _, token = get_token(address, env, fetcher, clock)
+        _, token = service.Service.open(env, fetch=fetcher, clock=clock).token_for(address)
     except NotOurRegistry:
         raise
     except XecrError as exc:
@@ -166,11 +138,9 @@ def _host(address: str) -> str:
 
 def list_(env: Mapping[str, str]) -> str:
     """Every registry xecr serves: configured hosts and hosts with a cached token."""
-    from ecr_helper import cache, config
-
-    loaded = config.load(env)
-    hosts = {host: "AWS" for host in loaded.hosts()}
-    for token in cache.open_cache(loaded, env).entries().values():
+    opened = service.Service.open(env)
+    hosts = {host: "AWS" for host in opened.config.hosts()}
+    for token in opened.store.entries().values():
         hosts.setdefault(token.registry, token.username)
     return json.dumps(hosts) + "\n"
 
@@ -183,11 +153,9 @@ def store(stdin: BinaryIO) -> str:
 
 def erase(stdin: BinaryIO, env: Mapping[str, str]) -> str:
     """Forget the cached token of one registry."""
-    from ecr_helper import cache
-
     address = _address(stdin)
-    loaded, settings = _resolve(address, env)
-    cache.open_cache(loaded, env).delete(cache.cache_key(settings, env))
+    opened = service.Service.open(env)
+    opened.forget(opened.settings(address))
     return ""
 
 

@@ -1,4 +1,4 @@
-"""The token cache: keys, the file backend, the null backend, and choosing one.
+"""The file backend of the token cache (the default), and its folder.
 
 One JSON entry per key in the cache folder, written atomically by
 :mod:`ecr_helper.securefile`; a sidecar ``.lock`` file per key serialises
@@ -13,15 +13,15 @@ import json
 import os
 
 from ecr_helper import paths, securefile
-from ecr_helper.credentials import Token
+from ecr_helper.cache.base import NoLock, TokenCache
 from ecr_helper.errors import CacheError
+from ecr_helper.token import Token
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
-    from types import TracebackType
 
-    from ecr_helper.config import Config, RegistrySettings
+    from ecr_helper.cache.base import Lock
 
 try:  # hashlib pulls in OpenSSL (about 4 ms); the builtin module is enough here
     from _sha256 import sha256  # type: ignore[import-not-found,unused-ignore]  # <= 3.11
@@ -31,7 +31,6 @@ except ImportError:
     except ImportError:
         from hashlib import sha256  # type: ignore[assignment,unused-ignore]
 
-KEY_VERSION = "1"
 ENTRY_PREFIX = "token-"
 
 
@@ -39,37 +38,7 @@ def digest(text: str) -> str:
     return str(sha256(text.encode()).hexdigest())
 
 
-def cache_key(settings: RegistrySettings, env: Mapping[str, str]) -> str:
-    """The key of everything that changes what a token is for.
-
-    Two roles, two external ids, two profiles or two access keys in one shell
-    never share a token. The endpoint is left out on purpose: a ``get`` that
-    cannot reach AWS must still find what the daemon fetched.
-    """
-    access_key = env.get("AWS_ACCESS_KEY_ID", "")
-    parts = [
-        KEY_VERSION,
-        settings.host,
-        settings.partition,
-        settings.region,
-        settings.registry_id,
-        list(settings.role_arns),
-        settings.external_id or "",
-        settings.source_profile or env.get("AWS_PROFILE", ""),
-        digest(access_key) if access_key else "",
-    ]
-    return digest(json.dumps(parts))[:32]
-
-
-class _NoLock:
-    def __enter__(self) -> bool:
-        return False
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-class _FileLock:
+class FileLock:
     """A sidecar lock: ``with lock as held`` yields whether it was had in time."""
 
     def __init__(self, path: str, timeout: float, mode: int) -> None:
@@ -88,42 +57,9 @@ class _FileLock:
         self._held = True
         return True
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self._held:
             self._lock.release()
-
-
-class TokenCache:
-    """Backend interface. The base class caches nothing (``cache = "none"``)."""
-
-    name = "none"
-    folder: str | None = None
-
-    def read(self, key: str) -> Token | None:
-        return None
-
-    def write(self, key: str, token: Token) -> None:
-        return None
-
-    def delete(self, key: str) -> bool:
-        return False
-
-    def entries(self) -> dict[str, Token]:
-        """Every readable entry, by key."""
-        return {}
-
-    def lock(self, key: str, timeout: float) -> _NoLock | _FileLock:
-        return _NoLock()
-
-    def note_failure(self, key: str, message: str, at: float) -> None:
-        """Tell processes already waiting on this key's lock that the fetch failed."""
-        return None
-
-    def failure_since(self, key: str, since: float) -> str | None:
-        """The error line of a fetch that failed at or after ``since``, if any."""
-        return None
 
 
 class FileCache(TokenCache):
@@ -196,15 +132,43 @@ class FileCache(TokenCache):
     def delete(self, key: str) -> bool:
         return securefile.remove(self._path(key))
 
-    def entries(self) -> dict[str, Token]:
-        return read_entries(self, ENTRY_PREFIX)
+    # The parsed copy of a config file (see :func:`ecr_helper.config.load`) lives
+    # beside the tokens, keyed by the config file's absolute path.
 
-    def lock(self, key: str, timeout: float) -> _NoLock | _FileLock:
+    def _copy_path(self, source: str) -> str | None:
+        if self.machine and os.geteuid() != 0:
+            return None  # the machine-wide cache is written by root only
         try:
             self.prepare()
         except CacheError:
-            return _NoLock()
-        return _FileLock(self._path(key, ".lock"), timeout, self.file_mode)
+            return None
+        assert self.folder is not None
+        return os.path.join(self.folder, f"config-{digest(os.path.abspath(source))[:16]}.json")
+
+    def load_copy(self, source: str) -> bytes | None:
+        """The stored parsed copy of config file ``source``, if any."""
+        path = self._copy_path(source)
+        return None if path is None else securefile.read_file(path)
+
+    def save_copy(self, source: str, data: bytes) -> None:
+        """Store the parsed copy of ``source``; a copy that cannot be written costs a parse."""
+        path = self._copy_path(source)
+        if path is None:
+            return
+        try:  # not contextlib.suppress: that import would land on the get path
+            securefile.write_atomic(path, data)
+        except CacheError:
+            pass
+
+    def entries(self) -> dict[str, Token]:
+        return read_entries(self, ENTRY_PREFIX)
+
+    def lock(self, key: str, timeout: float) -> Lock:
+        try:
+            self.prepare()
+        except CacheError:
+            return NoLock()
+        return FileLock(self._path(key, ".lock"), timeout, self.file_mode)
 
 
 def read_entries(store: TokenCache, prefix: str) -> dict[str, Token]:
@@ -238,27 +202,3 @@ def file_cache(env: Mapping[str, str], system: bool) -> FileCache:
     """The file cache for the config in force (machine-wide for /etc/xecr)."""
     machine = system and not env.get("XECR_CACHE_DIR")
     return FileCache(paths.cache_dir(env, system), _machine_gid() if machine else None, machine)
-
-
-def open_cache(config: Config, env: Mapping[str, str]) -> TokenCache:
-    """The backend the configuration asks for, falling back as documented.
-
-    A folder that cannot be used safely yields the null backend (uncached,
-    with one warning in the log) rather than a failure.
-    """
-    backend = config.cache_backend
-    if backend == "none":
-        return TokenCache()
-    files = file_cache(env, config.system)
-    try:
-        files.prepare()
-    except CacheError as exc:
-        from ecr_helper import log
-
-        log.warning(f"token cache disabled: {exc}")
-        return TokenCache()
-    if backend == "keyring":
-        from ecr_helper.keyring_cache import open_keyring_cache
-
-        return open_keyring_cache(files)
-    return files

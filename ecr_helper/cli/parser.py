@@ -14,13 +14,14 @@ import sys
 from typing import TYPE_CHECKING, TextIO
 
 from ecr_helper import __version__
+from ecr_helper.cli.output import one_line
 from ecr_helper.errors import UsageError, XecrError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
 # Modules under ecr_helper.cli that add subcommands, in help order.
-_COMMAND_MODULES = ("tokens_cmd", "policy_cmd", "people_cmd", "daemon_cmd")
+_COMMAND_MODULES = ("login_cmd", "policy_cmd", "setup_cmd", "kubelet_cmd", "daemon_cmd")
 
 
 def command_names() -> set[str]:
@@ -65,8 +66,6 @@ def run(argv: Sequence[str], out: TextIO | None = None, err: TextIO | None = Non
         from ecr_helper import log
 
         log.exception_debug(f"{args.command}: {exc}")
-        from ecr_helper.cli import one_line
-
         print(one_line(f"xecr {args.command}: {exc}"), file=err)
         return 1
     except KeyboardInterrupt:

@@ -24,7 +24,7 @@ from ecr_helper.refresh import refresh_at
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from ecr_helper.credentials import Token
+    from ecr_helper.token import Token
 
     Random = Callable[[], float]
 

@@ -1,4 +1,4 @@
-"""ecr_helper.credentials: the Token value, its cache-entry form, and the secret kept out
+"""ecr_helper.token: the Token value, its cache-entry form, and the secret kept out
 of every repr."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 
-from ecr_helper.credentials import ENTRY_VERSION, Token
+from ecr_helper.token import ENTRY_VERSION, Token
 from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE
 from tests.strategies import TARGETS
 

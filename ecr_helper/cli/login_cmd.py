@@ -6,10 +6,12 @@ import argparse
 import os
 from typing import TextIO
 
-from ecr_helper import __version__, cache, config, log, protocol, refresh, status
-from ecr_helper.cli import one_line
+from ecr_helper import __version__, config, log
+from ecr_helper.cli.output import one_line
 from ecr_helper.config import RegistrySettings
 from ecr_helper.errors import NotOurRegistry, UsageError, XecrError
+from ecr_helper.service import Service
+from ecr_helper.setup import status
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -63,20 +65,18 @@ def _unknown(name: str, loaded: config.Config) -> XecrError:
 
 def login(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Every registry is tried, with a line each; one failure does not stop the rest."""
-    env = os.environ
-    loaded = config.load(env)
-    store = cache.open_cache(loaded, env)
+    opened = Service.open(os.environ)
     failed = 0
-    for name in _targets(args, loaded):
+    for name in _targets(args, opened.config):
         try:
-            settings = resolve(loaded, name)
-            token = refresh.renew(settings, store, cache.cache_key(settings, env), protocol.fetch)
+            settings = resolve(opened.config, name)
+            token = opened.renew(settings)
         except XecrError as exc:
             log.exception_debug(f"login {name}: {exc}")
             reason = str(exc)
         except Exception:
             log.error(f"login {name}: unexpected error", exc_info=True)
-            reason = f"internal error; details in {log.log_file(env)}"
+            reason = f"internal error; details in {log.log_file(os.environ)}"
         else:
             out.write(
                 f"logged in to {settings.host} (registry {settings.registry_id}), "
@@ -95,13 +95,11 @@ def _printable(name: str) -> str:
 
 
 def logout(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    env = os.environ
-    loaded = config.load(env)
-    store = cache.open_cache(loaded, env)
+    opened = Service.open(os.environ)
+    store = opened.store
     if args.registries:
         for name in args.registries:
-            settings = resolve(loaded, name)
-            removed = store.delete(cache.cache_key(settings, env))
+            removed = opened.forget(settings := resolve(opened.config, name))
             out.write(f"{settings.host}: {'token forgotten' if removed else 'nothing cached'}\n")
         return 0
     entries = store.entries()
@@ -114,9 +112,10 @@ def logout(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def get_login_password(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    opened = Service.open(os.environ)
     try:
-        _, token = protocol.get_token(args.registry, os.environ)
+        _, token = opened.token_for(args.registry)
     except NotOurRegistry:
-        raise _unknown(args.registry, config.load(os.environ)) from None
+        raise _unknown(args.registry, opened.config) from None
     out.write(token.secret + "\n")
     return 0

@@ -2,7 +2,7 @@
 
 This module owns the read-merge-write of one repository policy: read the
 current policy (GetRepositoryPolicy; none is an empty start), merge xecr's
-grants into it (:func:`ecr_helper.policy.merge` keeps every other
+grants into it (:func:`ecr_helper.policy.merge.merge` keeps every other
 statement), and write it with SetRepositoryPolicy only when it changed.
 The ECR client is a parameter: the CLI builds it acting through the
 registry account's role, the tests point one at the loopback fake.
@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ecr_helper import aws, policy
-from ecr_helper.errors import AwsError
-from ecr_helper.policy import Document, Grants, PolicyError
+from ecr_helper.errors import AwsError, PolicyError
+from ecr_helper.policy import Document, Grants
 
 
 @dataclass(frozen=True)
-class Outcome:
+class ApplyOutcome:
     """What applying did. ``diff`` is empty when the policy already granted everything."""
 
     repository: str
@@ -112,7 +112,7 @@ def apply(
     partition: str,
     grant: Grants,
     dry_run: bool = False,
-) -> Outcome:
+) -> ApplyOutcome:
     """Merge ``grant`` into the repository's policy and write it unless ``dry_run``.
 
     Nothing is written when the merged policy means the same as the current
@@ -138,4 +138,4 @@ def apply(
             raise _explain(exc, "SetRepositoryPolicy", repository, registry_id, region) from None
         registry = str(response.get("registryId") or registry)
         written = True
-    return Outcome(repository, registry, region, before, after, difference, written)
+    return ApplyOutcome(repository, registry, region, before, after, difference, written)

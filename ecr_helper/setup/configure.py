@@ -3,10 +3,10 @@
 The TOML file is edited with tomlkit so the person's comments, key order and
 formatting survive; only the keys named on the command line are set, and
 only when their value differs, so running the same command twice writes
-nothing. The edited document is checked with :func:`ecr_helper.config.validate`
+nothing. The edited document is checked with :func:`ecr_helper.config.check`
 before it replaces the file (atomically, keeping its mode). Docker's
 ``config.json`` gets ``credHelpers[HOST] = "xecr"`` through
-:mod:`ecr_helper.dockerconfig`, which keeps every other key.
+:mod:`ecr_helper.setup.dockerconfig`, which keeps every other key.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from typing import Any
 import tomlkit
 import tomlkit.exceptions
 
-from ecr_helper import config, dockerconfig, paths, securefile
+from ecr_helper import config, paths, securefile
 from ecr_helper.errors import ConfigError, InputError, UsageError
 from ecr_helper.registry import is_host, is_region, is_registry_id, normalize, parse_ecr_host
+from ecr_helper.setup import dockerconfig
 
 # Keys in the order a new section lists them.
 _ORDER = ("registry_id", "region", "role_arn", "external_id", "role_session_name", "source_profile")

@@ -1,29 +1,25 @@
 """Docker's ``config.json``: finding it and changing it without losing anything.
 
-Used by ``xecr configure`` (adds ``credHelpers`` entries) and by the
-daemon's ``--write-docker-config`` sink (:class:`DockerConfigSink` keeps
-``auths`` entries). Every change reads
-the current file, changes only the keys it owns, and replaces the file
+Used by ``xecr configure`` (adds ``credHelpers`` entries), by ``doctor`` and
+by the daemon's ``--write-docker-config`` sink
+(:mod:`ecr_helper.daemon.docker_sink` keeps ``auths`` entries). Every change
+reads the current file, changes only the keys it owns, and replaces the file
 atomically with the same mode (0600 when it is new), so other keys, other
 helpers and other registries' logins are kept.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import stat
-import threading
 from typing import TYPE_CHECKING, Any
 
-from ecr_helper import log, securefile
-from ecr_helper.errors import ConfigError, XecrError
+from ecr_helper import securefile
+from ecr_helper.errors import ConfigError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping
-
-    from ecr_helper.credentials import Token
+    from collections.abc import Callable, Mapping
 
 HELPER_NAME = "xecr"
 
@@ -100,58 +96,3 @@ def set_helper(host: str, helper: str = HELPER_NAME) -> Callable[[dict[str, Any]
         helpers[host] = helper
 
     return change
-
-
-class DockerConfigSink:
-    """Keeps ``auths`` entries for the configured registries in ``DIR/config.json``.
-
-    For tools that read Docker's file but cannot run credential helpers. Only
-    the entries of configured hosts are written or removed; every other key
-    is kept (:func:`ecr_helper.dockerconfig.update`).
-    """
-
-    def __init__(self, folder: str, hosts: Iterable[str] = ()) -> None:
-        self.path = os.path.join(folder, "config.json")
-        self._lock = threading.Lock()
-        self._hosts = set(hosts)
-        self._written: set[str] = set()
-
-    def set_hosts(self, hosts: Iterable[str]) -> None:
-        """Follow a reload: entries this sink wrote for dropped hosts are removed."""
-        with self._lock:
-            self._hosts = set(hosts)
-            gone = self._written - self._hosts
-            if gone:
-                self._apply({host: None for host in gone})
-
-    def put(self, tokens: Mapping[str, Token]) -> str | None:
-        """Write the entries of these tokens. Returns the failure, if any (never raises)."""
-        with self._lock:
-            wanted = {h: t for h, t in tokens.items() if h in self._hosts}
-            return self._apply(dict(wanted)) if wanted else None
-
-    def _apply(self, entries: dict[str, Token | None]) -> str | None:
-        def change(document: dict[str, Any]) -> None:
-            auths = document.get("auths")
-            if not isinstance(auths, dict):
-                auths = {}
-                document["auths"] = auths
-            for host, token in entries.items():
-                if token is None:
-                    auths.pop(host, None)
-                else:
-                    pair = f"{token.username}:{token.secret}".encode()
-                    auths[host] = {"auth": base64.b64encode(pair).decode("ascii")}
-
-        try:
-            update(self.path, change)
-        except XecrError as exc:
-            message = f"cannot keep {self.path}: {exc}"
-            log.warning(message)
-            return message
-        for host, token in entries.items():
-            if token is None:
-                self._written.discard(host)
-            else:
-                self._written.add(host)
-        return None

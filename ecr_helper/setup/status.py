@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ecr_helper import cache, config, instance, paths, refresh
-from ecr_helper.credentials import Token
+from ecr_helper import config, refresh
 from ecr_helper.errors import ConfigError, InputError, NotOurRegistry
+from ecr_helper.service import Service
+from ecr_helper.token import Token
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class Row:
 
 
 @dataclass(frozen=True)
-class Daemon:
+class DaemonState:
     """Whether the login daemon runs, and its pid."""
 
     pid: int | None
@@ -119,39 +120,35 @@ def _broken_row(host: str, error: ConfigError) -> Row:
     return Row(host, "", "", None, None, CONFIG_ERROR, True, error=str(error))
 
 
-def rows(
-    loaded: config.Config,
-    store: cache.TokenCache,
-    env: Mapping[str, str],
-    now: float,
-) -> list[Row]:
-    """Configured registries in file order, then cached-only ones by host."""
+def rows(opened: Service, now: float) -> list[Row]:
+    """Configured registries in file order (broken sections last), then cached-only
+    ones by host."""
     out: list[Row] = []
     seen: set[str] = set()
-    for host in loaded.hosts():
-        error = loaded.error_for(host)
+    for host in opened.config.hosts():
+        error = opened.config.error_for(host)
         if error is not None:
             out.append(_broken_row(host, error))
             seen.add(host)
             continue
-        settings = loaded.resolve(host)
-        token = store.read(cache.cache_key(settings, env))
+        settings = opened.settings(host)
+        token = opened.cached(settings)
         out.append(_row(settings, settings.host, token, now, True))
         seen.add(settings.host)
     cached: dict[str, list[tuple[str, Token]]] = {}
-    for key, token in store.entries().items():
+    for key, token in opened.store.entries().items():
         if token.registry not in seen:
             cached.setdefault(token.registry, []).append((key, token))
     for host in sorted(cached):
         try:
-            settings = loaded.resolve(host)
+            settings = opened.settings(host)
         except (NotOurRegistry, InputError):
             # An alias since removed from the config: `get` would refuse it, so
             # show what is on disk as it is.
             _, token = max(cached[host], key=lambda item: item[1].expires_at)
             out.append(_row(None, host, token, now, False))
             continue
-        key = cache.cache_key(settings, env)
+        key = opened.key(settings)
         # Entries under other keys belong to other identities (another profile or
         # access key): `get` here would not serve them.
         token = next((t for k, t in cached[host] if k == key), None)
@@ -159,22 +156,12 @@ def rows(
     return out
 
 
-def daemon_status(folder: str) -> Daemon:
-    """Whether a daemon keeps ``folder``'s tokens fresh."""
-    return Daemon(instance.is_running(folder))
-
-
-def cache_folder(loaded: config.Config, store: cache.TokenCache, env: Mapping[str, str]) -> str:
-    return store.folder or paths.cache_dir(env, loaded.system)
-
-
 def collect(
     env: Mapping[str, str], clock: Callable[[], float] = time.time
-) -> tuple[list[Row], Daemon]:
+) -> tuple[list[Row], DaemonState]:
     """The rows and the daemon's state for the configuration in force."""
-    loaded = config.load(env)
-    store = cache.open_cache(loaded, env)
-    return rows(loaded, store, env, clock()), daemon_status(cache_folder(loaded, store, env))
+    opened = Service.open(env, clock=clock)
+    return rows(opened, clock()), DaemonState(opened.daemon_pid())
 
 
 HEADERS = ("REGISTRY", "REGISTRY ID", "REGION", "ROLE", "EXTERNAL ID", "EXPIRES", "STATE")
@@ -195,7 +182,7 @@ def state_text(row: Row, now: float) -> str:
     return row.state
 
 
-def table(found: list[Row], daemon: Daemon, now: float) -> str:
+def table(found: list[Row], daemon: DaemonState, now: float) -> str:
     """The text table, a line per broken config section, then the daemon line."""
     if not found:
         body = "no registries configured or cached (add one with `xecr configure REGISTRY`)\n"

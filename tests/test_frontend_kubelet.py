@@ -1,4 +1,4 @@
-"""ecr_helper.kubelet: CredentialProviderRequest in, CredentialProviderResponse out."""
+"""ecr_helper.frontends.kubelet: CredentialProviderRequest in, CredentialProviderResponse out."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from collections.abc import Mapping
 
 import pytest
 
-from ecr_helper import kubelet
 from ecr_helper.config import RegistrySettings
-from ecr_helper.credentials import Token
 from ecr_helper.errors import InputError
+from ecr_helper.frontends import kubelet
+from ecr_helper.service import Service
+from ecr_helper.token import Token
 from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE
 
 V1 = "credentialprovider.kubelet.k8s.io/v1"
@@ -139,9 +140,7 @@ def test_an_image_that_is_not_ours_gets_a_valid_response_without_auth(
         raise AssertionError("AWS must not be called")
 
     def get_token(address: str, env: Mapping[str, str]) -> tuple[RegistrySettings, Token]:
-        from ecr_helper import protocol
-
-        return protocol.get_token(address, env, no_fetch)
+        return Service.open(env, fetch=no_fetch).token_for(address)
 
     api = f"credentialprovider.kubelet.k8s.io/{version}"
     response = json.loads(kubelet.run(_request(image, api), dict(os.environ), get_token))
@@ -152,7 +151,7 @@ def test_an_image_that_is_not_ours_gets_a_valid_response_without_auth(
         "cacheDuration": kubelet.NOT_OURS_CACHE,
     }
     assert set(response) <= RESPONSE_FIELDS
-    assert kubelet.NOT_OURS_CACHE == kubelet.go_duration(600)  # a duration Go parses
+    assert kubelet.go_duration(600) == kubelet.NOT_OURS_CACHE  # a duration Go parses
 
 
 @pytest.mark.parametrize(

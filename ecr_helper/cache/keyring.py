@@ -28,15 +28,16 @@ import json
 from pathlib import Path
 
 from ecr_helper import securefile
-from ecr_helper.cache import FileCache, TokenCache, digest, read_entries
-from ecr_helper.credentials import Token
+from ecr_helper.cache.base import TokenCache
+from ecr_helper.cache.file import FileCache, digest, read_entries
 from ecr_helper.errors import CacheError
+from ecr_helper.token import Token
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Protocol
 
-    from ecr_helper.cache import _FileLock, _NoLock
+    from ecr_helper.cache.base import Lock
 
     class Backend(Protocol):
         """What xecr uses of a ``keyring.backend.KeyringBackend``."""
@@ -155,7 +156,7 @@ class KeyringCache(TokenCache):
     def failure_since(self, key: str, since: float) -> str | None:
         return self.files.failure_since(key, since)
 
-    def lock(self, key: str, timeout: float) -> _NoLock | _FileLock:
+    def lock(self, key: str, timeout: float) -> Lock:
         return self.files.lock(key, timeout)
 
 

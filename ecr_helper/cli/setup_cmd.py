@@ -1,13 +1,13 @@
-"""``xecr configure``, ``status``, ``doctor`` and ``kubelet``: the commands people (and the
-kubelet) run. The work is in :mod:`ecr_helper.configure`, :mod:`ecr_helper.status`,
-:mod:`ecr_helper.doctor` and :mod:`ecr_helper.kubelet`; this module parses and prints."""
+"""``xecr configure``, ``status`` and ``doctor``: setting xecr up and checking it.
+
+The work is in :mod:`ecr_helper.setup.configure`, :mod:`ecr_helper.setup.status`
+and :mod:`ecr_helper.setup.doctor`; this module parses and prints."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import sys
 import time
 from typing import TextIO
 
@@ -72,15 +72,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.set_defaults(handler=doctor)
 
-    p = subparsers.add_parser(
-        "kubelet",
-        help="answer a kubelet CredentialProviderRequest on stdin (image credential provider)",
-    )
-    p.set_defaults(handler=kubelet)
-
 
 def configure(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from ecr_helper import configure as core
+    from ecr_helper.setup import configure as core
 
     request = core.Request(
         registry=args.registry,
@@ -100,7 +94,7 @@ def configure(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from ecr_helper import status as core
+    from ecr_helper.setup import status as core
 
     now = time.time()
     rows, daemon = core.collect(os.environ, lambda: now)
@@ -112,17 +106,10 @@ def status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def doctor(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from ecr_helper import doctor as core
+    from ecr_helper.setup import doctor as core
 
     checks = core.run(os.environ, args.registries, docker=args.docker)
     for check in checks:
         out.write(check.line() + "\n")
         out.flush()
     return 0 if core.passed(checks) else 1
-
-
-def kubelet(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from ecr_helper import kubelet as core
-
-    out.write(core.run(sys.stdin.buffer, os.environ))
-    return 0

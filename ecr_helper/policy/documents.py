@@ -1,17 +1,15 @@
-"""The policy documents of a cross-account ECR set-up, built exactly and merged safely.
+"""The policy documents of a cross-account ECR set-up, built exactly.
 
 This module owns the three documents ``xecr policy`` prints (the central
 repository's policy, a consumer's IAM policy, a registry role's trust
-policy), the validation of the principals and ARNs that go into them, the
-merge of xecr's grants into a repository's current policy (xecr's two
-statements are added or updated, every other statement is kept as it is),
-and the diff shown before a policy is written. It is pure: reading and
-writing a repository's policy through ECR is ``policy_apply``'s job.
+policy), the validation of the principals and ARNs that go into them, and the
+comparison and diff shown before a policy is written. It is pure: merging
+xecr's grants into a current policy is :mod:`ecr_helper.policy.merge`'s job,
+reading and writing it through ECR :mod:`ecr_helper.policy.apply`'s.
 """
 
 from __future__ import annotations
 
-import copy
 import difflib
 import json
 import re
@@ -19,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ecr_helper.errors import UsageError, XecrError
+from ecr_helper.errors import InvalidPrincipal, UsageError
 from ecr_helper.registry import is_region, is_registry_id, parse_ecr_host
 
 VERSION = "2012-10-17"
@@ -42,10 +40,6 @@ PULL_SID = "XecrPull"
 PUSH_SID = "XecrPush"
 TOKEN_SID = "XecrGetAuthorizationToken"  # noqa: S105 - a statement id
 TRUST_SID = "XecrConsumerAssumeRole"
-_OUR_SIDS = {PULL_SID: PULL_ACTIONS, PUSH_SID: PUSH_ACTIONS}
-# The keys of one of our statements that xecr decides; any other key (a
-# Condition someone added, say) is kept.
-_OWNED_KEYS = ("Sid", "Effect", "Principal", "Action")
 
 PARTITIONS = frozenset(
     {"aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f"}
@@ -77,18 +71,6 @@ _SET_KEYS = frozenset(
 )
 
 Document = dict[str, Any]
-
-
-class InvalidPrincipal(UsageError):
-    """A principal given on the command line is not an account id or a role/user ARN."""
-
-    def __init__(self, principal: str, reason: str) -> None:
-        super().__init__(f"invalid principal {principal!r}: {reason}")
-        self.principal = principal
-
-
-class PolicyError(XecrError, ValueError):
-    """A repository's current policy cannot be merged without guessing; nothing is written."""
 
 
 @dataclass(frozen=True)
@@ -150,9 +132,9 @@ def _why_not_principal(text: str) -> str:
 
 def grants(pull: Iterable[str], push: Iterable[str], partition: str) -> Grants:
     """Validate the principals of ``--pull`` and ``--push``; one named for both gets push."""
-    push_arns = _unique(principal_arn(p, partition) for p in push)
+    push_arns = unique(principal_arn(p, partition) for p in push)
     taken = set(push_arns)
-    pull_arns = [a for a in _unique(principal_arn(p, partition) for p in pull) if a not in taken]
+    pull_arns = [a for a in unique(principal_arn(p, partition) for p in pull) if a not in taken]
     return Grants(pull=tuple(pull_arns), push=tuple(push_arns))
 
 
@@ -216,14 +198,9 @@ def repository_arn(text: str) -> str:
     return given
 
 
-def repository_policy(grant: Grants) -> Document:
-    """A new repository policy holding just these grants."""
-    return merge(None, grant, "aws")
-
-
 def client_policy(repository_arns: Sequence[str], push: bool = False) -> Document:
     """The IAM policy a consumer principal needs to pull (or push) these repositories."""
-    arns = _unique(repository_arn(a) for a in repository_arns)
+    arns = unique(repository_arn(a) for a in repository_arns)
     if not arns:
         raise UsageError("name the repository with --repository-arn ARN")
     return {
@@ -242,7 +219,7 @@ def client_policy(repository_arns: Sequence[str], push: bool = False) -> Documen
 
 def trust_policy(principals: Sequence[str], external: str | None = None) -> Document:
     """The trust policy of a registry-account role that these principals may assume."""
-    arns = _unique(principals)
+    arns = unique(principals)
     if not arns:
         raise UsageError("name the consumer account with --account ID")
     statement: Document = {
@@ -254,131 +231,6 @@ def trust_policy(principals: Sequence[str], external: str | None = None) -> Docu
     if external is not None:
         statement["Condition"] = {"StringEquals": {"sts:ExternalId": external_id(external)}}
     return {"Version": VERSION, "Statement": [statement]}
-
-
-def merge(current: Mapping[str, Any] | None, grant: Grants, partition: str) -> Document:
-    """``current`` with ``grant`` added to xecr's statements, every other statement kept.
-
-    xecr's statements are those whose Sid is ``XecrPull`` or ``XecrPush``: a
-    new principal joins its level's principal list, a principal granted push
-    leaves the pull list, and no principal is listed twice. Granting what is
-    already granted returns an equal copy of ``current`` (nothing to write).
-    Raises :class:`PolicyError` when one of xecr's statements was edited into
-    something a merge could silently widen (a Deny, NotPrincipal, NotAction).
-    """
-    if current is None:
-        base: Document = {"Version": VERSION, "Statement": []}
-    elif isinstance(current, Mapping):
-        base = copy.deepcopy(dict(current))
-    else:
-        raise PolicyError("the current repository policy is not a JSON object")
-    statements = _statements(base)
-    held: dict[str, list[str]] = {PULL_SID: [], PUSH_SID: []}
-    first: dict[str, int] = {}
-    for index, statement in enumerate(statements):
-        sid = statement.get("Sid")
-        if isinstance(sid, str) and sid in _OUR_SIDS:
-            held[sid].extend(_aws_principals(statement, sid, partition))
-            first.setdefault(sid, index)
-            if _extras(statement) != _extras(statements[first[sid]]):
-                # Folding it into the first would drop (or spread) its Condition.
-                raise PolicyError(
-                    f"the current repository policy has two {sid} statements that differ "
-                    "beyond principals and actions; merge or rename them by hand"
-                )
-    push = _unique([*held[PUSH_SID], *grant.push])
-    pushing = set(push)
-    pull = [p for p in _unique([*held[PULL_SID], *grant.pull]) if p not in pushing]
-    wanted = {
-        sid: _our_statement(statements[first[sid]] if sid in first else None, sid, principals)
-        for sid, principals in ((PULL_SID, pull), (PUSH_SID, push))
-    }
-    kept: list[Any] = []
-    for index, statement in enumerate(statements):
-        sid = statement.get("Sid")
-        if isinstance(sid, str) and sid in _OUR_SIDS:
-            ours = wanted[sid]
-            if first[sid] == index and ours is not None:
-                kept.append(ours)
-            continue  # a duplicate of ours: its principals were folded into the first
-        kept.append(statement)
-    kept.extend(ours for sid, ours in wanted.items() if sid not in first and ours is not None)
-    merged = {**base, "Statement": kept}
-    if current is not None and same(merged, current):
-        return copy.deepcopy(dict(current))
-    if "Version" not in merged:
-        merged = {"Version": VERSION, **merged}
-    return merged
-
-
-def _statements(doc: Document) -> list[dict[str, Any]]:
-    body = doc.get("Statement", [])
-    if isinstance(body, dict):
-        body = [body]  # a lone statement object is valid policy grammar
-    if not isinstance(body, list) or not all(isinstance(s, dict) for s in body):
-        raise PolicyError("the current repository policy has no valid Statement list")
-    return body
-
-
-def _aws_principals(statement: Mapping[str, Any], sid: str, partition: str) -> list[str]:
-    if (
-        statement.get("Effect") != "Allow"
-        or "NotPrincipal" in statement
-        or ("NotAction" in statement)
-    ):
-        raise PolicyError(
-            f"statement {sid} of the current repository policy was edited (Deny, NotPrincipal "
-            "or NotAction); xecr will not rewrite it: fix or rename it by hand"
-        )
-    principal = statement.get("Principal")
-    if principal == "*":
-        return ["*"]
-    values = principal.get("AWS", []) if isinstance(principal, dict) else None
-    if isinstance(values, str):
-        values = [values]
-    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-        raise PolicyError(
-            f"statement {sid} of the current repository policy has a Principal xecr cannot "
-            "read; fix or rename it by hand"
-        )
-    # A bare account id is a legal principal; it means the root ARN.
-    return [f"arn:{partition}:iam::{v}:root" if is_registry_id(v) else v for v in values]
-
-
-def _our_statement(
-    existing: Mapping[str, Any] | None, sid: str, principals: list[str]
-) -> Document | None:
-    others: Document = {}
-    extras: Document = {}
-    if existing is not None:
-        old = existing.get("Principal")
-        if isinstance(old, dict):
-            others = {k: v for k, v in old.items() if k != "AWS"}
-        extras = _extras(existing)
-    if not principals and not others:
-        return None  # a statement must name a principal; an empty one is dropped
-    principal: Document = {"AWS": principals, **others} if principals else others
-    statement: Document = {
-        "Sid": sid,
-        "Effect": "Allow",
-        "Principal": principal,
-        "Action": list(_OUR_SIDS[sid]),
-        **extras,
-    }
-    if existing is not None and same(existing, statement) and _listed(existing) == len(principals):
-        return dict(existing)  # unchanged: keep its spelling, so nothing shows in the diff
-    return statement
-
-
-def _extras(statement: Mapping[str, Any]) -> Document:
-    return {k: v for k, v in statement.items() if k not in _OWNED_KEYS}
-
-
-def _listed(statement: Mapping[str, Any]) -> int:
-    """How many AWS principals a statement lists, duplicates included."""
-    principal = statement.get("Principal")
-    values = principal.get("AWS", []) if isinstance(principal, dict) else [principal]
-    return 1 if isinstance(values, str) else len(values)
 
 
 def same(left: Any, right: Any) -> bool:
@@ -426,5 +278,5 @@ def diff(before: Mapping[str, Any] | None, after: Mapping[str, Any], name: str) 
     )
 
 
-def _unique(items: Iterable[str]) -> list[str]:
+def unique(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))

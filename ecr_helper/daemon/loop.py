@@ -1,0 +1,310 @@
+"""The login daemon: keeps the token of every configured registry fresh in the
+cache that ``get`` reads, so no pull waits on STS and ECR, and pulls keep
+working through a short AWS or network outage.
+
+One :class:`~ecr_helper.daemon.worker.Worker` thread per registry. One daemon
+per cache folder (:mod:`ecr_helper.daemon.lock`). Signals belong to the CLI,
+which turns them into ``STOP``/``RELOAD`` commands on the queue
+:meth:`Daemon.serve` reads.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import random
+import stat
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from ecr_helper import log, service
+from ecr_helper.cache import FileCache, TokenCache
+from ecr_helper.daemon import lock
+from ecr_helper.daemon.docker_sink import DockerConfigSink
+from ecr_helper.daemon.worker import Fetch, Target, Wait, Worker
+from ecr_helper.errors import XecrError
+from ecr_helper.service import Service
+from ecr_helper.token import Token
+
+STOP = "stop"
+RELOAD = "reload"
+# How long a stop waits for workers busy in a fetch before leaving them be.
+STOP_GRACE = 2.0
+
+
+@dataclass(frozen=True)
+class RefreshOutcome:
+    """The result of refreshing one registry once."""
+
+    host: str
+    registry_id: str
+    token: Token | None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class OnceResult:
+    """What ``xecr daemon --once`` did: one outcome per registry, and the sink's failure."""
+
+    outcomes: tuple[RefreshOutcome, ...]
+    sink_error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.sink_error is None and all(o.token is not None for o in self.outcomes)
+
+
+# -- configuration and cache ----------------------------------------------------------
+
+
+def targets(opened: Service) -> dict[str, Target]:
+    """Every registry host of the config, in file order, with its cache key.
+
+    A broken section is left out with a warning: the other registries stay fresh."""
+    found: dict[str, Target] = {}
+    for host in opened.config.hosts():
+        error = opened.config.error_for(host)
+        if error is not None:
+            log.warning(f"skipping {host}: {error}")
+            continue
+        settings = opened.settings(host)
+        found[settings.host] = Target(settings, opened.key(settings))
+    return found
+
+
+def open_store(opened: Service) -> TokenCache:
+    """The cache ``get`` reads; an error when there is none to keep tokens in."""
+    loaded = opened.config
+    if loaded.cache_backend == "none":
+        raise XecrError(
+            f'{loaded.path}: [defaults] cache = "none" leaves the daemon nowhere to keep '
+            "tokens for `get`; remove that setting"
+        )
+    store = opened.store
+    if store.name == "none":
+        raise XecrError(
+            f"the token cache in {opened.folder} cannot be used safely "
+            f"(details in {log.log_file(opened.env)}); check its owner and mode"
+        )
+    if isinstance(store, FileCache):
+        _share_machine_folder(store)
+    return store
+
+
+def _share_machine_folder(store: FileCache) -> None:
+    """As root, give the machine-wide folder the docker group and mode 0750.
+
+    The folder may predate the docker group (installed later in the same
+    boot script) or have been made by a unit's ``mkdir``: without this its
+    members would never be served the tokens this daemon keeps fresh.
+    """
+    if not store.machine or store.gid is None or os.geteuid() != 0 or store.folder is None:
+        return
+    try:
+        info = os.lstat(store.folder)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0:
+            return  # open_cache refuses such a folder; nothing of ours to repair
+        if info.st_gid != store.gid:
+            os.chown(store.folder, 0, store.gid, follow_symlinks=False)
+        if stat.S_IMODE(info.st_mode) != store.dir_mode:
+            Path(store.folder).chmod(store.dir_mode)
+    except OSError as exc:
+        log.warning(f"cannot share {store.folder} with the docker group: {exc.strerror}")
+
+
+# -- the daemon -------------------------------------------------------------------------------
+
+
+class Daemon:
+    """The long-running daemon. :meth:`open`, then :meth:`serve` until ``STOP``."""
+
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        *,
+        fetch: Fetch = service.fetch,
+        clock: Callable[[], float] = time.time,
+        rand: Callable[[], float] = random.random,
+        wait: Wait | None = None,
+        docker_config_dir: str | None = None,
+    ) -> None:
+        self.env = env
+        self._fetch = fetch
+        self._clock = clock
+        self._rand = rand
+        self._wait = wait
+        self._sink = DockerConfigSink(docker_config_dir) if docker_config_dir else None
+        self._workers: dict[str, Worker] = {}
+        self._lock: lock.InstanceLock | None = None
+        self.service: Service | None = None
+        self.store: TokenCache = TokenCache()
+        self.folder = ""
+        self.targets: dict[str, Target] = {}
+
+    @property
+    def config_path(self) -> str | None:
+        return self.service.config.path if self.service is not None else None
+
+    def open(self) -> None:
+        """Load the config, open the cache and take the folder's lock."""
+        opened = Service.open(self.env, fetch=self._fetch, clock=self._clock)
+        self.targets = targets(opened)
+        self.store = open_store(opened)
+        self.service = opened
+        self.folder = opened.folder
+        mode, gid = 0o600, None
+        if isinstance(self.store, FileCache):
+            mode, gid = self.store.file_mode, self.store.gid
+        # open_store has prepared (made and checked) the folder.
+        self._lock = lock.acquire_instance(self.folder, mode, gid)
+
+    def close(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def start(self) -> None:
+        if not self.targets:
+            log.warning(
+                f"no registries configured in {self.config_path or 'any config file'}; "
+                "waiting for a reload (SIGHUP)"
+            )
+        if self._sink is not None:
+            self._sink.set_hosts(self.targets)
+        for target in self.targets.values():
+            self._start_worker(target)
+
+    def _start_worker(self, target: Target) -> None:
+        worker = Worker(
+            target, self.store, self._fetch, self._clock, self._rand, self._publish, self._wait
+        )
+        self._workers[target.host] = worker
+        worker.start()
+
+    def _publish(self, target: Target, token: Token) -> None:
+        if self._sink is not None:
+            self._sink.put({target.host: token})
+
+    def reload(self) -> None:
+        """Apply the config as it is now: start added registries, stop removed ones."""
+        try:
+            opened = Service.open(self.env, fetch=self._fetch, clock=self._clock)
+            fresh = targets(opened)
+        except XecrError as exc:
+            log.warning(f"reload failed, keeping the previous config: {exc}")
+            return
+        loaded = opened.config
+        assert self.service is not None
+        if (
+            opened.folder != self.service.folder
+            or loaded.cache_backend != self.service.config.cache_backend
+        ):
+            log.warning(
+                f"reload: {loaded.path} now asks for another token cache; "
+                "restart the daemon to use it (keeping the previous config)"
+            )
+            return
+        self.service = Service(self.env, loaded, self.store, self.folder, self._fetch, self._clock)
+        for host, worker in list(self._workers.items()):
+            if fresh.get(host) != worker.target:
+                worker.stop()
+                del self._workers[host]
+        if self._sink is not None:
+            self._sink.set_hosts(fresh)
+        for host, target in fresh.items():
+            if host not in self._workers:
+                self._start_worker(target)
+        added = sorted(set(fresh) - set(self.targets))
+        removed = sorted(set(self.targets) - set(fresh))
+        self.targets = fresh
+        log.info(
+            f"reloaded {loaded.path}: {len(fresh)} registries"
+            + (f", added {', '.join(added)}" if added else "")
+            + (f", removed {', '.join(removed)}" if removed else "")
+        )
+
+    def stop(self, grace: float = STOP_GRACE) -> bool:
+        """Stop every worker; True when all ended within ``grace`` seconds."""
+        workers = list(self._workers.values())
+        self._workers.clear()
+        for worker in workers:
+            worker.stop()
+        deadline = time.monotonic() + grace
+        for worker in workers:
+            worker.thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(worker.thread.is_alive() for worker in workers)
+
+    def serve(self, commands: queue.SimpleQueue[str], poll: float = 0.5) -> bool:
+        """Run until ``STOP`` arrives on ``commands``; ``RELOAD`` reloads the config.
+
+        Returns whether every worker ended in time (see :meth:`stop`).
+        """
+        self.start()
+        try:
+            while True:
+                try:
+                    command = commands.get(timeout=poll)
+                except queue.Empty:
+                    continue
+                if command == STOP:
+                    break
+                if command == RELOAD:
+                    self.reload()
+        finally:
+            ended = self.stop()
+            self.close()
+        return ended
+
+
+def run_once(
+    env: Mapping[str, str],
+    *,
+    fetch: Fetch = service.fetch,
+    docker_config_dir: str | None = None,
+) -> OnceResult:
+    """Refresh every configured registry now, all at once (``xecr daemon --once``)."""
+    opened = Service.open(env, fetch=fetch)
+    found = targets(opened)
+    broken = [
+        RefreshOutcome(host, "", None, str(error))
+        for host in opened.config.hosts()
+        if (error := opened.config.error_for(host)) is not None
+    ]
+    if not found and not broken:
+        raise XecrError(
+            f"no registries configured in {opened.config.path or 'any config file'} "
+            "(see `xecr configure`)"
+        )
+    open_store(opened)
+    results: dict[str, RefreshOutcome] = {}
+
+    def one(target: Target) -> None:
+        settings = target.settings
+        try:
+            token = opened.renew(settings)
+        except Exception as exc:  # that registry's failure
+            reason = (
+                str(exc)
+                if isinstance(exc, XecrError)
+                else (f"unexpected {type(exc).__name__}; details in {log.log_file(env)}")
+            )
+            log.exception_debug(f"refresh of {settings.host} failed: {reason}")
+            results[target.host] = RefreshOutcome(settings.host, settings.registry_id, None, reason)
+        else:
+            results[target.host] = RefreshOutcome(settings.host, settings.registry_id, token)
+
+    threads = [threading.Thread(target=one, args=(t,), daemon=True) for t in found.values()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    outcomes = (*(results[host] for host in found), *broken)
+    sink_error = None
+    if docker_config_dir:
+        sink = DockerConfigSink(docker_config_dir, found)
+        tokens = {o.host: o.token for o in outcomes if o.token is not None}
+        sink_error = sink.put(tokens) if tokens else None
+    return OnceResult(outcomes, sink_error)

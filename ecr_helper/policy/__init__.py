@@ -1,0 +1,65 @@
+"""``xecr policy``'s core: the documents (:mod:`.documents`), merging xecr's grants into a
+repository's current policy (:mod:`.merge`) and applying it through ECR (:mod:`.apply`).
+
+This package's public names are the documents' and the merge's; ``apply`` calls AWS and is
+imported by name.
+"""
+
+from __future__ import annotations
+
+from ecr_helper.policy.documents import (
+    PARTITIONS,
+    PULL_ACTIONS,
+    PULL_SID,
+    PUSH_ACTIONS,
+    PUSH_SID,
+    TOKEN_ACTION,
+    TOKEN_SID,
+    TRUST_SID,
+    VERSION,
+    Document,
+    Grants,
+    RepositoryRef,
+    client_policy,
+    diff,
+    external_id,
+    grants,
+    principal_arn,
+    render,
+    repository_arn,
+    repository_ref,
+    role_account,
+    role_arn,
+    same,
+    trust_policy,
+)
+from ecr_helper.policy.merge import merge, repository_policy
+
+__all__ = [
+    "PARTITIONS",
+    "PULL_ACTIONS",
+    "PULL_SID",
+    "PUSH_ACTIONS",
+    "PUSH_SID",
+    "TOKEN_ACTION",
+    "TOKEN_SID",
+    "TRUST_SID",
+    "VERSION",
+    "Document",
+    "Grants",
+    "RepositoryRef",
+    "client_policy",
+    "diff",
+    "external_id",
+    "grants",
+    "merge",
+    "principal_arn",
+    "render",
+    "repository_arn",
+    "repository_policy",
+    "repository_ref",
+    "role_account",
+    "role_arn",
+    "same",
+    "trust_policy",
+]

@@ -1,0 +1,121 @@
+"""The one use case behind every front door: a servable token for a registry.
+
+The Docker helper verbs, the kubelet mode, ``xecr login``/``logout``/
+``get-login-password``, ``status``, ``doctor`` and the daemon each open a
+:class:`Service`, the config in force and its token cache opened once per call
+(the cache folder is checked once), and ask it for what they need. None of
+them imports another front door.
+
+This module is on the cached ``get``'s path: it imports the config, the cache
+and the refresh policy, and boto3 only through :func:`fetch`, once the cache
+has missed.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ecr_helper import config, refresh
+from ecr_helper.cache import cache_key, file_cache, open_cache
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from ecr_helper.cache.base import TokenCache
+    from ecr_helper.config import Config, RegistrySettings
+    from ecr_helper.token import Token
+
+    Fetch = Callable[[RegistrySettings, bool], Token]
+    Clock = Callable[[], float]
+
+
+def fetch(settings: RegistrySettings, quick: bool) -> Token:
+    """The real fetch: import boto3 only now, after the cache has missed."""
+    from ecr_helper import aws
+
+    return aws.fetch_token(settings, quick=quick)
+
+
+class Service:
+    """The config in force, its token cache and the cache folder, for one call.
+
+    ``fetch`` and ``clock`` are the AWS call and the time source (tests pass
+    fakes). :meth:`open` is the way in; the constructor takes parts already
+    opened (the daemon keeps its own across reloads).
+    """
+
+    __slots__ = ("env", "config", "store", "folder", "_fetch", "_clock")
+
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        loaded: Config,
+        store: TokenCache,
+        folder: str,
+        fetch: Fetch = fetch,
+        clock: Clock = time.time,
+    ) -> None:
+        self.env = env
+        self.config = loaded
+        self.store = store
+        self.folder = folder
+        self._fetch = fetch
+        self._clock = clock
+
+    @classmethod
+    def open(
+        cls, env: Mapping[str, str], *, fetch: Fetch = fetch, clock: Clock = time.time
+    ) -> Service:
+        """Read the config in force (through its parsed copy) and open its cache."""
+        source = config.config_source(env)
+        files = file_cache(env, source[1])
+        loaded = config.load(env, files, source)
+        store = open_cache(loaded, env, files)
+        assert files.folder is not None
+        return cls(env, loaded, store, files.folder, fetch, clock)
+
+    def settings(self, address: str) -> RegistrySettings:
+        """A registry's settings; :class:`~ecr_helper.errors.NotOurRegistry` if not ours."""
+        return self.config.resolve(address)
+
+    def key(self, settings: RegistrySettings) -> str:
+        """The cache key of ``settings``' token for this environment's identity."""
+        return cache_key(settings, self.env)
+
+    def cached(self, settings: RegistrySettings) -> Token | None:
+        """What the cache holds for ``settings``, servable or not (status)."""
+        return self.store.read(self.key(settings))
+
+    def token(self, settings: RegistrySettings) -> Token:
+        """A token that may be served now: cached, refreshed or fetched (single flight)."""
+        return refresh.obtain(
+            settings,
+            self.store,
+            self.key(settings),
+            self._fetch,
+            self._clock,
+            daemon_running=self._daemon_running,
+        )
+
+    def token_for(self, address: str) -> tuple[RegistrySettings, Token]:
+        """The settings and a servable token for a client's registry address."""
+        settings = self.settings(address)
+        return settings, self.token(settings)
+
+    def renew(self, settings: RegistrySettings) -> Token:
+        """A new token now, whatever the cache holds, stored for ``get`` (login, daemon)."""
+        return refresh.renew(settings, self.store, self.key(settings), self._fetch)
+
+    def forget(self, settings: RegistrySettings) -> bool:
+        """Remove ``settings``' cached token; whether there was one."""
+        return self.store.delete(self.key(settings))
+
+    def daemon_pid(self) -> int | None:
+        """The pid of the daemon keeping this cache folder fresh, else None (-1: unknown)."""
+        from ecr_helper.daemon import lock
+
+        return lock.is_running(self.folder)
+
+    def _daemon_running(self) -> bool:
+        return bool(self.daemon_pid())
