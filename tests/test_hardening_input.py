@@ -152,6 +152,7 @@ def test_look_alike_hosts_are_not_ours(
     result = _bounded([HELPER, "get"], address.encode() + b"\n")
     line = assert_one_line_failure(result)
     assert line == NOT_FOUND  # Docker's own "no credentials" text, so it moves on
+    assert result.stderr == b""  # `docker build` asks about every host: not ours, silent
     assert configured.counts() == {}, "a look-alike host reached AWS"
     assert token_entries(cache_folder(isolated_env)) == []
     scan(configured, tmp_path, [result])
@@ -162,6 +163,19 @@ def test_look_alike_in_a_people_command(configured: FakeAws) -> None:
     result = _bounded([XECR, "get-login-password", address], b"")
     assert_one_line_failure(result, address, stream="stderr")
     assert configured.counts() == {}
+
+
+def test_a_failing_get_for_our_registry_says_why_on_stderr_too(configured: FakeAws) -> None:
+    """What pulls show: the same reason, prefixed, naming the registry; stdout keeps the
+    protocol's one line."""
+    configured.fail("AssumeRole", "access_denied")
+    result = _bounded([HELPER, "get"], f"https://{CENTRAL_HOST}/v2/\n".encode())
+    line = assert_one_line_failure(result, "AssumeRole denied for")
+    assert not line.startswith("xecr")
+    assert (
+        result.err
+        == f"xecr: {CENTRAL_HOST}: {line} (`xecr doctor {CENTRAL_HOST}` checks each step)\n"
+    )
 
 
 def test_the_real_host_still_answers(configured: FakeAws) -> None:
