@@ -187,6 +187,9 @@ def test_unknown_registries_are_named(isolated_env: Path, fake_aws: FakeAws) -> 
         assert "'mirror.example.com' is neither an ECR host" in done.stderr
         assert "xecr configure mirror.example.com" in done.stderr
     assert fake_aws.counts() == {}
+    # The log keeps the command and the host (once redacted to "get-login-***'").
+    log_text = (Path(os.environ["XDG_STATE_HOME"]) / "xecr" / "log" / "xecr.log").read_text()
+    assert "get-login-password: 'mirror.example.com' is neither an ECR host" in log_text
 
 
 def test_doctor_passes_on_a_healthy_setup(isolated_env: Path, fake_aws: FakeAws) -> None:
