@@ -380,3 +380,21 @@ def test_cred_helpers_sending_hosts_xecr_does_not_serve_are_flagged(healthy: Pat
     assert "xecr configure quay.io" in check.hint
     assert not doctor.passed(checks)
     assert "docker config [quay.io]" not in _by_name(_run(FakeProbes(), docker=False))
+
+
+def test_live_doctor_with_aws_down_blames_the_network_once(
+    healthy: Path, fake_aws: FakeAws, write_config: Callable[[str], Path]
+) -> None:
+    other = "222222222222.dkr.ecr.us-east-1.amazonaws.com"
+    write_config(f'[registries."{CENTRAL_HOST}"]\n[registries."{other}"]\n')
+    fake_aws.go_down()  # connection refused, as a firewall or a wrong endpoint gives
+    checks = doctor.run(dict(os.environ), docker=False)
+    failed = [c for c in checks if c.failed]
+    assert [c.name for c in failed] == [f"credentials [{CENTRAL_HOST}]", f"credentials [{other}]"]
+    check, again = failed
+    assert again.hint == "see above"
+    assert "cannot reach AWS STS in us-east-1" in check.detail
+    assert fake_aws.url in check.hint and "not the credentials" in check.hint
+    assert "aws sso login" not in check.hint
+    lines = "\n".join(c.line() for c in checks)
+    assert lines.count("not the credentials") == 1
