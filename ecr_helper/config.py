@@ -16,11 +16,10 @@ whole file, since every registry depends on them.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 
-from ecr_helper import paths
+from ecr_helper import _cjson, paths
 from ecr_helper._frozen import Frozen
 from ecr_helper.errors import ConfigError, InputError, NotOurRegistry
 from ecr_helper.registry import (
@@ -271,7 +270,7 @@ def load(
     raw = copies.load_copy(path) if copies is not None else None
     if raw is not None:
         try:
-            copy = json.loads(raw)
+            copy = _cjson.loads(raw)
             if copy["v"] == _COPY_VERSION and copy["path"] == path and copy["stat"] == stamp:
                 broken = {host: (key, why) for host, (key, why) in copy["broken"].items()}
                 return Config(path, system, copy["defaults"], copy["registries"], broken)
@@ -287,7 +286,7 @@ def load(
             "registries": config.registries,
             "broken": config.broken,
         }
-        copies.save_copy(path, json.dumps(body).encode())
+        copies.save_copy(path, _cjson.dumps(body).encode())
     return config
 
 

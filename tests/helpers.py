@@ -23,11 +23,51 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ecr_helper.config import RegistrySettings
+from ecr_helper.token import Token
 from tests.fakeaws import FakeAws
 
 CENTRAL = "111111111111"
 CENTRAL_HOST = f"{CENTRAL}.dkr.ecr.us-east-1.amazonaws.com"
 PULL_ROLE = "arn:aws:iam::222222222222:role/ecr-pull"
+
+
+def make_token(
+    secret: str = "secret-0123456789",
+    now: float | None = None,
+    ttl: float = 43200.0,
+    role: str | None = PULL_ROLE,
+    *,
+    host: str = CENTRAL_HOST,
+    registry_id: str = CENTRAL,
+    region: str = "us-east-1",
+) -> Token:
+    """A token for the central registry (by default), issued ``now``, living ``ttl`` seconds."""
+    issued = time.time() if now is None else now
+    return Token("AWS", secret, issued, issued + ttl, host, registry_id, region, role)
+
+
+def token_of(settings: RegistrySettings, secret: str, issued: float, ttl: float) -> Token:
+    """The token a fetch for ``settings`` would return: what the test fetch fakes answer."""
+    return Token(
+        "AWS",
+        secret,
+        issued,
+        issued + ttl,
+        settings.host,
+        settings.registry_id,
+        settings.region,
+        settings.role_arn,
+    )
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 3.0, what: str = "it") -> None:
+    """Poll ``predicate`` until it holds; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)
 
 
 def installed(name: str) -> str:

@@ -18,25 +18,10 @@ import pytest
 from ecr_helper import cache, paths
 from ecr_helper.cache import FileCache, TokenCache, cache_key, open_cache
 from ecr_helper.config import Config, RegistrySettings
-from ecr_helper.token import Token
-from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE
+from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE, make_token
 
 KEY = "0123456789abcdef0123456789abcdef"
 STRANGER = 54321
-
-
-def make_token(secret: str = "secret-0123456789", ttl: float = 43200.0) -> Token:
-    now = time.time()
-    return Token(
-        username="AWS",
-        secret=secret,
-        issued_at=now,
-        expires_at=now + ttl,
-        registry=CENTRAL_HOST,
-        registry_id=CENTRAL,
-        region="us-east-1",
-        role_arn=PULL_ROLE,
-    )
 
 
 @pytest.fixture

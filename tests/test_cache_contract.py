@@ -26,6 +26,7 @@ from ecr_helper.cache.keyring import SERVICE, KeyringCache, open_keyring_cache
 from ecr_helper.config import RegistrySettings
 from ecr_helper.errors import CacheError
 from ecr_helper.token import Token
+from tests import helpers
 from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE
 
 KEY = "a" * 32
@@ -64,23 +65,8 @@ class MemoryKeyring(KeyringBackend):
             raise PasswordDeleteError("not found")
 
 
-def make_token(
-    secret: str = "secret-one-0123456789",
-    now: float | None = None,
-    ttl: float = 43200.0,
-    role: str | None = PULL_ROLE,
-) -> Token:
-    now = time.time() if now is None else now
-    return Token(
-        username="AWS",
-        secret=secret,
-        issued_at=now,
-        expires_at=now + ttl,
-        registry=CENTRAL_HOST,
-        registry_id=CENTRAL,
-        region="us-east-1",
-        role_arn=role,
-    )
+def make_token(secret: str = "secret-one-0123456789", now: float | None = None) -> Token:
+    return helpers.make_token(secret, now)
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ from ecr_helper.errors import AlreadyRunning, AwsError, XecrError
 from ecr_helper.service import Service
 from ecr_helper.token import Token
 from tests.fakeaws import FakeAws
-from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE, installed
+from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE, installed, token_of, wait_for
 
 OTHER = "333333333333"
 OTHER_HOST = f"{OTHER}.dkr.ecr.us-east-1.amazonaws.com"
@@ -47,14 +47,6 @@ HELPER = installed("docker-credential-xecr")
 
 def registries(*hosts: str, extra: str = "") -> str:
     return "".join(f'[registries."{h}"]\nrole_arn = "{PULL_ROLE}"\n{extra}\n' for h in hosts)
-
-
-def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
 
 
 def folder() -> str:
@@ -176,15 +168,8 @@ class Fetcher:
             step = self.script.pop(0) if self.script else None
         if step is not None:
             raise step
-        return Token(
-            "AWS",
-            f"{settings.registry_id}-secret-{len(self.calls)}",
-            now,
-            now + self.lifetime,
-            settings.host,
-            settings.registry_id,
-            settings.region,
-            settings.role_arn,
+        return token_of(
+            settings, f"{settings.registry_id}-secret-{len(self.calls)}", now, self.lifetime
         )
 
     def count(self, host: str = CENTRAL_HOST) -> int:

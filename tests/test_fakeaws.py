@@ -28,6 +28,7 @@ from botocore.exceptions import (
 )
 
 from tests.fakeaws import FakeAws
+from tests.helpers import wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 BASE_KEY = "AKIAFAKEFAKEFAKE0001"  # what the autouse conftest fixture puts in the environment
@@ -298,13 +299,6 @@ def call_in_thread(fn: Any) -> queue.Queue[Any]:
 
     threading.Thread(target=run, daemon=True).start()
     return out
-
-
-def wait_for(cond: Any, timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
 
 
 def test_hang_is_answered_normally_once_cleared(fake: FakeAws) -> None:

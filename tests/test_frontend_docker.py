@@ -19,7 +19,7 @@ from ecr_helper.config import RegistrySettings
 from ecr_helper.errors import NO_SERVER_URL, NOT_FOUND, AwsError, InputError, NotOurRegistry
 from ecr_helper.frontends import docker
 from ecr_helper.token import Token
-from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE, installed
+from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE, installed, token_of
 from tests.strategies import TARGETS
 
 ALIAS = "registry.example.com"
@@ -35,17 +35,8 @@ class Fetch:
         self.calls.append(settings)
         if self.error is not None:
             raise self.error
-        now = time.time()
-        return Token(
-            "AWS",
-            f"secret-for-{settings.registry_id}-{len(self.calls)}",
-            now,
-            now + 43200,
-            settings.host,
-            settings.registry_id,
-            settings.region,
-            settings.role_arn,
-        )
+        secret = f"secret-for-{settings.registry_id}-{len(self.calls)}"
+        return token_of(settings, secret, time.time(), 43200)
 
 
 @pytest.fixture

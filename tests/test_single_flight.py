@@ -43,6 +43,9 @@ HEAVY = frozenset(
         "platformdirs",
         "filelock",
         "logging",
+        "tomlkit",
+        "json",
+        "pathlib",
     }
 )
 

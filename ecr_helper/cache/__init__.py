@@ -1,25 +1,52 @@
-"""The token cache: choosing a backend (:func:`open_cache`) and keying entries.
+"""The token cache: choosing a backend (:func:`open_cache`) and the cache key.
 
 Backends: :mod:`.file` (the default; also keeps the parsed config copy),
 :mod:`.keyring` (secrets in the OS keyring, imported only when asked for) and
-the null backend of :mod:`.base`. Keys: :mod:`.key`. On the cached ``get``'s
+the null backend of :mod:`.base`. The key (:func:`cache_key`) says which token
+a ``get`` in this environment may be served: everything that changes what a
+token is for goes into it, so two roles, two external ids, two profiles or
+two access keys in one shell never share a token; it is computed from the
+settings and the environment alone, with no AWS call. On the cached ``get``'s
 path: nothing here imports more than the file backend needs.
 """
 
 from __future__ import annotations
 
+from ecr_helper import _cjson
 from ecr_helper.cache.base import TokenCache
-from ecr_helper.cache.file import FileCache, file_cache
-from ecr_helper.cache.key import cache_key
+from ecr_helper.cache.file import FileCache, digest, file_cache
 from ecr_helper.errors import CacheError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from ecr_helper.config import Config
+    from ecr_helper.config import Config, RegistrySettings
 
 __all__ = ["FileCache", "TokenCache", "cache_key", "file_cache", "open_cache"]
+
+KEY_VERSION = "1"
+
+
+def cache_key(settings: RegistrySettings, env: Mapping[str, str]) -> str:
+    """The key of ``settings``' token for the identity ``env`` selects.
+
+    The endpoint is left out on purpose: a ``get`` that cannot reach AWS must
+    still find what the daemon fetched.
+    """
+    access_key = env.get("AWS_ACCESS_KEY_ID", "")
+    parts = [
+        KEY_VERSION,
+        settings.host,
+        settings.partition,
+        settings.region,
+        settings.registry_id,
+        list(settings.role_arns),
+        settings.external_id or "",
+        settings.source_profile or env.get("AWS_PROFILE", ""),
+        digest(access_key) if access_key else "",
+    ]
+    return digest(_cjson.dumps(parts))[:32]
 
 
 def open_cache(

@@ -9,10 +9,9 @@ miss, never a crash; the next fetch replaces it.
 
 from __future__ import annotations
 
-import json
 import os
 
-from ecr_helper import paths, securefile
+from ecr_helper import _cjson, paths, securefile
 from ecr_helper.cache.base import NoLock, TokenCache
 from ecr_helper.errors import CacheError
 from ecr_helper.token import Token
@@ -97,13 +96,13 @@ class FileCache(TokenCache):
         if raw is None:
             return None
         try:
-            return Token.from_json(json.loads(raw))
+            return Token.from_json(_cjson.loads(raw))
         except ValueError:
             return None
 
     def write(self, key: str, token: Token) -> None:
         self.prepare()
-        data = json.dumps(token.to_json()).encode()
+        data = _cjson.dumps(token.to_json()).encode()
         securefile.write_atomic(self._path(key), data, self.file_mode, self.gid)
         assert self.folder is not None
         securefile.sweep_temp_files(self.folder)
@@ -111,7 +110,7 @@ class FileCache(TokenCache):
     def note_failure(self, key: str, message: str, at: float) -> None:
         # Not a cached failure: only processes that started waiting before
         # `at` honour it (see refresh.obtain); every later get asks AWS again.
-        data = json.dumps({"at": at, "error": message}).encode()
+        data = _cjson.dumps({"at": at, "error": message}).encode()
         try:
             self.prepare()
             securefile.write_atomic(self._path(key, ".fail"), data, self.file_mode, self.gid)
@@ -123,7 +122,7 @@ class FileCache(TokenCache):
         if raw is None:
             return None
         try:
-            note = json.loads(raw)
+            note = _cjson.loads(raw)
             at, error = float(note["at"]), str(note["error"])
         except (ValueError, KeyError, TypeError):
             return None

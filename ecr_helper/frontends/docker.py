@@ -3,17 +3,16 @@ and ``version``, over byte streams.
 
 This is the path of every ``docker pull``: the verbs read stdin, ask
 :class:`~ecr_helper.service.Service` and write the protocol's answer. With a
-cached token it runs on the standard library's builtins plus ``json``; boto3 is
+cached token it runs on the standard library's builtins alone; boto3 is
 imported (through :func:`ecr_helper.service.fetch`) only when AWS must be called.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
-from ecr_helper import __version__, service
+from ecr_helper import __version__, _cjson, service
 from ecr_helper.errors import NO_SERVER_URL, InputError, NotOurRegistry, XecrError
 
 TYPE_CHECKING = False
@@ -116,7 +115,7 @@ def get(
         exc.registry = _host(address)
         raise
     answer = {"ServerURL": address.strip(), "Username": token.username, "Secret": token.secret}
-    return json.dumps(answer) + "\n"
+    return _cjson.dumps(answer) + "\n"
 
 
 def _address(stdin: BinaryIO) -> str:
@@ -142,7 +141,7 @@ def list_(env: Mapping[str, str]) -> str:
     hosts = {host: "AWS" for host in opened.config.hosts()}
     for token in opened.store.entries().values():
         hosts.setdefault(token.registry, token.username)
-    return json.dumps(hosts) + "\n"
+    return _cjson.dumps(hosts) + "\n"
 
 
 def store(stdin: BinaryIO) -> str:
