@@ -17,15 +17,11 @@ whole file, since every registry depends on them.
 from __future__ import annotations
 
 import os
-import re
 
 from ecr_helper import _cjson, paths
 from ecr_helper._frozen import Frozen
-from ecr_helper.errors import ConfigError, InputError, NotOurRegistry
+from ecr_helper.errors import ConfigError, NotOurRegistry
 from ecr_helper.registry import (
-    is_host,
-    is_region,
-    is_registry_id,
     normalize,
     parse_ecr_host,
     region_partition,
@@ -44,33 +40,8 @@ if TYPE_CHECKING:
         def save_copy(self, source: str, data: bytes) -> None: ...
 
 
-# Patterns are compiled on first use (validation only): the cached `get`
-# reads the validated copy and never needs them.
-_ROLE_ARN = (
-    r"arn:aws(?:-cn|-us-gov|-iso|-iso-b|-iso-e|-iso-f)?:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}"
-)
-_EXTERNAL_ID = r"[\w+=,.@:/-]{2,1224}"
-_SESSION_NAME = r"[\w+=,.@-]{2,64}"
-
-
-def _matches(pattern: str, value: str) -> bool:
-    return re.fullmatch(pattern, value, re.ASCII) is not None
-
-
-CACHE_BACKENDS = ("file", "keyring", "none")
 MAX_CONFIG = 1 << 20
 _COPY_VERSION = 2
-
-_COMMON_KEYS = (
-    "region",
-    "role_arn",
-    "external_id",
-    "role_session_name",
-    "source_profile",
-    "duration_seconds",
-)
-DEFAULT_KEYS = (*_COMMON_KEYS, "cache")
-REGISTRY_KEYS = ("registry_id", *_COMMON_KEYS)
 
 
 class RegistrySettings(Frozen):
@@ -309,132 +280,7 @@ def parse_file(path: str, system: bool = False) -> Config:
         raise ConfigError(path, "", f"not valid TOML: {exc}") from None
     except RecursionError:
         raise ConfigError(path, "", "not valid TOML: values nested too deeply") from None
+    from ecr_helper.config_schema import check
+
     defaults, registries, broken = check(raw, path)
     return Config(path, system, defaults, registries, broken)
-
-
-def validate(raw: Mapping[str, Any], path: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """Check a parsed document against the contract; return (defaults, registries).
-
-    Strict: the first error anywhere, a registry section's included, is raised.
-    """
-    defaults, registries, broken = check(raw, path)
-    for key, problem in broken.values():
-        raise ConfigError(path, key, problem)
-    return defaults, registries
-
-
-def check(
-    raw: Mapping[str, Any], path: str
-) -> tuple[dict[str, Any], dict[str, dict[str, Any]], dict[str, tuple[str, str]]]:
-    """Check a parsed document: (defaults, valid registries, broken sections).
-
-    Raises :class:`ConfigError` for a mistake outside the registry sections; a
-    mistake inside one is recorded in the third value (see :class:`Config`).
-    """
-    for key in raw:
-        if key not in ("defaults", "registries"):
-            raise ConfigError(path, key, 'unknown key (expected [defaults] or [registries."HOST"])')
-    defaults = _table(raw.get("defaults", {}), path, "defaults", DEFAULT_KEYS)
-    tables = raw.get("registries", {})
-    if not isinstance(tables, dict):
-        raise ConfigError(path, "registries", "must be a table of registry hosts")
-    registries: dict[str, dict[str, Any]] = {}
-    broken: dict[str, tuple[str, str]] = {}
-    seen: set[str] = set()
-    for name, body in tables.items():
-        try:
-            host = normalize(name) if name.strip() else ""
-        except InputError:
-            host = ""
-        label = host if host and is_host(host) else name
-        try:
-            if label in seen:
-                # Two sections for one host: neither can be trusted to be the one meant.
-                registries.pop(label, None)
-                raise ConfigError(
-                    path, f'registries."{name}"', f"names the same host as another entry ({host})"
-                )
-            seen.add(label)
-            registries[label] = _section(name, body, host, defaults, path)
-        except ConfigError as exc:
-            broken[label] = (exc.raw_key, exc.problem)
-    return defaults, registries, broken
-
-
-def _section(
-    name: str, body: Any, host: str, defaults: Mapping[str, Any], path: str
-) -> dict[str, Any]:
-    where = f'registries."{name}"'
-    if not isinstance(body, dict):
-        raise ConfigError(path, where, "must be a table")
-    if not host or not is_host(host):
-        raise ConfigError(path, where, "not a registry host name (host or host:port)")
-    table = _table(body, path, where, REGISTRY_KEYS)
-    ecr = parse_ecr_host(host)
-    if ecr is not None:
-        for key, value in (("registry_id", ecr.registry_id), ("region", ecr.region)):
-            if key in table and table[key] != value:
-                raise ConfigError(path, f"{where}.{key}", f"contradicts the host ({value})")
-    else:
-        if "registry_id" not in table:
-            raise ConfigError(
-                path,
-                f"{where}.registry_id",
-                "required for a host that is not an ECR host name (an alias)",
-            )
-        if "region" not in table and "region" not in defaults:
-            raise ConfigError(
-                path, f"{where}.region", "required for an alias (or set [defaults] region)"
-            )
-    return table
-
-
-def _table(body: Any, path: str, where: str, allowed: tuple[str, ...]) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise ConfigError(path, where, "must be a table")
-    out: dict[str, Any] = {}
-    for key, value in body.items():
-        name = f"{where}.{key}"
-        if key not in allowed:
-            raise ConfigError(path, name, f"unknown key (allowed: {', '.join(allowed)})")
-        out[key] = _check(path, name, key, value)
-    return out
-
-
-def _check(path: str, name: str, key: str, value: Any) -> Any:
-    def fail(problem: str) -> ConfigError:
-        return ConfigError(path, name, problem)
-
-    if key == "duration_seconds":
-        if type(value) is not int or not 900 <= value <= 43200:
-            raise fail("must be a whole number of seconds from 900 to 43200")
-        return value
-    if key == "role_arn":
-        roles = [value] if isinstance(value, str) else value
-        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
-            raise fail("must be a role ARN or a list of role ARNs (a chain, in order)")
-        for role in roles:
-            if not _matches(_ROLE_ARN, role):
-                raise fail(f"{role!r} is not an IAM role ARN (arn:aws:iam::<12 digits>:role/NAME)")
-        return value
-    if not isinstance(value, str):
-        raise fail(f"must be a string, not {type(value).__name__}")
-    checks = {
-        "region": (is_region, "not an AWS region name (like us-east-1)"),
-        "registry_id": (is_registry_id, "must be a 12-digit AWS account id"),
-        "external_id": (
-            lambda v: _matches(_EXTERNAL_ID, v),
-            "must be 2-1224 of A-Z a-z 0-9 +=,.@:/-_",
-        ),
-        "role_session_name": (
-            lambda v: _matches(_SESSION_NAME, v),
-            "must be 2-64 of A-Z a-z 0-9 +=,.@-_",
-        ),
-        "source_profile": (lambda v: bool(v.strip()), "must not be empty"),
-        "cache": (lambda v: v in CACHE_BACKENDS, f"must be one of {', '.join(CACHE_BACKENDS)}"),
-    }
-    test, problem = checks[key]
-    if not test(value):
-        raise fail(f"{value!r}: {problem}" if key != "external_id" else problem)
-    return value

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 
-from ecr_helper import config, paths, securefile
+from ecr_helper import config, config_schema, paths, securefile
 from ecr_helper.cache import file_cache
 from ecr_helper.errors import ConfigError, NotOurRegistry
 from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE
@@ -320,7 +320,7 @@ def test_two_sections_for_one_host_break_that_host(write_config: Callable[[str],
 
 def test_validate_stays_strict(write_config: Callable[[str], Path]) -> None:
     with pytest.raises(ConfigError) as caught:
-        config.validate({"registries": {ALIAS: {"bogus": 1}}}, "/x.toml")
+        config_schema.validate({"registries": {ALIAS: {"bogus": 1}}}, "/x.toml")
     assert caught.value.key == f"{A}.bogus"
 
 
@@ -373,7 +373,7 @@ def test_an_unreadable_config_names_the_file(write_config: Callable[[str], Path]
 
 def test_an_oversized_registry_key_is_a_config_error() -> None:
     with pytest.raises(ConfigError) as caught:
-        config.validate({"registries": {"a" * 5000: {}}}, "/etc/xecr/config.toml")
+        config_schema.validate({"registries": {"a" * 5000: {}}}, "/etc/xecr/config.toml")
     assert caught.value.key.startswith("registries.")
 
 

@@ -398,3 +398,19 @@ def test_live_doctor_with_aws_down_blames_the_network_once(
     assert "aws sso login" not in check.hint
     lines = "\n".join(c.line() for c in checks)
     assert lines.count("not the credentials") == 1
+
+
+def test_the_endpoint_named_is_the_one_a_client_here_would_call() -> None:
+    from ecr_helper.setup import endpoints
+
+    assert endpoints.endpoint_url("sts", "eu-west-1", {}) == "https://sts.eu-west-1.amazonaws.com"
+    assert endpoints.endpoint_url("ecr", "cn-north-1", {}) == (
+        "https://api.ecr.cn-north-1.amazonaws.com.cn"
+    )
+    env = {"AWS_ENDPOINT_URL": "http://a:1", "AWS_ENDPOINT_URL_ECR": "http://b:2"}
+    assert endpoints.endpoint_url("ecr", "us-east-1", env) == "http://b:2"
+    assert endpoints.endpoint_url("sts", "us-east-1", env) == "http://a:1"
+    assert endpoints.proxies_set({"no_proxy": "x", "HTTPS_PROXY": "", "HTTP_PROXY": "y"}) == [
+        "HTTP_PROXY",
+        "no_proxy",
+    ]

@@ -3,7 +3,7 @@
 The TOML file is edited with tomlkit so the person's comments, key order and
 formatting survive; only the keys named on the command line are set, and
 only when their value differs, so running the same command twice writes
-nothing. The edited document is checked with :func:`ecr_helper.config.check`
+nothing. The edited document is checked with :func:`ecr_helper.config_schema.check`
 before it replaces the file (atomically, keeping its mode). Docker's
 ``config.json`` gets ``credHelpers[HOST] = "xecr"`` through
 :mod:`ecr_helper.setup.dockerconfig`, which keeps every other key.
@@ -21,7 +21,7 @@ from typing import Any
 import tomlkit
 import tomlkit.exceptions
 
-from ecr_helper import config, paths, securefile
+from ecr_helper import config_schema, paths, securefile
 from ecr_helper.errors import ConfigError, InputError, UsageError
 from ecr_helper.registry import is_host, is_region, is_registry_id, normalize, parse_ecr_host
 from ecr_helper.setup import dockerconfig
@@ -169,7 +169,7 @@ def edit(
     document = _parse(path, text)
     # Other registries' broken sections are theirs to fix: only a mistake that
     # breaks the whole file (or, after the edit, this host's section) stops us.
-    defaults, _, _ = config.check(_plain(document), path)
+    defaults, _, _ = config_schema.check(_plain(document), path)
     registries = document.get("registries")
     if registries is None:
         registries = tomlkit.table(is_super_table=True)
@@ -211,7 +211,7 @@ def edit(
     if action is None:
         return text, None, ()
     try:
-        _, _, broken = config.check(_plain(document), path)
+        _, _, broken = config_schema.check(_plain(document), path)
     except ConfigError as exc:
         raise UsageError(
             f"the change would make the config invalid: {exc.key}: {exc.problem}"

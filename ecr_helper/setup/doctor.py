@@ -27,7 +27,7 @@ from ecr_helper.errors import (
     InputError,
     NotOurRegistry,
 )
-from ecr_helper.setup import dockerconfig, status
+from ecr_helper.setup import dockerconfig, endpoints, status
 from ecr_helper.token import Token
 
 
@@ -96,28 +96,13 @@ def _naming(text: str, subject: str, label: str) -> str:
 
 
 def _unreachable_hint(service: str, region: str, env: Mapping[str, str]) -> str:
-    """What to check when an endpoint did not answer: its URL and the proxy variables
-    (their names only: a proxy URL may carry a password)."""
-    override = env.get(f"AWS_ENDPOINT_URL_{service.upper()}") or env.get("AWS_ENDPOINT_URL")
-    domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
-    host = "api.ecr" if service == "ecr" else service
-    endpoint = override or f"https://{host}.{region}.{domain}"
-    names = [n for n in _PROXY_VARIABLES if env.get(n)]
+    names = endpoints.proxies_set(env)
     proxies = f"proxy variables set: {', '.join(names)}" if names else "no proxy variable is set"
     return (
-        f"this is the network, not the credentials: can this machine reach {endpoint}? "
+        "this is the network, not the credentials: can this machine reach "
+        f"{endpoints.endpoint_url(service, region, env)}? "
         f"({proxies}; check HTTPS_PROXY and NO_PROXY, firewalls and VPC endpoints)"
     )
-
-
-_PROXY_VARIABLES = (
-    "HTTPS_PROXY",
-    "https_proxy",
-    "HTTP_PROXY",
-    "http_proxy",
-    "NO_PROXY",
-    "no_proxy",
-)
 
 
 def _registry_checks(
