@@ -31,6 +31,7 @@ from ecr_helper.errors import (
     AwsError,
     EndpointError,
     NoCredentialsError,
+    PublicTokenDenied,
     TokenDenied,
 )
 from ecr_helper.token import Token
@@ -283,10 +284,12 @@ def fetch_token(
     quick: bool = False,
     clock: Callable[[], float] = time.time,
 ) -> Token:
-    """Assume the configured chain and fetch the registry's token from ECR."""
+    """Assume the configured chain and fetch the registry's token from ECR
+    (or, for ECR Public, from the ``ecr-public`` service, which has no registry ids)."""
     timeouts = QUICK if quick else NORMAL
     sess, creds = assume_for(settings, timeouts)
-    ecr = _client(sess, "ecr", settings.region, timeouts, creds)
+    service = "ecr-public" if settings.public else "ecr"
+    client = _client(sess, service, settings.region, timeouts, creds)
     if settings.role_arn:
         identity = settings.role_arn
     elif settings.source_profile:
@@ -297,38 +300,47 @@ def fetch_token(
     def denied(exc: bx.ClientError) -> AwsError:
         code = _code(exc)
         if code in ("AccessDeniedException", "AccessDenied"):
+            if settings.public:
+                return PublicTokenDenied(identity, code)
             return TokenDenied(settings.registry_id, identity, code)
+        if settings.public:
+            return _generic(exc, "ECR Public GetAuthorizationToken")
         return _generic(exc, f"ECR GetAuthorizationToken for registry {settings.registry_id}")
 
-    response = _call(
-        lambda: ecr.get_authorization_token(registryIds=[settings.registry_id]),
-        "ecr",
-        settings.region,
-        denied,
-    )
-    return _token_from(response, settings, clock())
+    if settings.public:
+        response = _call(client.get_authorization_token, service, settings.region, denied)
+        # ECR Public answers one object, private ECR a list of them.
+        data = response.get("authorizationData")
+    else:
+        response = _call(
+            lambda: client.get_authorization_token(registryIds=[settings.registry_id]),
+            service,
+            settings.region,
+            denied,
+        )
+        data = (response.get("authorizationData") or [None])[0]
+    return _token_from(data, settings, clock())
 
 
 def _never(exc: bx.ClientError) -> AwsError:
     return _generic(exc, "AWS session")
 
 
-def _token_from(response: dict[str, Any], settings: RegistrySettings, now: float) -> Token:
+def _token_from(data: Any, settings: RegistrySettings, now: float) -> Token:
+    answerer = "ECR Public" if settings.public else "ECR"
     try:
-        data = response["authorizationData"][0]
         decoded = base64.b64decode(data["authorizationToken"]).decode()
         expires_at = data["expiresAt"].timestamp()
     except (KeyError, IndexError, ValueError, AttributeError, TypeError):
         raise AwsError(
-            f"ECR answered GetAuthorizationToken for registry {settings.registry_id} "
-            "with no usable token"
+            f"{answerer} answered GetAuthorizationToken for {settings.subject} with no usable token"
         ) from None
     username, _, password = decoded.partition(":")
     log.register_secret(password)
     log.register_secret(data["authorizationToken"])
     if not password or expires_at <= now:
         raise AwsError(
-            f"ECR returned an already-expired token for registry {settings.registry_id} "
+            f"{answerer} returned an already-expired token for {settings.subject} "
             "(check the system clock)"
         )
     return Token(

@@ -22,6 +22,9 @@ from ecr_helper import _cjson, paths
 from ecr_helper._frozen import Frozen
 from ecr_helper.errors import ConfigError, NotOurRegistry
 from ecr_helper.registry import (
+    PUBLIC_HOST,
+    PUBLIC_REGION,
+    canonical_host,
     normalize,
     parse_ecr_host,
     region_partition,
@@ -41,7 +44,9 @@ if TYPE_CHECKING:
 
 
 MAX_CONFIG = 1 << 20
-_COPY_VERSION = 2
+# 2: ECR Public sections are keyed by its canonical host; 3: broken sections kept.
+_COPY_VERSION = 3
+ECR_PUBLIC = "ecr-public"
 
 
 class RegistrySettings(Frozen):
@@ -58,6 +63,7 @@ class RegistrySettings(Frozen):
         "source_profile",
         "duration_seconds",
         "configured",
+        "service",
     )
     host: str
     registry_id: str
@@ -69,6 +75,7 @@ class RegistrySettings(Frozen):
     source_profile: str | None
     duration_seconds: int | None
     configured: bool
+    service: str
 
     def __init__(
         self,
@@ -82,6 +89,7 @@ class RegistrySettings(Frozen):
         source_profile: str | None = None,
         duration_seconds: int | None = None,
         configured: bool = False,
+        service: str = "ecr",
     ) -> None:
         self._set(
             host=host,
@@ -94,12 +102,23 @@ class RegistrySettings(Frozen):
             source_profile=source_profile,
             duration_seconds=duration_seconds,
             configured=configured,
+            service=service,
         )
 
     @property
     def role_arn(self) -> str | None:
         """The last (cross-account) role of the chain, if any."""
         return self.role_arns[-1] if self.role_arns else None
+
+    @property
+    def public(self) -> bool:
+        """ECR Public: one token per identity, from us-east-1, for no registry id."""
+        return self.service == ECR_PUBLIC
+
+    @property
+    def subject(self) -> str:
+        """What messages call it: ``registry 111111111111`` or ``ECR Public``."""
+        return "ECR Public" if self.public else f"registry {self.registry_id}"
 
 
 class Config(Frozen):
@@ -160,15 +179,17 @@ class Config(Frozen):
         error = self.error_for(address.strip()) if self.broken else None
         if error is not None:
             raise error
-        host = normalize(address)
+        # Both of ECR Public's names share one section and one token.
+        host = canonical_host(normalize(address))
         # A broken section never falls back to [defaults]: that could assume
         # another role than the one the person meant to set.
         error = self.error_for(host) if self.broken else None
         if error is not None:
             raise error
+        public = host == PUBLIC_HOST
         table = self.registries.get(host)
         ecr = parse_ecr_host(host)
-        if table is None and ecr is None:
+        if table is None and ecr is None and not public:
             raise NotOurRegistry(address)
         table = table or {}
 
@@ -176,7 +197,10 @@ class Config(Frozen):
             return table[key] if key in table else self.defaults.get(key)
 
         registry_id = table.get("registry_id") or (ecr.registry_id if ecr else "")
-        region = (ecr.region if ecr else None) or table.get("region") or self.defaults["region"]
+        if public:
+            region = PUBLIC_REGION
+        else:
+            region = (ecr.region if ecr else None) or table.get("region") or self.defaults["region"]
         roles = pick("role_arn")
         if isinstance(roles, str):
             roles = [roles]
@@ -191,6 +215,7 @@ class Config(Frozen):
             source_profile=pick("source_profile"),
             duration_seconds=pick("duration_seconds"),
             configured=host in self.registries,
+            service=ECR_PUBLIC if public else "ecr",
         )
 
 

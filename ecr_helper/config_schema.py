@@ -10,7 +10,16 @@ from __future__ import annotations
 import re
 
 from ecr_helper.errors import ConfigError, InputError
-from ecr_helper.registry import is_host, is_region, is_registry_id, normalize, parse_ecr_host
+from ecr_helper.registry import (
+    PUBLIC_HOST,
+    PUBLIC_REGION,
+    canonical_host,
+    is_host,
+    is_region,
+    is_registry_id,
+    normalize,
+    parse_ecr_host,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -20,7 +29,8 @@ if TYPE_CHECKING:
 # Patterns are compiled on first use (validation only): the cached `get`
 # reads the validated copy and never needs them.
 _ROLE_ARN = (
-    r"arn:aws(?:-cn|-us-gov|-iso|-iso-b|-iso-e|-iso-f)?:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}"
+    r"arn:aws(?:-cn|-us-gov|-iso|-iso-b|-iso-e|-iso-f|-eusc)?"
+    r":iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}"
 )
 _EXTERNAL_ID = r"[\w+=,.@:/-]{2,1224}"
 _SESSION_NAME = r"[\w+=,.@-]{2,64}"
@@ -77,16 +87,16 @@ def check(
             host = normalize(name) if name.strip() else ""
         except InputError:
             host = ""
-        label = host if host and is_host(host) else name
+        label = canonical_host(host) if host and is_host(host) else name
         try:
             if label in seen:
                 # Two sections for one host: neither can be trusted to be the one meant.
                 registries.pop(label, None)
                 raise ConfigError(
-                    path, f'registries."{name}"', f"names the same host as another entry ({host})"
+                    path, f'registries."{name}"', f"names the same host as another entry ({label})"
                 )
             seen.add(label)
-            registries[label] = _section(name, body, host, defaults, path)
+            registries[label] = _section(name, body, label, defaults, path)
         except ConfigError as exc:
             broken[label] = (exc.raw_key, exc.problem)
     return defaults, registries, broken
@@ -102,10 +112,13 @@ def _section(
         raise ConfigError(path, where, "not a registry host name (host or host:port)")
     table = _table(body, path, where, REGISTRY_KEYS)
     ecr = parse_ecr_host(host)
-    if ecr is not None:
-        for key, value in (("registry_id", ecr.registry_id), ("region", ecr.region)):
+    # The host says these (ECR Public: no registry id, tokens from us-east-1 only).
+    says = (ecr.registry_id, ecr.region) if ecr else ("", PUBLIC_REGION)
+    if ecr is not None or host == PUBLIC_HOST:
+        for key, value in zip(("registry_id", "region"), says, strict=True):
             if key in table and table[key] != value:
-                raise ConfigError(path, f"{where}.{key}", f"contradicts the host ({value})")
+                told = value or "ECR Public has none"
+                raise ConfigError(path, f"{where}.{key}", f"contradicts the host ({told})")
     else:
         if "registry_id" not in table:
             raise ConfigError(

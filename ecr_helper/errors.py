@@ -96,6 +96,22 @@ class TokenDenied(AwsError, PermissionError):
         self.code = code
 
 
+class PublicTokenDenied(TokenDenied):
+    """ECR Public refused GetAuthorizationToken."""
+
+    def __init__(self, identity: str, code: str) -> None:
+        # Not TokenDenied's text: ECR Public has no registry id, and other actions.
+        AwsError.__init__(
+            self,
+            f"ECR Public GetAuthorizationToken denied as {identity} ({code}): that identity "
+            "needs ecr-public:GetAuthorizationToken and sts:GetServiceBearerToken "
+            "(`xecr policy client --public` prints that policy)",
+        )
+        self.registry_id = ""
+        self.identity = identity
+        self.code = code
+
+
 class UsageError(XecrError, ValueError):
     """The command line is wrong (people's commands exit 2)."""
 

@@ -6,6 +6,8 @@ to ``get``. :func:`normalize` reduces all of them to one host key.
 :func:`parse_ecr_host` recognises ECR's own host names in every partition and
 takes the registry id and region from them; look-alikes never match because
 the whole host is matched, anchored, against an explicit list of domains.
+:func:`is_public_host` recognises ECR Public's two host names, and
+:func:`is_region` every region name AWS has published, partition by partition.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ _DOMAINS = {
     "sc2s.sgov.gov": "aws-iso-b",
     "cloud.adc-e.uk": "aws-iso-e",
     "csp.hci.ic.gov": "aws-iso-f",
+    # The European Sovereign Cloud. AWS documents no dual-stack registry
+    # domain for it, so none is accepted.
+    "amazonaws.eu": "aws-eusc",
 }
 _DUALSTACK_DOMAINS = frozenset({"on.aws", "on.amazonwebservices.com.cn"})
 
@@ -36,15 +41,28 @@ _KINDS = (
 )
 _HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.-")
 
-# Region prefix -> partition, for aliases whose region comes from the config.
-_REGION_PARTITIONS = (
-    ("cn-", "aws-cn"),
-    ("us-gov-", "aws-us-gov"),
-    ("us-isob-", "aws-iso-b"),
-    ("us-isof-", "aws-iso-f"),
-    ("eu-isoe-", "aws-iso-e"),
-    ("us-iso-", "aws-iso"),
+# Each partition's region names, as botocore's partitions.json states them
+# (``regionRegex``): the leading labels, then exactly one word and a number.
+# ``^(us|eu|ap|sa|ca|me|af|il|mx)\-\w+\-\d+$`` is the "aws" row, and so on;
+# tests/test_regions.py holds this table against botocore's data.
+PARTITION_REGIONS: dict[str, tuple[str, ...]] = {
+    "aws": ("us-", "eu-", "ap-", "sa-", "ca-", "me-", "af-", "il-", "mx-"),
+    "aws-cn": ("cn-",),
+    "aws-us-gov": ("us-gov-",),
+    "aws-iso": ("us-iso-",),
+    "aws-iso-b": ("us-isob-",),
+    "aws-iso-e": ("eu-isoe-",),
+    "aws-iso-f": ("us-isof-",),
+    "aws-eusc": ("eusc-de-",),
+}
+_REGION_PREFIXES = tuple(
+    (prefix, partition) for partition, rows in PARTITION_REGIONS.items() for prefix in rows
 )
+
+# ECR Public: one registry for the world, its token always from us-east-1.
+PUBLIC_HOST = "public.ecr.aws"
+PUBLIC_HOSTS = frozenset({PUBLIC_HOST, "ecr-public.aws.com"})  # the second is dual-stack
+PUBLIC_REGION = "us-east-1"
 
 MAX_ADDRESS = 4096
 
@@ -154,25 +172,51 @@ def parse_ecr_host(host: str) -> EcrHost | None:
     )
 
 
-def region_partition(region: str) -> str:
-    """The AWS partition a region belongs to."""
-    for prefix, partition in _REGION_PARTITIONS:
-        if region.startswith(prefix):
+def _region_of(text: str) -> str | None:
+    """The partition whose region pattern ``text`` matches, if any.
+
+    The patterns never overlap: each fixes how many labels a name has.
+    """
+    for prefix, partition in _REGION_PREFIXES:
+        if not text.startswith(prefix):
+            continue
+        word, dash, number = text[len(prefix) :].partition("-")
+        if (
+            dash
+            and word.isascii()
+            and word.isalpha()
+            and word.islower()
+            and number.isascii()
+            and number.isdigit()
+            and len(number) <= 2
+        ):
             return partition
-    return "aws"
+    return None
+
+
+def region_partition(region: str) -> str:
+    """The AWS partition a region belongs to ("aws" for a name no partition claims)."""
+    return _region_of(region) or "aws"
 
 
 def is_region(text: str) -> bool:
-    """True for a region name such as ``us-east-1`` or ``us-gov-west-1``."""
-    parts = text.split("-")
-    return (
-        len(parts) >= 3
-        and len(parts[0]) == 2
-        and all(p.isascii() and p.isalpha() and p.islower() for p in parts[:-1])
-        and parts[-1].isascii()
-        and parts[-1].isdigit()
-        and len(parts[-1]) <= 2
-    )
+    """True for a region name of a known partition: ``us-east-1``, ``eusc-de-east-1``.
+
+    Placeholders that merely look like one (``lala-land-1``, ``aws-region-1``)
+    are refused, as botocore's own region patterns refuse them.
+    """
+    return _region_of(text) is not None
+
+
+def is_public_host(host: str) -> bool:
+    """True for ECR Public's host names (``host`` already normalized)."""
+    return host in PUBLIC_HOSTS
+
+
+def canonical_host(host: str) -> str:
+    """The config section and cache key a normalized host shares with its other names:
+    both of ECR Public's names are ``public.ecr.aws``; every other host is itself."""
+    return PUBLIC_HOST if host in PUBLIC_HOSTS else host
 
 
 def is_registry_id(text: str) -> bool:
@@ -188,5 +232,6 @@ def ecr_host_for(registry_id: str, region: str) -> str:
         "aws-iso-b": "sc2s.sgov.gov",
         "aws-iso-e": "cloud.adc-e.uk",
         "aws-iso-f": "csp.hci.ic.gov",
+        "aws-eusc": "amazonaws.eu",
     }.get(partition, "amazonaws.com")
     return f"{registry_id}.dkr.ecr.{region}.{domain}"

@@ -3,6 +3,7 @@ and fake AWS identity, and can never reach real AWS or instance metadata."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -63,6 +64,22 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     monkeypatch.setenv("XECR_SYSTEM_CACHE_DIR", str(tmp_path / "var" / "cache" / "xecr"))
     (tmp_path / "run").mkdir(mode=0o700)
     yield home
+
+
+@pytest.fixture(autouse=True)
+def fast_tests_start_no_process(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A test that is neither ``slow`` nor ``e2e`` may not start a process: that is
+    what keeps ``pytest -m "not slow and not e2e"`` fast. Mark it, or fake the process."""
+    if request.node.get_closest_marker("slow") or request.node.get_closest_marker("e2e"):
+        return
+    name = request.node.nodeid
+
+    def refuse(self: subprocess.Popen[bytes], *args: object, **kwargs: object) -> None:
+        raise AssertionError(f"{name} starts a process: mark it @pytest.mark.slow")
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""A loopback AWS stand-in (STS + ECR) for the tests, the benchmarks and the README demo.
+"""A loopback AWS stand-in (STS, ECR, ECR Public) for the tests, the benchmarks and the README demo.
 
 This module owns ``FakeAws``: moto 5.2.1's server WSGI app (``DomainDispatcherApplication``
 over ``create_backend_app``) wrapped in our own middleware and served by a threaded werkzeug
@@ -10,6 +10,13 @@ server bound to 127.0.0.1 only. The middleware adds what moto lacks:
   ``registryIds`` (or for the caller's account when none is given), so ``registryIds=
   ["111111111111"]`` gives ``QVdTOjExMTExMTExMTExMS1hdXRoLXRva2Vu`` (user ``AWS``,
   password ``111111111111-auth-token``);
+* ECR Public's GetAuthorizationToken, which moto lacks, answered here: JSON 1.1, target
+  ``SpencerFrontendService.GetAuthorizationToken`` (signing name ``ecr-public``, as
+  botocore's service model has it), ``authorizationData`` one object (not a list) with
+  ``authorizationToken = base64("AWS:ecr-public-<caller's account>-auth-token")`` and
+  ``expiresAt = now + token_ttl``. Its records have ``service == "ecr-public"``; ``calls``
+  counts it under ``GetAuthorizationToken`` with private ECR's, and faults on that action
+  hit both;
 * counting and records of every AWS call (``calls``, ``requests``, ``reset``);
 * injected faults shaped exactly like real AWS errors (``fail``, ``clear_faults``);
 * outages: ``go_down`` closes the listener (connection refused) and ``come_up`` listens again
@@ -39,6 +46,7 @@ control: ``POST /_fake/fail`` {action, kind, times}, ``POST /_fake/clear``, ``PO
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import io
 import json
@@ -65,6 +73,7 @@ from werkzeug.test import Client
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
+PUBLIC_TARGET = "SpencerFrontendService"  # ECR Public's JSON target prefix
 HOST = "127.0.0.1"  # loopback only, never every interface: the fake accepts any credentials
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/[^/]+/([^/]+)/([^/]+)/")
 
@@ -332,9 +341,33 @@ class FakeAws:
                 return _drop(environ, start_response)
         elif fault is not None:
             return _error(req, fault.kind, "HTTP_X_AMZ_TARGET" in environ, start_response)
+        if environ.get("HTTP_X_AMZ_TARGET", "").startswith(PUBLIC_TARGET + "."):
+            return self._public(req, start_response)
         if req.action == "GetAuthorizationToken":
             return self._fresh_token(environ, start_response)
         return self._moto(environ, start_response)
+
+    def _public(self, req: FakeRequest, start_response: StartResponse) -> Iterable[bytes]:
+        """ECR Public: moto has no such service, so its token is made here."""
+        json_type = "application/x-amz-json-1.1"
+        if req.action != "GetAuthorizationToken":
+            code = "UnsupportedCommandException"
+            return _respond(
+                start_response,
+                400,
+                {"__type": code, "message": f"the fake has no ECR Public {req.action}"},
+                json_type,
+                [("x-amzn-ErrorType", code)],
+            )
+        from moto.iam.models import get_account_id_from
+
+        account = get_account_id_from(req.access_key_id or "")
+        secret = f"AWS:ecr-public-{account}-auth-token".encode()
+        data = {
+            "authorizationToken": base64.b64encode(secret).decode(),
+            "expiresAt": round(time.time() + float(self.token_ttl), 3),
+        }
+        return _respond(start_response, 200, {"authorizationData": data}, json_type)
 
     def _fresh_token(
         self, environ: WSGIEnvironment, start_response: StartResponse

@@ -214,16 +214,21 @@ def moto_session_secrets() -> set[str]:
 
 def known_secrets(fake: FakeAws | None = None, env: Mapping[str, str] | None = None) -> set[str]:
     """Every secret a scenario may have put in reach of xecr: the source secret
-    key, each registry password the fake issued (and its base64 form), and
-    every AssumeRole secret key and session token."""
+    key, each registry password the fake issued (ECR Public's too, and each one's
+    base64 form), and every AssumeRole secret key and session token."""
     environ = os.environ if env is None else env
-    ids = {CENTRAL}
+    passwords = {f"{CENTRAL}-auth-token"}
     if fake is not None:
+        from moto.iam.models import get_account_id_from
+
         for request in fake.requests("GetAuthorizationToken"):
-            ids.update(str(i) for i in request.params.get("registryIds") or [])
+            if request.service == "ecr-public":  # the fake's ECR Public token, per caller
+                account = get_account_id_from(request.access_key_id or "")
+                passwords.add(f"ecr-public-{account}-auth-token")
+            ids = request.params.get("registryIds") or []
+            passwords.update(f"{i}-auth-token" for i in ids)
     secrets = {environ["AWS_SECRET_ACCESS_KEY"], SHAPED_SECRET_KEY}
-    for registry_id in ids:
-        password = f"{registry_id}-auth-token"
+    for password in passwords:
         secrets.add(password)
         secrets.add(base64.b64encode(f"AWS:{password}".encode()).decode())
     secrets.update(moto_session_secrets())

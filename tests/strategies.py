@@ -46,6 +46,7 @@ ECR_DOMAINS: dict[str, frozenset[str]] = {
     "sc2s.sgov.gov": frozenset({"aws-iso-b"}),
     "cloud.adc-e.uk": frozenset({"aws-iso-e"}),
     "csp.hci.ic.gov": frozenset({"aws-iso-f"}),
+    "amazonaws.eu": frozenset({"aws-eusc"}),
 }
 DUALSTACK_DOMAINS = frozenset({"on.aws", "on.amazonwebservices.com.cn"})
 LOOKALIKE_DOMAINS = (
@@ -74,6 +75,7 @@ REGIONS = (
     "us-isob-east-1",
     "eu-isoe-west-1",
     "us-isof-south-1",
+    "eusc-de-east-1",
 )
 ROLE_ARNS = (
     "arn:aws:iam::222222222222:role/ecr-pull",
@@ -111,21 +113,32 @@ wrong_ids = st.one_of(
     st.integers(0, 10**11 - 1).map(lambda n: f"{n:011d}a"),
 )
 _words = st.sampled_from(("east", "west", "north", "south", "central", "southeast", "gov", "iso"))
-# Any string the region syntax allows, plus every real partition's prefixes.
-regions = st.one_of(
+# Region names as AWS's partitions define them (botocore's regionRegex: the
+# partition's leading labels, one word, a number): future regions included.
+valid_regions = st.one_of(
     st.sampled_from(REGIONS),
     st.builds(
-        lambda prefix, words, n: f"{prefix}-{'-'.join(words)}-{n}",
-        st.sampled_from(("us", "eu", "ap", "sa", "me", "af", "cn", "il", "mx", "zz")),
-        st.lists(_words, min_size=1, max_size=3),
-        st.integers(0, 99),
-    ),
-    st.builds(
         lambda prefix, word, n: f"{prefix}{word}-{n}",
-        st.sampled_from(("us-gov-", "cn-", "us-iso-", "us-isob-", "eu-isoe-", "us-isof-")),
+        st.sampled_from(
+            (
+                *("us-", "eu-", "ap-", "sa-", "ca-", "me-", "af-", "il-", "mx-"),
+                *("us-gov-", "cn-", "us-iso-", "us-isob-", "eu-isoe-", "us-isof-", "eusc-de-"),
+            )
+        ),
         _words,
         st.integers(0, 99),
     ),
+)
+# ... and near misses: several words, unknown prefixes, placeholders peers test with.
+regions = st.one_of(
+    valid_regions,
+    st.builds(
+        lambda prefix, words, n: f"{prefix}-{'-'.join(words)}-{n}",
+        st.sampled_from(("us", "eu", "ap", "sa", "me", "af", "cn", "il", "mx", "zz", "eusc")),
+        st.lists(_words, min_size=1, max_size=3),
+        st.integers(0, 99),
+    ),
+    st.sampled_from(("lala-land-1", "aws-region-1", "us-ts-region", "eusc-fr-east-1")),
 )
 _kinds = st.sampled_from(
     ("dkr.ecr", "dkr-ecr", "dkr.ecr-fips", "dkr-ecr-fips", "dkr.ecr.fips", "ecr", "dkr_ecr", "dkr")
@@ -139,6 +152,7 @@ _PARTITION_DOMAINS = {
     "aws-iso-b": ("sc2s.sgov.gov",),
     "aws-iso-e": ("cloud.adc-e.uk",),
     "aws-iso-f": ("csp.hci.ic.gov",),
+    "aws-eusc": ("amazonaws.eu",),
 }
 _EDITS = ("insert", "delete", "replace", "upper", "swapcase")
 
@@ -349,6 +363,8 @@ _registry_names = st.one_of(
     st.sampled_from(
         (
             "registry.example",
+            "public.ecr.aws",
+            "https://ECR-PUBLIC.aws.com:443/v2/",
             "REGISTRY.example:443",
             "reg.example:5000",
             "https://reg.example/v2/",
@@ -465,7 +481,10 @@ def check_validate(doc: dict[str, Any]) -> None:
         settings = loaded.resolve(host)
         assert settings.host == host
         assert settings.configured
-        assert is_registry_id(settings.registry_id), settings
+        if settings.public:
+            assert settings.registry_id == "" and settings.region == "us-east-1", settings
+        else:
+            assert is_registry_id(settings.registry_id), settings
         assert is_region(settings.region), settings
 
 
@@ -573,7 +592,7 @@ TARGETS: dict[str, Target] = {
     for target in (
         Target("normalize", addresses(), check_normalize),
         Target("parse_ecr_host", addresses(), check_parse),
-        Target("ecr_host_round_trip", st.tuples(registry_ids, regions), check_round_trip),
+        Target("ecr_host_round_trip", st.tuples(registry_ids, valid_regions), check_round_trip),
         Target("config_validate", config_documents, check_validate),
         Target("token_from_json", cache_entries(), check_token_entry),
         Target("stdin", stdin_bytes, check_stdin),

@@ -235,6 +235,7 @@ def test_rejected_credentials(
     assert fake_aws.calls(action) == 1  # not retried: it cannot get better
 
 
+@pytest.mark.slow
 def test_throttling_twice_then_success(fake_aws: FakeAws, spy: Spy) -> None:
     fake_aws.fail("GetAuthorizationToken", "throttle", times=2)
     token = aws.fetch_token(settings())
@@ -301,6 +302,7 @@ def test_a_hung_endpoint_ends_within_20_seconds(fake_aws: FakeAws, spy: Spy) -> 
     assert isinstance(outcome, EndpointError) and "did not answer in time" in str(outcome)
 
 
+@pytest.mark.slow
 def test_a_hung_endpoint_on_a_quick_fetch_ends_sooner(fake_aws: FakeAws, spy: Spy) -> None:
     fake_aws.fail("GetAuthorizationToken", "hang")
     elapsed, outcome = _bounded(lambda: aws.fetch_token(settings(()), quick=True), fake_aws, 5)

@@ -19,6 +19,10 @@ from ecr_helper import config
 from tests.fakeaws import FakeAws
 from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE
 
+# Every test here starts the installed executables (or a shell script).
+pytestmark = pytest.mark.slow
+
+
 REPO = Path(__file__).resolve().parent.parent
 PACKAGING = REPO / "packaging"
 BOOTSTRAP = PACKAGING / "ec2" / "bootstrap.sh"

@@ -24,11 +24,13 @@ VALUES = st.recursive(
 )
 
 
+@pytest.mark.slow
 @given(VALUES)
 def test_dumps_writes_what_json_dumps_writes(value: Any) -> None:
     assert _cjson.dumps(value) == json.dumps(value)
 
 
+@pytest.mark.slow
 @given(VALUES)
 def test_loads_reads_what_json_loads_reads(value: Any) -> None:
     text = json.dumps(value, indent=1)

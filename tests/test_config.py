@@ -611,6 +611,7 @@ def test_an_unsafe_cache_folder_means_no_copy(
 # -- property ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @settings(max_examples=250, deadline=None)
 @given(TARGETS["config_validate"].strategy)
 def test_validate_raises_only_config_error(doc: dict[str, object]) -> None:

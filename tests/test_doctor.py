@@ -265,6 +265,7 @@ def test_a_running_daemon_passes(healthy: Path, monkeypatch: pytest.MonkeyPatch)
 # -- live probes against the loopback fake ----------------------------------------------
 
 
+@pytest.mark.slow
 def test_live_doctor_calls_aws_even_with_a_cached_token(healthy: Path, fake_aws: FakeAws) -> None:
     env = dict(os.environ)
     loaded = config.load(env)

@@ -95,6 +95,7 @@ def expected_token(registry_id: str) -> str:
 # -- basics, tokens, routing ------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_binds_loopback_and_context_manager_stops(fake: FakeAws) -> None:
     assert fake.url == f"http://127.0.0.1:{fake.port}" and fake.port > 0
     with FakeAws() as other:

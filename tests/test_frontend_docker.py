@@ -115,6 +115,7 @@ def test_not_ours_without_a_fetch(fetch: Fetch, address: str) -> None:
     assert fetch.calls == []
 
 
+@pytest.mark.slow
 def test_docker_reads_exactly_the_not_found_line() -> None:
     result = subprocess.run(
         [installed("docker-credential-xecr"), "get"],
@@ -260,6 +261,7 @@ def test_read_input_raises_only_input_error(data: bytes) -> None:
     TARGETS["stdin"].check(data)
 
 
+@pytest.mark.slow
 def test_get_answers_after_one_line_while_stdin_stays_open(
     fake_aws: object, write_config: Callable[[str], Path]
 ) -> None:

@@ -36,6 +36,9 @@ from tests.helpers import (
     warm_entry,
 )
 
+# Every test here starts the installed executables (or a shell script).
+pytestmark = pytest.mark.slow
+
 BOUND = 20.0
 QUICK_BOUND = 5.0
 REGISTRY = f"registry {CENTRAL}"
@@ -160,7 +163,6 @@ def _side_by_side(runs: dict[str, Callable[[], Result]]) -> dict[str, Result]:
     return results
 
 
-@pytest.mark.slow
 def test_an_endpoint_that_never_answers_ends_within_the_bound(
     configured: FakeAws, isolated_env: Path, tmp_path: Path
 ) -> None:
@@ -192,7 +194,6 @@ def test_an_endpoint_that_never_answers_ends_within_the_bound(
     scan(configured, tmp_path, list(results.values()))
 
 
-@pytest.mark.slow
 def test_parallel_gets_during_a_hang_each_end_within_the_bound(
     configured: FakeAws, tmp_path: Path
 ) -> None:
@@ -270,7 +271,6 @@ def test_a_valid_cached_token_is_served_through_any_fault(
     scan(configured, tmp_path, results, [warm, fresh, due])
 
 
-@pytest.mark.slow
 def test_past_half_life_for_real_a_hung_refresh_serves_the_cached_token(
     configured: FakeAws, isolated_env: Path, tmp_path: Path
 ) -> None:

@@ -30,6 +30,9 @@ from tests.helpers import (
     token_entries,
 )
 
+# Every test here starts the installed executables (or a shell script).
+pytestmark = pytest.mark.slow
+
 BOUND = 10.0
 MEMORY = 512 << 20
 MIB = 1 << 20

@@ -43,6 +43,9 @@ from tests.helpers import (
     token_entries,
 )
 
+# Every test here starts the installed executables (or a shell script).
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def debug_env(monkeypatch: pytest.MonkeyPatch, fake_aws: FakeAws) -> FakeAws:

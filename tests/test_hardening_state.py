@@ -48,6 +48,9 @@ from tests.helpers import (
     warm_entry,
 )
 
+# Every test here starts the installed executables (or a shell script).
+pytestmark = pytest.mark.slow
+
 NOBODY = 65534
 PLANTED = "planted-secret-not-from-aws"
 

@@ -30,6 +30,9 @@ from tests.helpers import (
     scan,
 )
 
+# Every test here starts the installed executables (or a shell script).
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parent.parent
 COUNT = 200
 GET_TIMEOUT = 90.0
@@ -41,7 +44,6 @@ def _percentile(values: list[float], pct: float) -> float:
     return ordered[max(1, math.ceil(pct / 100.0 * len(ordered))) - 1]
 
 
-@pytest.mark.slow
 def test_200_parallel_gets_on_a_warm_cache_all_succeed(
     write_config: Callable[[str], Path], fake_aws: FakeAws, isolated_env: Path, tmp_path: Path
 ) -> None:
@@ -82,7 +84,6 @@ def test_percentile_is_nearest_rank() -> None:
     assert _percentile([5.0], 99) == 5.0
 
 
-@pytest.mark.slow
 def test_the_load_benchmark_runs_and_reports_p50_and_p99() -> None:
     env = dict(os.environ)
     env.pop("AWS_ENDPOINT_URL", None)

@@ -147,6 +147,7 @@ def test_botocore_output_never_reaches_the_file(log_file: Path) -> None:
     assert "ours" in text and "theirs" not in text and "root" not in text
 
 
+@pytest.mark.slow
 def test_rotation_caps_the_size(log_file: Path) -> None:
     line = " ".join(["words that are not secrets"] * 40)  # about 1 KiB, not secret-shaped
     for n in range((log.MAX_BYTES * (log.BACKUPS + 2)) // len(line)):

@@ -18,6 +18,10 @@ import pytest
 from tests.fakeaws import FakeAws
 from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE, installed
 
+# Every test here starts the installed executables (or a shell script).
+pytestmark = pytest.mark.slow
+
+
 PASSWORD = f"{CENTRAL}-auth-token"
 FAKE_SECRET_KEY = "fake-secret-key-for-tests-only"
 TIMEOUT = 60

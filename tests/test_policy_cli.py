@@ -14,6 +14,10 @@ from ecr_helper import aws, policy
 from tests.fakeaws import FakeAws
 from tests.helpers import CENTRAL, CENTRAL_HOST, installed
 
+# Every test here starts the installed executables (or a shell script).
+pytestmark = pytest.mark.slow
+
+
 ADMIN = f"arn:aws:iam::{CENTRAL}:role/registry-admin"
 ROOT_2 = "arn:aws:iam::222222222222:root"
 ROLE_3 = "arn:aws:iam::333333333333:role/ci"
@@ -233,6 +237,8 @@ def test_bad_trusted_account_is_a_usage_error_naming_it() -> None:
             "partition aws but the registry is in aws-cn",
         ),
         (["client", "--repository-arn", "app"], "invalid repository ARN 'app'"),
+        # Neither a repository nor ECR Public: nothing to grant.
+        (["client"], "--repository-arn ARN (or --public for ECR Public)"),
         (["trust", "--account", "222222222222", "--external-id", "x"], "invalid external id"),
     ],
 )
@@ -245,7 +251,6 @@ def test_usage_errors_exit_2_with_one_line(args: list[str], says: str) -> None:
     "args",
     [
         ["repository", "--pull", "222222222222", "--apply", "--dry-run", "--repository", "a1"],
-        ["client"],
         ["trust"],
         [],
     ],

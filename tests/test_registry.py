@@ -9,9 +9,12 @@ from hypothesis import given, settings
 from ecr_helper.errors import InputError
 from ecr_helper.registry import (
     MAX_ADDRESS,
+    PUBLIC_HOST,
     EcrHost,
+    canonical_host,
     ecr_host_for,
     is_host,
+    is_public_host,
     is_region,
     is_registry_id,
     normalize,
@@ -139,6 +142,21 @@ ECR_ADDRESSES = {
         False,
         False,
     ),
+    # the European Sovereign Cloud
+    f"https://{ID}.DKR.ECR.EUSC-DE-EAST-1.AMAZONAWS.EU:443/v2/": (
+        f"{ID}.dkr.ecr.eusc-de-east-1.amazonaws.eu",
+        "eusc-de-east-1",
+        "aws-eusc",
+        False,
+        False,
+    ),
+    f"{ID}.dkr.ecr-fips.eusc-de-east-1.amazonaws.eu": (
+        f"{ID}.dkr.ecr-fips.eusc-de-east-1.amazonaws.eu",
+        "eusc-de-east-1",
+        "aws-eusc",
+        True,
+        False,
+    ),
 }
 
 LOOKALIKES = [
@@ -178,6 +196,16 @@ LOOKALIKES = [
     f"{ID}.dkr.ecr.us-isob-east-1.c2s.ic.gov",
     f"{ID}.dkr-ecr.cn-north-1.on.aws",
     f"{ID}.dkr-ecr.us-east-1.on.amazonwebservices.com.cn",
+    f"{ID}.dkr.ecr.eusc-de-east-1.amazonaws.com",
+    f"{ID}.dkr.ecr.eu-central-1.amazonaws.eu",
+    f"{ID}.dkr-ecr.eusc-de-east-1.on.aws",
+    # EUSC has no documented dual-stack registry name
+    f"{ID}.dkr-ecr.eusc-de-east-1.amazonaws.eu",
+    f"{ID}.dkr-ecr.eusc-de-east-1.api.amazonwebservices.eu",
+    f"{ID}.dkr.ecr.eusc-de-east-1.amazonaws.eu.evil.example",
+    # placeholder regions
+    f"{ID}.dkr.ecr.lala-land-1.amazonaws.com",
+    f"{ID}.dkr.ecr.eusc-fr-east-1.amazonaws.eu",
     # the dual-stack label with the IPv4 domain and the other way round
     f"{ID}.dkr-ecr.us-east-1.amazonaws.com",
     f"{ID}.dkr-ecr-fips.us-east-1.amazonaws.com",
@@ -272,6 +300,7 @@ def test_normalize_is_idempotent_for_doubled_default_port() -> None:
         ("us-isob-east-1", "aws-iso-b", f"{ID}.dkr.ecr.us-isob-east-1.sc2s.sgov.gov"),
         ("eu-isoe-west-1", "aws-iso-e", f"{ID}.dkr.ecr.eu-isoe-west-1.cloud.adc-e.uk"),
         ("us-isof-south-1", "aws-iso-f", f"{ID}.dkr.ecr.us-isof-south-1.csp.hci.ic.gov"),
+        ("eusc-de-east-1", "aws-eusc", f"{ID}.dkr.ecr.eusc-de-east-1.amazonaws.eu"),
     ],
 )
 def test_partitions_and_canonical_hosts(region: str, partition: str, host: str) -> None:
@@ -287,6 +316,9 @@ def test_partitions_and_canonical_hosts(region: str, partition: str, host: str) 
         ("us-east-1", True),
         ("us-gov-west-1", True),
         ("ap-northeast-12", True),
+        ("eusc-de-east-1", True),
+        ("lala-land-1", False),
+        ("aws-region-1", False),
         ("US-EAST-1", False),
         ("us_east_1", False),
         ("useast1", False),
@@ -317,6 +349,49 @@ def test_is_registry_id(text: str, ok: bool) -> None:
     assert is_registry_id(text) is ok
 
 
+@pytest.mark.parametrize(
+    "address",
+    [
+        "public.ecr.aws",
+        "PUBLIC.ECR.AWS",
+        "public.ecr.aws:443",
+        "https://public.ecr.aws/v2/nginx/nginx/manifests/latest",
+        "http://public.ecr.aws/",
+        "ecr-public.aws.com",
+        "https://ECR-Public.AWS.com:443/amazonlinux",
+        " ecr-public.aws.com\n",
+    ],
+)
+def test_ecr_public_in_every_address_form(address: str) -> None:
+    host = normalize(address)
+    assert is_public_host(host)
+    assert canonical_host(host) == PUBLIC_HOST
+    # ECR Public is not a private registry host: it has no registry id or region.
+    assert parse_ecr_host(host) is None
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "public.ecr.aws:5000",
+        "public.ecr.aws.evil.example",
+        "evil.public.ecr.aws",
+        "xpublic.ecr.aws",
+        "ecr.aws",
+        "public.ecr.aws.",
+        "ecr-public.aws.com.cn",
+        "ecr-public.aws",
+        "evil.example/public.ecr.aws",
+        "user@public.ecr.aws",
+        "123456789123.dkr.ecr.us-west-2.amazonaws.com/public.ecr.aws/foo",
+    ],
+)
+def test_ecr_public_lookalikes(address: str) -> None:
+    host = normalize(address)
+    assert not is_public_host(host)
+    assert canonical_host(host) == host
+
+
 def test_ecr_host_is_immutable_and_comparable() -> None:
     parsed = parse_ecr_host(HOST)
     assert parsed is not None
@@ -329,18 +404,21 @@ def test_ecr_host_is_immutable_and_comparable() -> None:
 # -- properties (the same targets fuzz/run.py runs much longer) ---------------------------
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(TARGETS["normalize"].strategy)
 def test_normalize_raises_only_input_error(address: str) -> None:
     TARGETS["normalize"].check(address)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(TARGETS["parse_ecr_host"].strategy)
 def test_parse_accepts_only_hosts_in_an_ecr_domain(address: str) -> None:
     TARGETS["parse_ecr_host"].check(address)
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(TARGETS["ecr_host_round_trip"].strategy)
 def test_ecr_host_for_round_trips(pair: tuple[str, str]) -> None:

@@ -134,6 +134,7 @@ def test_times_are_floats() -> None:
     assert isinstance(token.issued_at, float) and isinstance(token.expires_at, float)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(TARGETS["token_from_json"].strategy)
 def test_from_json_never_raises(entry: Any) -> None:

@@ -86,7 +86,8 @@ def _once(sink: str | None, out: TextIO, err: TextIO) -> int:
         if outcome.token is not None:
             expires = datetime.fromtimestamp(outcome.token.expires_at, UTC)
             out.write(
-                f"refreshed {outcome.host} (registry {outcome.registry_id}), "
+                f"refreshed {outcome.host} "
+                f"({f'registry {outcome.registry_id}' if outcome.registry_id else 'ECR Public'}), "
                 f"token expires {expires.isoformat(timespec='seconds')}\n"
             )
         else:

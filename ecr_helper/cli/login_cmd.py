@@ -79,7 +79,7 @@ def login(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             reason = f"internal error; details in {log.log_file(os.environ)}"
         else:
             out.write(
-                f"logged in to {settings.host} (registry {settings.registry_id}), "
+                f"logged in to {settings.host} ({settings.subject}), "
                 f"token expires {status.iso(token.expires_at)}\n"
             )
             out.flush()

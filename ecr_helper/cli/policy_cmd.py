@@ -92,16 +92,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "client",
         help="the IAM policy a consumer principal needs",
         description="Print the IAM policy a consumer role or user needs: "
-        "ecr:GetAuthorizationToken, and pull (or push) on the repository.",
+        "ecr:GetAuthorizationToken, and pull (or push) on the repository; with --public, "
+        "ecr-public:GetAuthorizationToken and sts:GetServiceBearerToken for ECR Public.",
     )
     p.add_argument(
         "--repository-arn",
         action="append",
-        required=True,
+        default=[],
         metavar="ARN",
         help="arn:aws:ecr:REGION:ACCOUNT:repository/NAME (repeatable; * allowed in NAME)",
     )
     p.add_argument("--push", action="store_true", help="push as well as pull")
+    p.add_argument(
+        "--public",
+        action="store_true",
+        help="also let it fetch ECR Public's token (public.ecr.aws, ecr-public.aws.com)",
+    )
     p.set_defaults(handler=client)
 
     p = kinds.add_parser(
@@ -215,7 +221,8 @@ def _apply(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def client(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    out.write(policy.render(policy.client_policy(args.repository_arn, push=args.push)))
+    document = policy.client_policy(args.repository_arn, push=args.push, public=args.public)
+    out.write(policy.render(document))
     return 0
 
 

@@ -115,7 +115,7 @@ class Worker:
                 due = schedule.retry_at(now, self.failures, lifetime, self._rand)
                 settings = self.target.settings
                 log.warning(
-                    f"refresh of {settings.host} (registry {settings.registry_id}) "
+                    f"refresh of {settings.host} ({settings.subject}) "
                     f"failed (attempt {self.failures}, next try in {due - now:.1f}s): "
                     f"{reason}"
                 )
@@ -129,7 +129,7 @@ class Worker:
                 f"after {self.failures} failed attempt" + ("s" if self.failures > 1 else "")
             )
             log.info(
-                f"refreshed {self.target.host} (registry {self.target.settings.registry_id})"
+                f"refreshed {self.target.host} ({self.target.settings.subject})"
                 f": valid {token.lifetime:.0f}s, next refresh in "
                 f"{max(0.0, due - self._clock()):.0f}s"
             )

@@ -39,10 +39,13 @@ TOKEN_ACTION = "ecr:GetAuthorizationToken"  # noqa: S105 - an IAM action name
 PULL_SID = "XecrPull"
 PUSH_SID = "XecrPush"
 TOKEN_SID = "XecrGetAuthorizationToken"  # noqa: S105 - a statement id
+# ECR Public's token is a bearer token that STS issues on the service's behalf.
+PUBLIC_TOKEN_ACTIONS = ("ecr-public:GetAuthorizationToken", "sts:GetServiceBearerToken")
+PUBLIC_TOKEN_SID = "XecrEcrPublicToken"  # noqa: S105 - a statement id
 TRUST_SID = "XecrConsumerAssumeRole"
 
 PARTITIONS = frozenset(
-    {"aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f"}
+    {"aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f", "aws-eusc"}
 )
 _IAM = r"arn:(?P<partition>[a-z-]+):iam::(?P<account>[0-9]{12}):"
 _PATH_NAME = r"/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}"
@@ -198,14 +201,19 @@ def repository_arn(text: str) -> str:
     return given
 
 
-def client_policy(repository_arns: Sequence[str], push: bool = False) -> Document:
-    """The IAM policy a consumer principal needs to pull (or push) these repositories."""
+def client_policy(
+    repository_arns: Sequence[str], push: bool = False, public: bool = False
+) -> Document:
+    """The IAM policy a consumer principal needs to pull (or push) these repositories,
+    and with ``public`` to fetch ECR Public's token (its pulls need nothing more)."""
     arns = unique(repository_arn(a) for a in repository_arns)
-    if not arns:
-        raise UsageError("name the repository with --repository-arn ARN")
-    return {
-        "Version": VERSION,
-        "Statement": [
+    if not arns and not public:
+        raise UsageError(
+            "name the repository with --repository-arn ARN (or --public for ECR Public)"
+        )
+    statements: list[Document] = []
+    if arns:
+        statements += [
             {"Sid": TOKEN_SID, "Effect": "Allow", "Action": TOKEN_ACTION, "Resource": "*"},
             {
                 "Sid": PUSH_SID if push else PULL_SID,
@@ -213,8 +221,17 @@ def client_policy(repository_arns: Sequence[str], push: bool = False) -> Documen
                 "Action": list(PUSH_ACTIONS if push else PULL_ACTIONS),
                 "Resource": arns[0] if len(arns) == 1 else arns,
             },
-        ],
-    }
+        ]
+    if public:
+        statements.append(
+            {
+                "Sid": PUBLIC_TOKEN_SID,
+                "Effect": "Allow",
+                "Action": list(PUBLIC_TOKEN_ACTIONS),
+                "Resource": "*",
+            }
+        )
+    return {"Version": VERSION, "Statement": statements}
 
 
 def trust_policy(principals: Sequence[str], external: str | None = None) -> Document:

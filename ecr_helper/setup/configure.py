@@ -23,7 +23,16 @@ import tomlkit.exceptions
 
 from ecr_helper import config_schema, paths, securefile
 from ecr_helper.errors import ConfigError, InputError, UsageError
-from ecr_helper.registry import is_host, is_region, is_registry_id, normalize, parse_ecr_host
+from ecr_helper.registry import (
+    PUBLIC_REGION,
+    canonical_host,
+    is_host,
+    is_public_host,
+    is_region,
+    is_registry_id,
+    normalize,
+    parse_ecr_host,
+)
 from ecr_helper.setup import dockerconfig
 
 # Keys in the order a new section lists them.
@@ -61,7 +70,7 @@ class Result:
     def lines(self) -> list[str]:
         """The report printed to the person, one change per line."""
         out: list[str] = []
-        section = f'[registries."{self.host}"]'
+        section = f'[registries."{canonical_host(self.host)}"]'
         if self.config_action == "added":
             out.append(f"config: added {section} to {self.config_path}")
         elif self.config_action == "updated":
@@ -106,7 +115,14 @@ def wanted(request: Request) -> tuple[str, dict[str, Any]]:
         raise UsageError(f"--registry-id {request.registry_id!r}: expected a 12-digit account id")
     if request.region is not None and not is_region(request.region):
         raise UsageError(f"--region {request.region!r}: expected an AWS region like us-east-1")
-    if ecr is not None:
+    if is_public_host(host):
+        if request.registry_id is not None:
+            raise UsageError("--registry-id: ECR Public has no registry id")
+        if request.region not in (None, PUBLIC_REGION):
+            raise UsageError(
+                f"--region {request.region}: ECR Public's tokens come from {PUBLIC_REGION} only"
+            )
+    elif ecr is not None:
         # The host already says both; a different value would be a contradiction.
         for option, given, actual in (
             ("--registry-id", request.registry_id, ecr.registry_id),
@@ -146,7 +162,7 @@ def _find(registries: Any, host: str) -> str | None:
     """The key of the section that names ``host`` in any spelling (case, scheme, :443)."""
     for name in registries:
         try:
-            if normalize(str(name)) == host:
+            if canonical_host(normalize(str(name))) == canonical_host(host):
                 return str(name)
         except InputError:
             continue
@@ -197,7 +213,7 @@ def edit(
             if key in keys:
                 section[key] = keys[key]
                 changed.append(key)
-        registries[host] = section
+        registries[canonical_host(host)] = section
         action = "added"
     else:
         section = registries[name]
@@ -257,7 +273,8 @@ def configure(request: Request, env: Mapping[str, str]) -> Result:
     path = target_file(env, request.system)
     existed = Path(path).exists()
     text = _read(path)
-    new_text, action, changed = edit(text, path, host, keys, parse_ecr_host(host) is None)
+    alias = parse_ecr_host(host) is None and not is_public_host(host)
+    new_text, action, changed = edit(text, path, host, keys, alias)
     if action is not None:
         _write(path, new_text, request.system)
     shadowed = None

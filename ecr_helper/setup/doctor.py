@@ -95,16 +95,6 @@ def _naming(text: str, subject: str, label: str) -> str:
     return text if subject in text else f"{label} {subject}: {text}"
 
 
-def _unreachable_hint(service: str, region: str, env: Mapping[str, str]) -> str:
-    names = endpoints.proxies_set(env)
-    proxies = f"proxy variables set: {', '.join(names)}" if names else "no proxy variable is set"
-    return (
-        "this is the network, not the credentials: can this machine reach "
-        f"{endpoints.endpoint_url(service, region, env)}? "
-        f"({proxies}; check HTTPS_PROXY and NO_PROXY, firewalls and VPC endpoints)"
-    )
-
-
 def _registry_checks(
     settings: config.RegistrySettings,
     probes: Probes,
@@ -129,7 +119,7 @@ def _registry_checks(
                 f"credentials{suffix}",
                 False,
                 f"GetCallerIdentity{profile} failed: {who}",
-                _unreachable_hint("sts", settings.region, env)
+                endpoints.unreachable_hint("sts", settings.region, env)
                 if isinstance(who, EndpointError)
                 else "set AWS_PROFILE or source_profile, or run `aws sso login`; "
                 "check ~/.aws/config",
@@ -173,7 +163,7 @@ def _assume_check(
         first = role == settings.role_arns[0]
         caller = who if first else "the role before it in the chain"
         hint = (
-            _unreachable_hint("sts", settings.region, env)
+            endpoints.unreachable_hint("sts", settings.region, env)
             if isinstance(exc, EndpointError)
             else f"{role}'s trust policy must name {caller} as principal{external}"
         )
@@ -196,20 +186,27 @@ def _token_check(
     try:
         token = probes.token(settings)
     except AwsError as exc:
-        hint = (
-            _unreachable_hint("ecr", settings.region, env)
-            if isinstance(exc, EndpointError)
-            else f"{acting} needs ecr:GetAuthorizationToken, and registry "
-            f"{settings.registry_id} must exist in {settings.region}"
-        )
-        checks.append(Check(name, False, _naming(str(exc), settings.registry_id, "registry"), hint))
+        if settings.public:
+            detail = _naming(str(exc), "ECR Public", "ECR Public")
+            hint = f"{acting} needs ecr-public:GetAuthorizationToken and sts:GetServiceBearerToken"
+        else:
+            detail = _naming(str(exc), settings.registry_id, "registry")
+            hint = (
+                f"{acting} needs ecr:GetAuthorizationToken, and registry {settings.registry_id} "
+                f"must exist in {settings.region}"
+            )
+        if isinstance(exc, EndpointError):
+            hint = endpoints.unreachable_hint(
+                "ecr-public" if settings.public else "ecr", settings.region, env
+            )
+        checks.append(Check(name, False, detail, hint))
         return
     left = status.countdown(token.expires_at - now())
     checks.append(
         Check(
             name,
             True,
-            f"GetAuthorizationToken for registry {settings.registry_id} "
+            f"GetAuthorizationToken for {settings.subject} "
             f"in {settings.region} as {acting}: valid for {left}",
         )
     )

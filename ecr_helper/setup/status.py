@@ -192,7 +192,8 @@ def table(found: list[Row], daemon: DaemonState, now: float) -> str:
         cells.append(
             (
                 _printable(row.registry),
-                row.registry_id or "-",
+                # ECR Public has no registry id.
+                row.registry_id or ("-" if row.error else "(public)"),
                 row.region or "-",
                 " -> ".join(row.role_arns) or "-",
                 "set" if row.external_id else "-",

@@ -111,6 +111,35 @@ def test_docker_push_and_pull_through_xecr(fake_aws: FakeAws, setup: Setup, tmp_
     assert reg.host not in saved.get("auths", {})
 
 
+def test_pull_through_cache_paths_need_nothing_special(
+    fake_aws: FakeAws, setup: Setup, tmp_path: Path
+) -> None:
+    """A pull-through cache repository is a path under the same registry host
+    (<host>/docker-hub/library/nginx): Docker asks xecr for the host alone, and
+    the one token serves it like any repository, with no configuration for it."""
+    reg, docker = setup.registry, setup.docker
+    cached = reg.ref("docker-hub/library/nginx", "1.27")
+    other = reg.ref("ecr-public/docker/library/busybox", "1")
+    harness.make_tiny_image(docker, "xecr-e2e/nginx:1.27", content=b"as if from docker hub\n")
+    for ref in (cached, other):
+        docker.run("tag", "xecr-e2e/nginx:1.27", ref)
+        docker.run("push", ref, timeout=120)
+    docker.run("rmi", cached, other, "xecr-e2e/nginx:1.27")
+    docker.run("pull", cached, timeout=120)
+    docker.run("pull", other, timeout=120)
+    assert docker.image_exists(cached) and docker.image_exists(other)
+    assert fake_aws.calls("GetAuthorizationToken") == 1
+    assert fake_aws.requests("GetAuthorizationToken")[0].params["registryIds"] == [CENTRAL]
+
+    skopeo = harness.make_skopeo(
+        tmp_path / "skopeo", path_prepend=[setup.bin_dir], extra_env=setup.env
+    )
+    skopeo.write_auth(cred_helpers={reg.host: "xecr"})
+    inspected = json.loads(skopeo.inspect(cached).stdout)
+    assert inspected["Name"] == f"{reg.host}/docker-hub/library/nginx"
+    assert fake_aws.calls("GetAuthorizationToken") == 1
+
+
 def _assert_names_the_role_and_the_fix(output: str, host: str) -> None:
     """The helper's stderr line, as the client printed it to the person."""
     assert "Traceback" not in output

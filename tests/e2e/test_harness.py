@@ -66,6 +66,7 @@ def test_tiny_tarball_is_a_one_file_tar(tmp_path: Path) -> None:
     assert harness.tiny_tarball(b"abc") == data  # reproducible
 
 
+@pytest.mark.slow
 def test_stub_helper_answers_get(tmp_path: Path) -> None:
     stub = harness.make_stub_helper(tmp_path / "bin", username="u", password="p")
     done = harness.run([str(stub.path), "get"], input="127.0.0.1:5000", timeout=30)
@@ -81,6 +82,7 @@ def test_stub_helper_answers_get(tmp_path: Path) -> None:
     assert "credentials not found" in done.stdout
 
 
+@pytest.mark.slow
 def test_xecr_shim_runs_this_checkout(tmp_path: Path) -> None:
     shim = harness.make_xecr_helper(tmp_path / "bin")
     assert shim.name == "docker-credential-xecr"
