@@ -64,6 +64,16 @@ def loads(text: str | bytes) -> Any:
         value, end = _scan(text, start)
     except StopIteration:
         raise ValueError("not a JSON document") from None
+    except SystemError:
+        # _json builds its error from json.decoder, which it looks up in
+        # sys.modules but never imports: load it (a damaged document is rare)
+        # and scan again, for the real JSONDecodeError (a ValueError).
+        import json.decoder  # noqa: F401
+
+        try:
+            value, end = _scan(text, start)
+        except (StopIteration, SystemError) as exc:
+            raise ValueError("not a JSON document") from exc
     if text[end:].strip(_WHITESPACE):
         raise ValueError("extra data after the JSON document")
     return value

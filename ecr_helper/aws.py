@@ -1,22 +1,20 @@
-"""Every call xecr makes to AWS: source credentials, the AssumeRole chain,
-GetAuthorizationToken and GetCallerIdentity, with bounded timeouts and errors
-a user can act on.
+"""xecr's calls to AWS: source credentials, clients with bounded timeouts, the
+AssumeRole chain, GetCallerIdentity, and errors a user can act on.
+GetAuthorizationToken, the chain's last hop, is :mod:`ecr_helper.ecr`'s.
 
-This is the only module that imports boto3; it is imported only after the
-cache missed (and the lock was won). Source credentials come from boto3's
-standard chain (environment, profiles, SSO, credential_process, web identity,
-container and instance metadata), with the metadata probe held to one short
-attempt so a machine without credentials fails in about a second, not a
-minute. ``AWS_ENDPOINT_URL`` and its per-service forms are honoured by botocore.
+With :mod:`ecr_helper.ecr` and :mod:`ecr_helper.pod_role` it is the only code
+that imports boto3, and it is imported only after the cache missed (and the
+lock was won). Source credentials come from boto3's standard chain
+(environment, profiles, SSO, credential_process, web identity, container and
+instance metadata), with the metadata probe held to one short attempt so a
+machine without credentials fails in about a second, not a minute. ``AWS_ENDPOINT_URL`` and its per-service forms are honoured by botocore.
 """
 
 from __future__ import annotations
 
-import base64
 import functools
 import os
 import re
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -31,10 +29,7 @@ from ecr_helper.errors import (
     AwsError,
     EndpointError,
     NoCredentialsError,
-    PublicTokenDenied,
-    TokenDenied,
 )
-from ecr_helper.token import Token
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -86,7 +81,7 @@ def session(profile: str | None) -> boto3.Session:
     return boto3.Session(botocore_session=core)
 
 
-def _boto_config(timeouts: Timeouts) -> BotoConfig:
+def boto_config(timeouts: Timeouts) -> BotoConfig:
     return BotoConfig(
         connect_timeout=timeouts.connect,
         read_timeout=timeouts.read,
@@ -95,7 +90,7 @@ def _boto_config(timeouts: Timeouts) -> BotoConfig:
     )
 
 
-def _client(
+def client(
     sess: boto3.Session,
     service: str,
     region: str,
@@ -113,7 +108,7 @@ def _client(
         # The service name is a plain str here, which boto3-stubs' Literal
         # overloads cannot match.
         return sess.client(  # type: ignore[call-overload]
-            service, region_name=region, config=_boto_config(timeouts), **extra
+            service, region_name=region, config=boto_config(timeouts), **extra
         )
     except bx.BotoCoreError as exc:
         mapped = _describe(exc, service, region)
@@ -152,12 +147,12 @@ def _describe(exc: Exception, service: str, region: str) -> AwsError | None:
     return None
 
 
-def _code(exc: bx.ClientError) -> str:
+def error_code(exc: bx.ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", "Unknown"))
 
 
-def _generic(exc: bx.ClientError, what: str) -> AwsError:
-    code = _code(exc)
+def generic_error(exc: bx.ClientError, what: str) -> AwsError:
+    code = error_code(exc)
     if code in _CREDENTIAL_CODES:
         error = AwsError(
             f"{what} failed: AWS rejected the credentials ({code}); refresh the source "
@@ -180,7 +175,7 @@ def _aws_message(exc: bx.ClientError) -> str:
     return f": {message[:300]}"
 
 
-def _call(
+def call_with(
     fn: Callable[[], Any],
     service: str,
     region: str,
@@ -208,12 +203,15 @@ def assume_chain(
     session_name: str | None = None,
     duration: int | None = None,
     timeouts: Timeouts = NORMAL,
+    source: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
     """Assume each role in order; external id and session name go with the last hop.
 
-    Returns the last hop's credentials, or None for an empty chain.
+    The first hop is made with ``source`` (credentials already had, like a pod's
+    web-identity role: then every hop is a chained one) or else the session's.
+    Returns the last hop's credentials, or ``source`` for an empty chain.
     """
-    creds: dict[str, Any] | None = None
+    creds = source
     for index, role in enumerate(role_arns):
         last = index == len(role_arns) - 1
         params: dict[str, Any] = {
@@ -221,19 +219,21 @@ def assume_chain(
             "RoleSessionName": (session_name if last and session_name else None)
             or default_session_name(),
             # AWS caps every role-chained session (each hop after the first) at an hour.
-            "DurationSeconds": min(duration or DEFAULT_DURATION, 3600 if index else 43200),
+            "DurationSeconds": min(
+                duration or DEFAULT_DURATION, 3600 if index or source else 43200
+            ),
         }
         if last and external_id:
             params["ExternalId"] = external_id
-        sts = _client(sess, "sts", region, timeouts, creds)
+        sts = client(sess, "sts", region, timeouts, creds)
 
         def denied(exc: bx.ClientError, role: str = role) -> AwsError:
-            code = _code(exc)
+            code = error_code(exc)
             if code in ("AccessDenied", "AccessDeniedException"):
                 return AssumeRoleDenied(role, code)
-            return _generic(exc, f"AssumeRole {role}")
+            return generic_error(exc, f"AssumeRole {role}")
 
-        response = _call(functools.partial(sts.assume_role, **params), "sts", region, denied)
+        response = call_with(functools.partial(sts.assume_role, **params), "sts", region, denied)
         creds = response["Credentials"]
         log.register_secret(creds["SecretAccessKey"])
         log.register_secret(creds["SessionToken"])
@@ -266,7 +266,7 @@ def _source_and_chain(
     duration: int | None = None,
     timeouts: Timeouts = NORMAL,
 ) -> tuple[boto3.Session, dict[str, Any] | None]:
-    sess = _call(lambda: session(profile), "sts", region, _never)
+    sess = call_with(lambda: session(profile), "sts", region, session_error)
     creds = assume_chain(
         sess,
         role_arns,
@@ -279,80 +279,8 @@ def _source_and_chain(
     return sess, creds
 
 
-def fetch_token(
-    settings: RegistrySettings,
-    quick: bool = False,
-    clock: Callable[[], float] = time.time,
-) -> Token:
-    """Assume the configured chain and fetch the registry's token from ECR
-    (or, for ECR Public, from the ``ecr-public`` service, which has no registry ids)."""
-    timeouts = QUICK if quick else NORMAL
-    sess, creds = assume_for(settings, timeouts)
-    service = "ecr-public" if settings.public else "ecr"
-    client = _client(sess, service, settings.region, timeouts, creds)
-    if settings.role_arn:
-        identity = settings.role_arn
-    elif settings.source_profile:
-        identity = f"profile {settings.source_profile}"
-    else:
-        identity = "the source credentials"
-
-    def denied(exc: bx.ClientError) -> AwsError:
-        code = _code(exc)
-        if code in ("AccessDeniedException", "AccessDenied"):
-            if settings.public:
-                return PublicTokenDenied(identity, code)
-            return TokenDenied(settings.registry_id, identity, code)
-        if settings.public:
-            return _generic(exc, "ECR Public GetAuthorizationToken")
-        return _generic(exc, f"ECR GetAuthorizationToken for registry {settings.registry_id}")
-
-    if settings.public:
-        response = _call(client.get_authorization_token, service, settings.region, denied)
-        # ECR Public answers one object, private ECR a list of them.
-        data = response.get("authorizationData")
-    else:
-        response = _call(
-            lambda: client.get_authorization_token(registryIds=[settings.registry_id]),
-            service,
-            settings.region,
-            denied,
-        )
-        data = (response.get("authorizationData") or [None])[0]
-    return _token_from(data, settings, clock())
-
-
-def _never(exc: bx.ClientError) -> AwsError:
-    return _generic(exc, "AWS session")
-
-
-def _token_from(data: Any, settings: RegistrySettings, now: float) -> Token:
-    answerer = "ECR Public" if settings.public else "ECR"
-    try:
-        decoded = base64.b64decode(data["authorizationToken"]).decode()
-        expires_at = data["expiresAt"].timestamp()
-    except (KeyError, IndexError, ValueError, AttributeError, TypeError):
-        raise AwsError(
-            f"{answerer} answered GetAuthorizationToken for {settings.subject} with no usable token"
-        ) from None
-    username, _, password = decoded.partition(":")
-    log.register_secret(password)
-    log.register_secret(data["authorizationToken"])
-    if not password or expires_at <= now:
-        raise AwsError(
-            f"{answerer} returned an already-expired token for {settings.subject} "
-            "(check the system clock)"
-        )
-    return Token(
-        username=username,
-        secret=password,
-        issued_at=now,
-        expires_at=expires_at,
-        registry=settings.host,
-        registry_id=settings.registry_id,
-        region=settings.region,
-        role_arn=settings.role_arn,
-    )
+def session_error(exc: bx.ClientError) -> AwsError:
+    return generic_error(exc, "AWS session")
 
 
 def make_client(
@@ -374,21 +302,21 @@ def make_client(
         session_name=session_name,
         timeouts=timeouts,
     )
-    return _client(sess, service, region, timeouts, creds)
+    return client(sess, service, region, timeouts, creds)
 
 
 def caller_identity(
     region: str, source_profile: str | None = None, timeouts: Timeouts = NORMAL
 ) -> str:
     """The ARN the source credentials belong to (GetCallerIdentity)."""
-    sess = _call(lambda: session(source_profile), "sts", region, _never)
-    sts = _client(sess, "sts", region, timeouts, None)
-    response = _call(
-        sts.get_caller_identity, "sts", region, lambda e: _generic(e, "GetCallerIdentity")
+    sess = call_with(lambda: session(source_profile), "sts", region, session_error)
+    sts = client(sess, "sts", region, timeouts, None)
+    response = call_with(
+        sts.get_caller_identity, "sts", region, lambda e: generic_error(e, "GetCallerIdentity")
     )
     return str(response["Arn"])
 
 
 def call(fn: Callable[[], Any], service: str, region: str, what: str) -> Any:
     """Run one AWS call, mapping its failures to one-line :class:`AwsError`s."""
-    return _call(fn, service, region, lambda e: _generic(e, what))
+    return call_with(fn, service, region, lambda e: generic_error(e, what))

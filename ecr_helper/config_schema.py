@@ -40,6 +40,10 @@ def _matches(pattern: str, value: str) -> bool:
     return re.fullmatch(pattern, value, re.ASCII) is not None
 
 
+def is_role_arn(value: str) -> bool:
+    return _matches(_ROLE_ARN, value)
+
+
 CACHE_BACKENDS = ("file", "keyring", "none")
 _COMMON_KEYS = (
     "region",

@@ -8,6 +8,10 @@ Messages never contain secrets.
 
 from __future__ import annotations
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ecr_helper.service_account import ServiceAccount
+
 NOT_FOUND = "credentials not found in native keychain"
 # docker-credential-helpers' text for an empty address, which its client library recognises.
 NO_SERVER_URL = "no credentials server URL"
@@ -80,6 +84,22 @@ class AssumeRoleDenied(AwsError, PermissionError):
             "(principal and external id) and the caller's sts:AssumeRole permission"
         )
         self.role_arn = role_arn
+        self.code = code
+
+
+class WebIdentityDenied(AwsError, PermissionError):
+    """STS refused AssumeRoleWithWebIdentity for a pod's role with its service-account token."""
+
+    def __init__(self, role_arn: str, account: ServiceAccount, code: str) -> None:
+        audience = ",".join(account.audiences) or "sts.amazonaws.com"
+        super().__init__(
+            f"AssumeRoleWithWebIdentity denied for {role_arn} as service account "
+            f"{account.label} ({code}): that role's trust policy must allow the cluster's "
+            f"OIDC provider with sub {account.subject} and aud {audience} "
+            "(xecr policy trust --oidc-provider prints one)"
+        )
+        self.role_arn = role_arn
+        self.service_account = account.label
         self.code = code
 
 

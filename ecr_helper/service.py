@@ -32,9 +32,9 @@ if TYPE_CHECKING:
 
 def fetch(settings: RegistrySettings, quick: bool) -> Token:
     """The real fetch: import boto3 only now, after the cache has missed."""
-    from ecr_helper import aws
+    from ecr_helper import ecr
 
-    return aws.fetch_token(settings, quick=quick)
+    return ecr.fetch_token(settings, quick=quick)
 
 
 class Service:

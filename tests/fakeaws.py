@@ -39,8 +39,8 @@ credential scope, so point boto3 at ``url`` with ``endpoint_url=`` or ``AWS_ENDP
 
 Run standalone: ``python -m tests.fakeaws --port 0 --ttl 43200`` prints one line, the URL,
 once listening and runs until SIGTERM/SIGINT. SIGUSR1 = go_down, SIGUSR2 = come_up. HTTP
-control: ``POST /_fake/fail`` {action, kind, times}, ``POST /_fake/clear``, ``POST /_fake/ttl``
-{ttl}, ``GET /_fake/calls``, ``GET /_fake/requests``, ``POST /_fake/reset``.
+control: ``POST /_fake/fail`` {action, kind, times, match}, ``POST /_fake/clear``,
+``POST /_fake/ttl`` {ttl}, ``GET /_fake/calls``, ``GET /_fake/requests``, ``POST /_fake/reset``.
 """
 
 from __future__ import annotations
@@ -115,6 +115,14 @@ _ERRORS: dict[str, tuple[int, str, int, str, str]] = {
         "UnrecognizedClientException",
         "The security token included in the request is invalid.",
     ),
+    # STS only (AssumeRoleWithWebIdentity): the OIDC provider or the token was not accepted.
+    "invalid_identity_token": (
+        400,
+        "InvalidIdentityToken",
+        400,
+        "InvalidIdentityTokenException",
+        "No OpenIDConnect provider found in your account for the token's issuer",
+    ),
 }
 FAULT_KINDS = frozenset({*_ERRORS, "hang"})
 
@@ -137,6 +145,12 @@ class _Fault:
     action: str | None
     kind: str
     remaining: int | None
+    match: dict[str, str]
+
+    def applies(self, req: FakeRequest) -> bool:
+        if self.action is not None and self.action != req.action:
+            return False
+        return all(str(req.params.get(k)) == v for k, v in self.match.items())
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -289,15 +303,23 @@ class FakeAws:
         moto_api_backend.reset()
 
     # -- faults --------------------------------------------------------------------------
-    def fail(self, action: str | None, kind: str, times: int | None = None) -> None:
+    def fail(
+        self,
+        action: str | None,
+        kind: str,
+        times: int | None = None,
+        match: dict[str, str] | None = None,
+    ) -> None:
         """Answer ``action`` (None: any action) with fault ``kind``, ``times`` times (None:
-        until clear_faults). Faulted calls still count. Earlier faults match first."""
+        until clear_faults). ``match`` narrows the fault to requests whose parameters
+        equal it (``{"WebIdentityToken": token}``: only that pod's token is refused).
+        Faulted calls still count. Earlier faults match first."""
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; expected one of {sorted(FAULT_KINDS)}")
         if times is not None and times < 1:
             raise ValueError("times must be >= 1 or None")
         with self._lock:
-            self._faults.append(_Fault(action, kind, times))
+            self._faults.append(_Fault(action, kind, times, dict(match or {})))
 
     def clear_faults(self) -> None:
         """Remove every fault; requests hung so far are then answered normally."""
@@ -306,9 +328,9 @@ class FakeAws:
             self._clear_gen += 1
             self._lock.notify_all()
 
-    def _take_fault(self, action: str) -> _Fault | None:
+    def _take_fault(self, req: FakeRequest) -> _Fault | None:
         for fault in self._faults:
-            if fault.action is None or fault.action == action:
+            if fault.applies(req):
                 if fault.remaining is not None:
                     fault.remaining -= 1
                     if fault.remaining <= 0:
@@ -335,7 +357,7 @@ class FakeAws:
         with self._lock:
             self._counts[req.action] += 1
             self._records.append(req)
-            fault = self._take_fault(req.action)
+            fault = self._take_fault(req)
         if fault is not None and fault.kind == "hang":
             if not self._hang():
                 return _drop(environ, start_response)
@@ -405,7 +427,9 @@ class FakeAws:
             args: dict[str, Any] = json.loads(body) if body.strip() else {}
             answer: Any = {"ok": True}
             if route == ("POST", "/_fake/fail"):
-                self.fail(args.get("action"), str(args["kind"]), args.get("times"))
+                self.fail(
+                    args.get("action"), str(args["kind"]), args.get("times"), args.get("match")
+                )
             elif route == ("POST", "/_fake/clear"):
                 self.clear_faults()
             elif route == ("POST", "/_fake/ttl"):

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from ecr_helper import aws
+from ecr_helper import aws, ecr
 from ecr_helper.config import RegistrySettings
 from ecr_helper.errors import (
     AssumeRoleDenied,
@@ -42,7 +42,7 @@ def settings(roles: tuple[str, ...] = (PULL_ROLE,), **extra: Any) -> RegistrySet
 
 
 class Spy:
-    """Every set of credentials aws._client was handed (the chain's hops, in order)."""
+    """Every set of credentials aws.client was handed (the chain's hops, in order)."""
 
     def __init__(self) -> None:
         self.creds: list[dict[str, Any]] = []
@@ -56,7 +56,7 @@ class Spy:
 @pytest.fixture
 def spy(monkeypatch: pytest.MonkeyPatch) -> Spy:
     record = Spy()
-    real = aws._client
+    real = aws.client
 
     def client(
         sess: Any, service: str, region: str, timeouts: aws.Timeouts, creds: dict[str, Any] | None
@@ -65,7 +65,7 @@ def spy(monkeypatch: pytest.MonkeyPatch) -> Spy:
             record.creds.append(creds)
         return real(sess, service, region, timeouts, creds)
 
-    monkeypatch.setattr(aws, "_client", client)
+    monkeypatch.setattr(aws, "client", client)
     return record
 
 
@@ -87,7 +87,7 @@ def failure(fetch: Callable[[], object], spy: Spy) -> AwsError:
 
 
 def test_assume_role_request(fake_aws: FakeAws, spy: Spy) -> None:
-    aws.fetch_token(
+    ecr.fetch_token(
         settings(external_id="ext-1234", role_session_name="xecr-ci", duration_seconds=3600)
     )
     [request] = fake_aws.requests("AssumeRole")
@@ -103,7 +103,7 @@ def test_default_session_name_and_duration(
     fake_aws: FakeAws, spy: Spy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("USER", "alice smith/ops")
-    aws.fetch_token(settings())
+    ecr.fetch_token(settings())
     [request] = fake_aws.requests("AssumeRole")
     assert request.params["RoleSessionName"] == "xecr-alice-smith-ops"
     assert request.params["DurationSeconds"] == str(aws.DEFAULT_DURATION)
@@ -111,7 +111,7 @@ def test_default_session_name_and_duration(
 
 
 def test_a_two_role_chain(fake_aws: FakeAws, spy: Spy) -> None:
-    token = aws.fetch_token(
+    token = ecr.fetch_token(
         settings((HOP, PULL_ROLE), external_id="ext-1234", role_session_name="xecr-ci")
     )
     first, second = fake_aws.requests("AssumeRole")
@@ -122,20 +122,20 @@ def test_a_two_role_chain(fake_aws: FakeAws, spy: Spy) -> None:
     hop_creds, last_creds = spy.creds[0], spy.creds[-1]
     assert first.access_key_id == BASE_KEY
     assert second.access_key_id == hop_creds["AccessKeyId"] != BASE_KEY  # signed by hop 1
-    [ecr] = fake_aws.requests("GetAuthorizationToken")
-    assert ecr.access_key_id == last_creds["AccessKeyId"] != hop_creds["AccessKeyId"]
+    [token_call] = fake_aws.requests("GetAuthorizationToken")
+    assert token_call.access_key_id == last_creds["AccessKeyId"] != hop_creds["AccessKeyId"]
     assert token.role_arn == PULL_ROLE
 
 
 def test_chained_hops_ask_at_most_an_hour(fake_aws: FakeAws, spy: Spy) -> None:
-    aws.fetch_token(settings((HOP, PULL_ROLE), duration_seconds=7200))
+    ecr.fetch_token(settings((HOP, PULL_ROLE), duration_seconds=7200))
     _, second = fake_aws.requests("AssumeRole")
     assert int(second.params["DurationSeconds"]) <= 3600
 
 
 def test_get_authorization_token(fake_aws: FakeAws, spy: Spy) -> None:
     now = time.time()
-    token = aws.fetch_token(settings(), clock=lambda: now)
+    token = ecr.fetch_token(settings(), clock=lambda: now)
     [request] = fake_aws.requests("GetAuthorizationToken")
     assert request.params == {"registryIds": [CENTRAL]}
     assert request.service == "ecr" and request.region == "us-east-1"
@@ -146,7 +146,7 @@ def test_get_authorization_token(fake_aws: FakeAws, spy: Spy) -> None:
 
 
 def test_no_role_means_no_assume_role(fake_aws: FakeAws, spy: Spy) -> None:
-    token = aws.fetch_token(settings(()))
+    token = ecr.fetch_token(settings(()))
     assert fake_aws.calls("AssumeRole") == 0
     [request] = fake_aws.requests("GetAuthorizationToken")
     assert request.access_key_id == BASE_KEY
@@ -162,14 +162,14 @@ def test_a_source_profile_signs_the_first_call(
         "[central]\naws_access_key_id = AKIACENTRALPROFILE01\n"
         "aws_secret_access_key = central-profile-secret\n"
     )
-    aws.fetch_token(settings(source_profile="central"))
+    ecr.fetch_token(settings(source_profile="central"))
     [request] = fake_aws.requests("AssumeRole")
     assert request.access_key_id == "AKIACENTRALPROFILE01"
 
 
 def test_an_already_expired_token_is_refused(fake_aws: FakeAws, spy: Spy) -> None:
     fake_aws.token_ttl = -60.0
-    error = failure(lambda: aws.fetch_token(settings()), spy)
+    error = failure(lambda: ecr.fetch_token(settings()), spy)
     assert CENTRAL in str(error) and "clock" in str(error)
 
 
@@ -197,7 +197,7 @@ def test_call_maps_client_errors(fake_aws: FakeAws, spy: Spy) -> None:
 
 def test_assume_role_denied_names_the_role_and_trust_policy(fake_aws: FakeAws, spy: Spy) -> None:
     fake_aws.fail("AssumeRole", "access_denied")
-    error = failure(lambda: aws.fetch_token(settings()), spy)
+    error = failure(lambda: ecr.fetch_token(settings()), spy)
     assert isinstance(error, AssumeRoleDenied) and error.role_arn == PULL_ROLE
     assert PULL_ROLE in str(error) and "trust policy" in str(error)
     assert fake_aws.calls("GetAuthorizationToken") == 0
@@ -205,13 +205,13 @@ def test_assume_role_denied_names_the_role_and_trust_policy(fake_aws: FakeAws, s
 
 def test_the_denied_hop_of_a_chain_is_named(fake_aws: FakeAws, spy: Spy) -> None:
     fake_aws.fail("AssumeRole", "access_denied")  # the first hop
-    error = failure(lambda: aws.fetch_token(settings((HOP, PULL_ROLE))), spy)
+    error = failure(lambda: ecr.fetch_token(settings((HOP, PULL_ROLE))), spy)
     assert isinstance(error, AssumeRoleDenied) and error.role_arn == HOP
 
 
 def test_token_denied_names_the_registry_and_the_permission(fake_aws: FakeAws, spy: Spy) -> None:
     fake_aws.fail("GetAuthorizationToken", "access_denied")
-    error = failure(lambda: aws.fetch_token(settings()), spy)
+    error = failure(lambda: ecr.fetch_token(settings()), spy)
     assert isinstance(error, TokenDenied)
     assert CENTRAL in str(error) and "ecr:GetAuthorizationToken" in str(error)
     assert PULL_ROLE in str(error)  # as whom it was asked
@@ -229,7 +229,7 @@ def test_rejected_credentials(
     fake_aws: FakeAws, spy: Spy, action: str, kind: str, code: str
 ) -> None:
     fake_aws.fail(action, kind)
-    error = failure(lambda: aws.fetch_token(settings()), spy)
+    error = failure(lambda: ecr.fetch_token(settings()), spy)
     assert error.code == code and code in str(error)
     assert "refresh the source credentials" in str(error)
     assert fake_aws.calls(action) == 1  # not retried: it cannot get better
@@ -238,14 +238,14 @@ def test_rejected_credentials(
 @pytest.mark.slow
 def test_throttling_twice_then_success(fake_aws: FakeAws, spy: Spy) -> None:
     fake_aws.fail("GetAuthorizationToken", "throttle", times=2)
-    token = aws.fetch_token(settings())
+    token = ecr.fetch_token(settings())
     assert token.secret == f"{CENTRAL}-auth-token"
     assert fake_aws.calls("GetAuthorizationToken") == 3
 
 
 def test_throttling_past_the_attempts_is_one_line(fake_aws: FakeAws, spy: Spy) -> None:
     fake_aws.fail("AssumeRole", "throttle")
-    error = failure(lambda: aws.fetch_token(settings()), spy)
+    error = failure(lambda: ecr.fetch_token(settings()), spy)
     assert "throttled" in str(error) and PULL_ROLE in str(error)
     assert fake_aws.calls("AssumeRole") == aws.NORMAL.attempts
 
@@ -253,13 +253,13 @@ def test_throttling_past_the_attempts_is_one_line(fake_aws: FakeAws, spy: Spy) -
 @pytest.mark.parametrize("kind", ["server_error", "unavailable"])
 def test_server_errors_are_retried(fake_aws: FakeAws, spy: Spy, kind: str) -> None:
     fake_aws.fail("AssumeRole", kind, times=1)
-    aws.fetch_token(settings())
+    ecr.fetch_token(settings())
     assert fake_aws.calls("AssumeRole") == 2
 
 
 def test_a_quick_fetch_makes_one_attempt(fake_aws: FakeAws, spy: Spy) -> None:
     fake_aws.fail("GetAuthorizationToken", "server_error")
-    error = failure(lambda: aws.fetch_token(settings(), quick=True), spy)
+    error = failure(lambda: ecr.fetch_token(settings(), quick=True), spy)
     assert error.code == "ServerException"
     assert fake_aws.calls("GetAuthorizationToken") == 1
 
@@ -267,7 +267,7 @@ def test_a_quick_fetch_makes_one_attempt(fake_aws: FakeAws, spy: Spy) -> None:
 def test_connection_refused_is_an_endpoint_error_quickly(fake_aws: FakeAws, spy: Spy) -> None:
     fake_aws.go_down()
     started = time.monotonic()
-    error = failure(lambda: aws.fetch_token(settings()), spy)
+    error = failure(lambda: ecr.fetch_token(settings()), spy)
     assert time.monotonic() - started < 10
     assert isinstance(error, EndpointError) and "AWS_ENDPOINT_URL" in str(error)
 
@@ -297,7 +297,7 @@ def _bounded(fetch: Callable[[], Token], fake: FakeAws, limit: float) -> tuple[f
 @pytest.mark.slow
 def test_a_hung_endpoint_ends_within_20_seconds(fake_aws: FakeAws, spy: Spy) -> None:
     fake_aws.fail("AssumeRole", "hang")
-    elapsed, outcome = _bounded(lambda: aws.fetch_token(settings()), fake_aws, 20)
+    elapsed, outcome = _bounded(lambda: ecr.fetch_token(settings()), fake_aws, 20)
     assert elapsed < 20
     assert isinstance(outcome, EndpointError) and "did not answer in time" in str(outcome)
 
@@ -305,7 +305,7 @@ def test_a_hung_endpoint_ends_within_20_seconds(fake_aws: FakeAws, spy: Spy) -> 
 @pytest.mark.slow
 def test_a_hung_endpoint_on_a_quick_fetch_ends_sooner(fake_aws: FakeAws, spy: Spy) -> None:
     fake_aws.fail("GetAuthorizationToken", "hang")
-    elapsed, outcome = _bounded(lambda: aws.fetch_token(settings(()), quick=True), fake_aws, 5)
+    elapsed, outcome = _bounded(lambda: ecr.fetch_token(settings(()), quick=True), fake_aws, 5)
     assert elapsed < 5
     assert isinstance(outcome, EndpointError)
 
@@ -316,14 +316,14 @@ def test_no_credentials_at_all(
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     started = time.monotonic()
-    error = failure(lambda: aws.fetch_token(settings()), spy)
+    error = failure(lambda: ecr.fetch_token(settings()), spy)
     assert time.monotonic() - started < 10
     assert isinstance(error, NoCredentialsError) and "no AWS credentials" in str(error)
     assert fake_aws.counts() == {}
 
 
 def test_a_missing_source_profile_is_named(fake_aws: FakeAws, spy: Spy) -> None:
-    error = failure(lambda: aws.fetch_token(settings(source_profile="no-such-profile")), spy)
+    error = failure(lambda: ecr.fetch_token(settings(source_profile="no-such-profile")), spy)
     assert isinstance(error, NoCredentialsError)
     assert "'no-such-profile'" in str(error) and "source_profile" in str(error)
     assert fake_aws.counts() == {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import pytest
@@ -59,6 +60,17 @@ def test_loads_reads_what_json_loads_reads(value: Any) -> None:
     ],
 )
 def test_anything_else_is_a_value_error(text: str | bytes) -> None:
+    with pytest.raises(ValueError):
+        _cjson.loads(text)
+
+
+@pytest.mark.parametrize("text", ['{"v": 1, "secret": "trunc', "[1, 2", "{", '"abc'])
+def test_a_damaged_document_is_a_value_error_with_the_json_package_unloaded(
+    text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As on the cached get's path: _json alone, without json.decoder in sys.modules.
+    for name in [m for m in sys.modules if m == "json" or m.startswith("json.")]:
+        monkeypatch.delitem(sys.modules, name)
     with pytest.raises(ValueError):
         _cjson.loads(text)
 

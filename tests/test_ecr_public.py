@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from ecr_helper import aws, config, config_schema
+from ecr_helper import config, config_schema, ecr
 from ecr_helper.cache import cache_key
 from ecr_helper.errors import ConfigError, PublicTokenDenied
 from ecr_helper.service import Service
@@ -134,7 +134,7 @@ def test_one_token_per_identity_for_both_names_and_every_path() -> None:
 def test_the_token_comes_from_ecr_public_in_us_east_1(fake_aws: FakeAws) -> None:
     settings = parse('[defaults]\nregion = "eu-west-1"\n').resolve("public.ecr.aws")
     before = time.time()
-    token = aws.fetch_token(settings)
+    token = ecr.fetch_token(settings)
     [request] = fake_aws.requests()
     assert (request.action, request.service, request.region) == (
         "GetAuthorizationToken",
@@ -154,7 +154,7 @@ role_arn = "{PUBLIC_ROLE}"
 external_id = "pub-ext"
 role_session_name = "pub-session"
 """
-    token = aws.fetch_token(parse(text).resolve("public.ecr.aws"))
+    token = ecr.fetch_token(parse(text).resolve("public.ecr.aws"))
     [assume] = fake_aws.requests("AssumeRole")
     assert assume.region == "us-east-1"
     assert (assume.params["RoleArn"], assume.params["ExternalId"]) == (PUBLIC_ROLE, "pub-ext")
@@ -168,7 +168,7 @@ role_session_name = "pub-session"
 def test_access_denied_names_ecr_public_and_the_actions_it_needs(fake_aws: FakeAws) -> None:
     fake_aws.fail("GetAuthorizationToken", "access_denied")
     with pytest.raises(PublicTokenDenied) as caught:
-        aws.fetch_token(config.Config().resolve("public.ecr.aws"))
+        ecr.fetch_token(config.Config().resolve("public.ecr.aws"))
     line = str(caught.value)
     assert line.startswith("ECR Public GetAuthorizationToken denied as the source credentials")
     assert "ecr-public:GetAuthorizationToken" in line and "sts:GetServiceBearerToken" in line

@@ -112,17 +112,40 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     p = kinds.add_parser(
         "trust",
-        help="the trust policy of a registry-account role that consumers assume",
+        help="the trust policy of a registry-account role that consumers assume, "
+        "or of a pod's role",
         description="Print the trust policy of a role in the registry account that the "
         "consumer account may assume (sts:AssumeRole, with an sts:ExternalId condition "
-        "when --external-id is given).",
+        "when --external-id is given). With --oidc-provider, the trust policy of a pod's "
+        "role instead: the named service accounts of that cluster may assume it with "
+        "their tokens (sts:AssumeRoleWithWebIdentity, sub and aud conditions).",
     )
-    p.add_argument(
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument(
         "--account",
         action="append",
-        required=True,
         metavar=_PRINCIPAL,
         help="the consumer account id (or one of its role ARNs; repeatable)",
+    )
+    who.add_argument(
+        "--oidc-provider",
+        metavar="ARN",
+        help="the cluster's IAM OIDC provider (arn:aws:iam::ACCOUNT:oidc-provider/ISSUER)",
+    )
+    p.add_argument(
+        "--service-account",
+        action="append",
+        default=[],
+        metavar="NS:NAME",
+        help="with --oidc-provider: a service account whose pods may assume the role "
+        "(repeatable; NS:* for a whole namespace)",
+    )
+    p.add_argument(
+        "--audience",
+        default=None,
+        metavar="AUD",
+        help="with --oidc-provider: the tokens' audience (default sts.amazonaws.com, the "
+        "kubelet's serviceAccountTokenAudience)",
     )
     p.add_argument("--external-id", metavar="X", help="require this sts:ExternalId")
     p.add_argument(
@@ -227,6 +250,18 @@ def client(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def trust(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if args.oidc_provider:
+        if args.external_id:
+            raise UsageError("--external-id goes with --account (STS takes none with a token)")
+        from ecr_helper.policy import web_identity
+
+        doc = web_identity.trust_policy(
+            args.oidc_provider, args.service_account, args.audience or web_identity.AUDIENCE
+        )
+        out.write(policy.render(doc))
+        return 0
+    if args.service_account or args.audience:
+        raise UsageError("--service-account and --audience go with --oidc-provider")
     partition = _partition(_region(args.region, os.environ))
     principals = [policy.principal_arn(a, partition) for a in args.account]
     out.write(policy.render(policy.trust_policy(principals, args.external_id)))

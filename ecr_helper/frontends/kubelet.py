@@ -14,6 +14,11 @@ images here too) gets a valid response without ``auth``, exit 0, as the API asks
 ("set this field to null if no valid credentials can be returned"): the kubelet
 then pulls without credentials and, for :data:`NOT_OURS_CACHE`, does not run the
 plugin again for that host.
+
+A request that carries the pod's ``serviceAccountToken`` (KEP-4412) is served as
+the role its service account's annotation names (:mod:`ecr_helper.service_account`,
+:mod:`ecr_helper.pod_role`), cached per service account; without the annotation,
+as the node, or refused when ``XECR_KUBELET_UNANNOTATED=refuse``.
 """
 
 from __future__ import annotations
@@ -23,10 +28,12 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, BinaryIO
 
-from ecr_helper import refresh
+from ecr_helper import refresh, service_account
+from ecr_helper._frozen import Frozen
 from ecr_helper.config import RegistrySettings
 from ecr_helper.errors import InputError, NotOurRegistry
 from ecr_helper.service import Service
+from ecr_helper.service_account import KubeletOptions, PodRole
 from ecr_helper.token import Token
 
 GROUP = "credentialprovider.kubelet.k8s.io"
@@ -39,6 +46,27 @@ RESPONSE_KIND = "CredentialProviderResponse"
 MAX_INPUT = 64 * 1024
 
 GetToken = Callable[[str, Mapping[str, str]], tuple[RegistrySettings, Token]]
+GetPodToken = Callable[[str, Mapping[str, str], PodRole, Callable[[], float]], Token]
+
+
+class Request(Frozen):
+    """One CredentialProviderRequest. ``repr`` never shows the pod's token."""
+
+    __slots__ = ("version", "image", "token", "annotations")
+    _hidden = ("token",)
+    version: str
+    image: str
+    token: str
+    annotations: dict[str, Any]
+
+    def __init__(
+        self,
+        version: str,
+        image: str,
+        token: str = "",
+        annotations: dict[str, Any] | None = None,
+    ) -> None:
+        self._set(version=version, image=image, token=token, annotations=annotations or {})
 
 
 def service_token(host: str, env: Mapping[str, str]) -> tuple[RegistrySettings, Token]:
@@ -72,8 +100,8 @@ def image_host(image: str) -> str | None:
     return first
 
 
-def read_request(stdin: BinaryIO) -> tuple[str, str]:
-    """(apiVersion, image) from a CredentialProviderRequest of at most 64 KiB."""
+def read_request(stdin: BinaryIO) -> Request:
+    """A CredentialProviderRequest of at most 64 KiB."""
     data = stdin.read(MAX_INPUT + 1)
     if len(data) > MAX_INPUT:
         raise InputError(f"CredentialProviderRequest longer than {MAX_INPUT} bytes")
@@ -95,7 +123,13 @@ def read_request(stdin: BinaryIO) -> tuple[str, str]:
     image = request.get("image")
     if not isinstance(image, str) or not image.strip():
         raise InputError("the CredentialProviderRequest names no image")
-    return str(version), image.strip()
+    token = request.get("serviceAccountToken") or ""
+    annotations = request.get("serviceAccountAnnotations") or {}
+    if not isinstance(token, str):
+        raise InputError("the CredentialProviderRequest's serviceAccountToken is not a string")
+    if not isinstance(annotations, dict):
+        raise InputError("the CredentialProviderRequest's serviceAccountAnnotations is not a map")
+    return Request(str(version), image.strip(), token.strip(), annotations)
 
 
 def respond(
@@ -104,24 +138,45 @@ def respond(
     env: Mapping[str, str],
     get_token: GetToken = service_token,
     clock: Callable[[], float] = time.time,
+    *,
+    pod: PodRole | None = None,
+    until: float | None = None,
+    get_pod_token: GetPodToken | None = None,
 ) -> dict[str, Any]:
-    """The CredentialProviderResponse for one image.
+    """The CredentialProviderResponse for one image, as ``pod``'s role when given.
 
     An image whose host is neither ECR nor configured gets a response without
-    ``auth`` and no AWS call is made for it.
+    ``auth`` and no AWS call is made for it. The answer's cacheDuration never
+    runs past ``until``.
     """
     host = image_host(image)
     if host is None:
         return _no_credentials(version)
     try:
-        _, token = get_token(host, env)
+        if pod is None:
+            _, token = get_token(host, env)
+        else:
+            token = (get_pod_token or pod_token)(host, env, pod, clock)
     except NotOurRegistry:
         return _no_credentials(version)
+    return _answer(version, host, token, clock, until)
+
+
+def _answer(
+    version: str,
+    host: str,
+    token: Token,
+    clock: Callable[[], float],
+    until: float | None = None,
+) -> dict[str, Any]:
+    # The kubelet's cache key already holds the service account (both cacheTypes),
+    # so "Registry" never lets one service account's answer serve another's pods.
+    ends = refresh.refresh_at(token) if until is None else min(until, refresh.refresh_at(token))
     return {
         "apiVersion": version,
         "kind": RESPONSE_KIND,
         "cacheKeyType": "Registry",
-        "cacheDuration": go_duration(refresh.refresh_at(token) - clock()),
+        "cacheDuration": go_duration(ends - clock()),
         "auth": {host: {"username": token.username, "password": token.secret}},
     }
 
@@ -135,6 +190,66 @@ def _no_credentials(version: str) -> dict[str, Any]:
     }
 
 
+def pod_token(host: str, env: Mapping[str, str], pod: PodRole, clock: Callable[[], float]) -> Token:
+    """A servable token for ``host`` fetched as the pod's role, cached per service account."""
+    service = Service.open(env, clock=clock)
+    settings = service.settings(host)
+    key = service_account.cache_key(service.key(settings), pod)
+
+    def fetch(settings: RegistrySettings, quick: bool) -> Token:
+        from ecr_helper import pod_role
+
+        return pod_role.fetch_token(settings, pod, quick, clock)
+
+    return refresh.obtain(
+        settings,
+        service.store,
+        key,
+        fetch,
+        clock,
+        daemon_running=lambda: bool(service.daemon_pid()),
+    )
+
+
+def respond_to(
+    request: Request,
+    env: Mapping[str, str],
+    get_token: GetToken = service_token,
+    clock: Callable[[], float] = time.time,
+    get_pod_token: GetPodToken = pod_token,
+) -> dict[str, Any]:
+    """The response for a request, as the pod's role when its service account names one."""
+    options = KubeletOptions.from_env(env)
+    version, image = request.version, request.image
+    if not request.token:
+        if options.role_annotation in request.annotations:
+            raise InputError(
+                f"the service account is annotated {options.role_annotation} but the request "
+                "carries no serviceAccountToken: set tokenAttributes in the kubelet's "
+                "CredentialProviderConfig"
+            )
+        if options.unannotated == "refuse":
+            raise InputError(
+                "the request carries no service account token (a pod without a service "
+                "account, or no tokenAttributes in the kubelet's CredentialProviderConfig) "
+                f"and {service_account.UNANNOTATED_VAR}=refuse"
+            )
+        return respond(version, image, env, get_token, clock)
+    account, pod = service_account.pod_role(request.token, request.annotations, options, clock())
+    # cacheType Token: the kubelet keys its cache by this token, so the answer must not
+    # outlive it.
+    until = account.expires_at if options.cache_type == "Token" else None
+    if pod is None and options.unannotated == "refuse":
+        raise InputError(
+            f"service account {account.label} has no {options.role_annotation} annotation "
+            f"and {service_account.UNANNOTATED_VAR}=refuse: annotate it with the role "
+            "its pods pull as"
+        )
+    return respond(
+        version, image, env, get_token, clock, pod=pod, until=until, get_pod_token=get_pod_token
+    )
+
+
 def run(
     stdin: BinaryIO,
     env: Mapping[str, str],
@@ -142,5 +257,5 @@ def run(
     clock: Callable[[], float] = time.time,
 ) -> str:
     """Read the request, answer with the response as one line of JSON."""
-    version, image = read_request(stdin)
-    return json.dumps(respond(version, image, env, get_token, clock)) + "\n"
+    request = read_request(stdin)
+    return json.dumps(respond_to(request, env, get_token, clock)) + "\n"

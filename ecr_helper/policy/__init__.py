@@ -1,5 +1,6 @@
 """``xecr policy``'s core: the documents (:mod:`.documents`), merging xecr's grants into a
-repository's current policy (:mod:`.merge`) and applying it through ECR (:mod:`.apply`).
+repository's current policy (:mod:`.merge`) and applying it through ECR (:mod:`.apply`); a
+pod role's trust policy is :mod:`.web_identity`'s.
 
 This package's public names are the documents' and the merge's; ``apply`` calls AWS and is
 imported by name.

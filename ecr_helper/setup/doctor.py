@@ -76,9 +76,9 @@ def _assume(settings: config.RegistrySettings) -> None:
 
 
 def _token(settings: config.RegistrySettings) -> Token:
-    from ecr_helper import aws
+    from ecr_helper import ecr
 
-    return aws.fetch_token(settings)
+    return ecr.fetch_token(settings)
 
 
 def live_probes() -> Probes:
