@@ -7,7 +7,8 @@ that imports boto3, and it is imported only after the cache missed (and the
 lock was won). Source credentials come from boto3's standard chain
 (environment, profiles, SSO, credential_process, web identity, container and
 instance metadata), with the metadata probe held to one short attempt so a
-machine without credentials fails in about a second, not a minute. ``AWS_ENDPOINT_URL`` and its per-service forms are honoured by botocore.
+machine without credentials fails in about a second, not a minute.
+``AWS_ENDPOINT_URL`` and its per-service forms are honoured by botocore.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from botocore.config import Config as BotoConfig
 
 from ecr_helper import log
 from ecr_helper.errors import (
+    THROTTLE_CODES,
     AssumeRoleDenied,
     AwsError,
     EndpointError,
@@ -63,7 +65,8 @@ _CREDENTIAL_CODES = frozenset(
         "InvalidSignatureException",
     }
 )
-_THROTTLE_CODES = frozenset({"Throttling", "ThrottlingException", "TooManyRequestsException"})
+# Called with each botocore session made here: the daemon's metrics (--listen) hook in.
+SESSION_HOOKS: list[Callable[[botocore.session.Session], None]] = []
 
 
 def default_session_name(env: dict[str, str] | None = None) -> str:
@@ -78,6 +81,8 @@ def session(profile: str | None) -> boto3.Session:
     core.set_config_variable("metadata_service_timeout", 1)
     core.set_config_variable("metadata_service_num_attempts", 1)
     core.set_config_variable("sts_regional_endpoints", "regional")
+    for hook in SESSION_HOOKS:
+        hook(core)
     return boto3.Session(botocore_session=core)
 
 
@@ -158,11 +163,13 @@ def generic_error(exc: bx.ClientError, what: str) -> AwsError:
             f"{what} failed: AWS rejected the credentials ({code}); refresh the source "
             "credentials (aws sso login, new keys) and check the system clock"
         )
-    elif code in _THROTTLE_CODES:
+    elif code in THROTTLE_CODES:
         error = AwsError(f"{what} failed: throttled by AWS ({code}) after retries; try again")
     else:
         error = AwsError(f"{what} failed ({code}){_aws_message(exc)}")
     error.code = code
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    error.status = status if isinstance(status, int) else 0
     return error
 
 

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 NOT_FOUND = "credentials not found in native keychain"
 # docker-credential-helpers' text for an empty address, which its client library recognises.
 NO_SERVER_URL = "no credentials server URL"
+# The error codes with which STS and ECR say "slow down".
+THROTTLE_CODES = frozenset({"Throttling", "ThrottlingException", "TooManyRequestsException"})
 
 
 class XecrError(Exception):
@@ -65,6 +67,12 @@ class AwsError(XecrError, RuntimeError):
     """A call to AWS failed. Never cached; the caller may still serve a valid token."""
 
     code: str = ""
+    status: int = 0  # the HTTP status AWS answered with; 0 when it did not answer
+
+    @property
+    def overloaded(self) -> bool:
+        """AWS throttled the call or failed on its side (5xx): a retry must wait its turn."""
+        return self.code in THROTTLE_CODES or 500 <= self.status <= 599
 
 
 class NoCredentialsError(AwsError):

@@ -24,6 +24,7 @@ from tests.helpers import (
     PASSWORD,
     assert_no_secrets,
     assert_one_line_failure,
+    installed,
     known_secrets,
     run,
 )
@@ -371,7 +372,7 @@ def test_a_burst_of_pods_makes_one_fetch_per_service_account(
     ]
     procs = [
         subprocess.Popen(
-            [HELPER, "kubelet"],
+            [installed(HELPER), "kubelet"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -69,6 +69,20 @@ def test_backoff_is_capped_at_min_five_minutes_and_ten_percent(
     assert max(first) <= min(1.0, cap) + 1e-9
 
 
+def test_an_overloaded_aws_gets_full_jitter_over_the_same_window() -> None:
+    # Throttling or 5xx: anywhere in [0, ceiling], so a fleet's retries spread
+    # over the whole window; the ceiling and the cap are those of equal jitter.
+    assert schedule.backoff(4, 12 * HOUR, const(1.0), overloaded=True) == 8.0
+    assert schedule.backoff(4, 12 * HOUR, const(0.25), overloaded=True) == 2.0
+    assert schedule.backoff(4, 12 * HOUR, const(0.0), overloaded=True) == schedule.MIN_DELAY
+    assert schedule.backoff(40, None, const(1.0), overloaded=True) == 60.0
+    rng = random.Random(5)
+    waits = [schedule.backoff(8, 12 * HOUR, rng.random, overloaded=True) for _ in range(2000)]
+    assert max(waits) <= 128.0
+    assert sum(w < 64.0 for w in waits) > 800  # the lower half is used, unlike equal jitter
+    assert schedule.retry_at(100.0, 1, None, const(0.5), overloaded=True) == 100.5
+
+
 def test_backoff_survives_absurd_failure_counts() -> None:
     assert schedule.backoff(10**6, 20.0, const(1.0)) == pytest.approx(2.0)
     assert schedule.backoff(0, 20.0, const(1.0)) == pytest.approx(1.0)

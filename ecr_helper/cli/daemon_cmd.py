@@ -1,8 +1,11 @@
-"""``xecr daemon [--once] [--write-docker-config DIR]``: the login daemon's command.
+"""``xecr daemon [--once] [--write-docker-config DIR] [--listen HOST:PORT]``: the
+login daemon's command.
 
 Runs in the foreground (systemd and launchd supervise it) and owns what only a
 program may own: signal handlers (SIGTERM and SIGINT stop, SIGHUP reloads),
-the copy of the log on stderr for journald and launchd, and the exit.
+the copy of the log on stderr for journald and launchd, and the exit. With
+``--listen`` it also starts the metrics and health listener, importing
+``prometheus_client`` only then.
 """
 
 from __future__ import annotations
@@ -14,11 +17,14 @@ import queue
 import signal
 from datetime import UTC, datetime
 from types import FrameType
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from ecr_helper import log
 from ecr_helper.daemon import loop
 from ecr_helper.errors import UsageError
+
+if TYPE_CHECKING:
+    from ecr_helper.daemon.http import Listener
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,6 +47,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="also keep `auths` entries for the configured registries in "
         "DIR/config.json, for tools that cannot run credential helpers",
     )
+    p.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        help="serve GET /metrics (Prometheus) and GET /healthz on HOST:PORT "
+        "(PORT or :PORT alone: 127.0.0.1)",
+    )
     p.set_defaults(handler=run)
 
 
@@ -48,6 +60,13 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     sink: str | None = args.write_docker_config
     if sink is not None and not sink.strip():
         raise UsageError("--write-docker-config needs a folder")
+    listen: tuple[str, int] | None = None
+    if args.listen is not None:
+        if args.once:
+            raise UsageError("--listen serves a running daemon; it does not go with --once")
+        from ecr_helper.daemon.http import parse_listen
+
+        listen = parse_listen(args.listen)
     if args.once:
         return _once(sink, out, err)
     commands: queue.SimpleQueue[str] = queue.SimpleQueue()
@@ -55,16 +74,22 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     previous = _install_signals(commands)
     log.setup(os.environ)
     handler = _stderr_handler(err)
+    listener: Listener | None = None
     try:
         service = loop.Daemon(os.environ, docker_config_dir=sink)
         service.open()
+        if listen is not None:
+            listener = _listen(service, *listen)
         log.info(
             f"started (pid {os.getpid()}): {len(service.targets)} registries, "
             f"cache folder {service.folder}"
+            + (f", /metrics and /healthz on {listener.url}" if listener else "")
         )
         ended = service.serve(commands)
         log.info("stopped")
     finally:
+        if listener is not None:
+            listener.close()
         logging.getLogger(log.LOGGER).removeHandler(handler)
         for signum, old in previous.items():
             signal.signal(signum, old)
@@ -78,6 +103,17 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         err.flush()
         os._exit(0)
     return 0
+
+
+def _listen(service: loop.Daemon, host: str, port: int) -> Listener:
+    """Bind the listener before the first refresh, so a taken port fails the start."""
+    from ecr_helper import aws
+    from ecr_helper.daemon import http, metrics
+
+    gauges = metrics.Metrics(service.views)
+    service.observe(gauges)
+    aws.SESSION_HOOKS.append(gauges.instrument)
+    return http.Listener(host, port, http.routes(service.views, gauges.page)).start()
 
 
 def _once(sink: str | None, out: TextIO, err: TextIO) -> int:

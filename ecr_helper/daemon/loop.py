@@ -6,6 +6,12 @@ One :class:`~ecr_helper.daemon.worker.Worker` thread per registry. One daemon
 per cache folder (:mod:`ecr_helper.daemon.lock`). Signals belong to the CLI,
 which turns them into ``STOP``/``RELOAD`` commands on the queue
 :meth:`Daemon.serve` reads.
+
+Observers (:class:`Observer`) hear which registries are configured and how
+each refresh ended: the systemd reporter always (a no-op without
+``NOTIFY_SOCKET``), the metrics when ``--listen`` is given. :meth:`Daemon.views`
+is the snapshot they and ``/healthz`` read; the command loop ticks the
+reporter, which is what sends READY, STATUS and the watchdog ping.
 """
 
 from __future__ import annotations
@@ -16,15 +22,19 @@ import random
 import stat
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from ecr_helper import log, service
 from ecr_helper.cache import FileCache, TokenCache
 from ecr_helper.daemon import lock
 from ecr_helper.daemon.docker_sink import DockerConfigSink
-from ecr_helper.daemon.worker import Fetch, Target, Wait, Worker
+from ecr_helper.daemon.health import RegistryView
+from ecr_helper.daemon.liveness import Liveness
+from ecr_helper.daemon.systemd import SystemdReporter
+from ecr_helper.daemon.worker import REFRESH_BOUND, Fetch, Target, Wait, Worker
 from ecr_helper.errors import XecrError
 from ecr_helper.service import Service
 from ecr_helper.token import Token
@@ -43,6 +53,16 @@ class RefreshOutcome:
     registry_id: str
     token: Token | None
     error: str | None = None
+
+
+class Observer(Protocol):
+    """Hears what the daemon does; called from worker threads, so it must be thread-safe."""
+
+    def track(self, hosts: Iterable[str]) -> None:
+        """These are the configured registries now (at start and after each reload)."""
+
+    def refreshed(self, host: str, ok: bool) -> None:
+        """A refresh of ``host`` ended, with a token or not."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +150,7 @@ class Daemon:
         rand: Callable[[], float] = random.random,
         wait: Wait | None = None,
         docker_config_dir: str | None = None,
+        refresh_bound: float = REFRESH_BOUND,
     ) -> None:
         self.env = env
         self._fetch = fetch
@@ -143,6 +164,36 @@ class Daemon:
         self.store: TokenCache = TokenCache()
         self.folder = ""
         self.targets: dict[str, Target] = {}
+        self.liveness = Liveness()
+        self._refresh_bound = refresh_bound
+        self.reporter = SystemdReporter(env, self.liveness, self.views, clock)
+        self._observers: list[Observer] = [self.reporter]
+
+    def observe(self, observer: Observer) -> None:
+        """Tell ``observer`` about the registries and every refresh, from :meth:`start` on."""
+        self._observers.append(observer)
+
+    def views(self) -> list[RegistryView]:
+        """Each configured registry's cached token and refresh state, now."""
+        found = []
+        workers = dict(self._workers)
+        for host, target in list(self.targets.items()):
+            try:
+                token = self.store.read(target.key)
+            except XecrError:
+                token = None
+            worker = workers.get(host)
+            failures, due = (worker.failures, worker.due) if worker else (0, None)
+            found.append(RegistryView(host, token, failures, due))
+        return found
+
+    def _track(self, hosts: Iterable[str]) -> None:
+        for observer in self._observers:
+            observer.track(list(hosts))
+
+    def _refreshed(self, host: str, ok: bool) -> None:
+        for observer in self._observers:
+            observer.refreshed(host, ok)
 
     @property
     def config_path(self) -> str | None:
@@ -174,12 +225,22 @@ class Daemon:
             )
         if self._sink is not None:
             self._sink.set_hosts(self.targets)
+        self._track(self.targets)
         for target in self.targets.values():
             self._start_worker(target)
 
     def _start_worker(self, target: Target) -> None:
         worker = Worker(
-            target, self.store, self._fetch, self._clock, self._rand, self._publish, self._wait
+            target,
+            self.store,
+            self._fetch,
+            self._clock,
+            self._rand,
+            self._publish,
+            self._wait,
+            liveness=self.liveness,
+            report=self._refreshed,
+            refresh_bound=self._refresh_bound,
         )
         self._workers[target.host] = worker
         worker.start()
@@ -207,6 +268,17 @@ class Daemon:
                 "restart the daemon to use it (keeping the previous config)"
             )
             return
+        added = sorted(set(fresh) - set(self.targets))
+        removed = sorted(set(self.targets) - set(fresh))
+        self.targets = fresh
+        # Said and recorded before anything is changed, so whoever sees a change
+        # (the sink's file, a token) also finds the new targets and this line.
+        log.info(
+            f"reloaded {loaded.path}: {len(fresh)} registries"
+            + (f", added {', '.join(added)}" if added else "")
+            + (f", removed {', '.join(removed)}" if removed else "")
+        )
+        self._track(fresh)
         self.service = Service(self.env, loaded, self.store, self.folder, self._fetch, self._clock)
         for host, worker in list(self._workers.items()):
             if fresh.get(host) != worker.target:
@@ -217,14 +289,6 @@ class Daemon:
         for host, target in fresh.items():
             if host not in self._workers:
                 self._start_worker(target)
-        added = sorted(set(fresh) - set(self.targets))
-        removed = sorted(set(self.targets) - set(fresh))
-        self.targets = fresh
-        log.info(
-            f"reloaded {loaded.path}: {len(fresh)} registries"
-            + (f", added {', '.join(added)}" if added else "")
-            + (f", removed {', '.join(removed)}" if removed else "")
-        )
 
     def stop(self, grace: float = STOP_GRACE) -> bool:
         """Stop every worker; True when all ended within ``grace`` seconds."""
@@ -243,13 +307,16 @@ class Daemon:
         Returns whether every worker ended in time (see :meth:`stop`).
         """
         self.start()
+        poll = min(poll, self.reporter.poll)
         try:
             while True:
+                self.reporter.tick()
                 try:
                     command = commands.get(timeout=poll)
                 except queue.Empty:
                     continue
                 if command == STOP:
+                    self.reporter.stopping()
                     break
                 if command == RELOAD:
                     self.reload()

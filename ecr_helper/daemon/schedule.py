@@ -9,9 +9,14 @@ drive them with an injected clock and random numbers:
 * refresh at half-life (:func:`ecr_helper.refresh.refresh_at`) plus a jitter
   of at most 10 % of the lifetime, so a fleet booted at once does not refresh
   in lockstep; that is still well before the token stops being served (90 %);
-* after a failure, exponential backoff with equal jitter, starting at 1 s or
-  less and capped at ``min(5 min, 10 % of the lifetime)``: at least three
-  retries fit between the refresh time and the end of the token's use.
+* after a failure, exponential backoff starting at 1 s or less and capped at
+  ``min(5 min, 10 % of the lifetime)``: at least three retries fit between
+  the refresh time and the end of the token's use. The jitter is equal
+  (``[ceiling / 2, ceiling]``) for most failures, full (``[0, ceiling]``)
+  when AWS throttled or failed on its side: then every node of a fleet is
+  retrying, and full jitter spreads their retries over the whole window
+  instead of bunching them in its upper half (the schedule that
+  ``benchmarks/fleet.py`` measures against ECR's quota).
 """
 
 from __future__ import annotations
@@ -59,25 +64,39 @@ def backoff_cap(lifetime: float | None) -> float:
     return max(MIN_DELAY, min(BACKOFF_MAX, BACKOFF_FRACTION * lifetime))
 
 
-def backoff(failures: int, lifetime: float | None, rand: Random = random.random) -> float:
+def backoff(
+    failures: int,
+    lifetime: float | None,
+    rand: Random = random.random,
+    *,
+    overloaded: bool = False,
+) -> float:
     """The wait after the ``failures``-th failure in a row (1 for the first).
 
-    The ceiling doubles from ``min(1 s, cap)`` up to the cap; equal jitter
+    The ceiling doubles from ``min(1 s, cap)`` up to the cap. Equal jitter
     picks a wait in ``[ceiling / 2, ceiling]``, so retries are spread out yet
-    never come back to back.
+    never come back to back; when AWS is ``overloaded`` (throttling, 5xx)
+    full jitter picks it in ``[0, ceiling]``.
     """
     cap = backoff_cap(lifetime)
     first = min(BACKOFF_FIRST, cap)
     # 2**64 s is past any cap; the bound keeps the float finite.
     ceiling = min(cap, first * 2.0 ** min(max(failures, 1) - 1, 64))
+    if overloaded:
+        return max(MIN_DELAY, ceiling * _unit(rand))
     return max(MIN_DELAY, ceiling / 2 + ceiling / 2 * _unit(rand))
 
 
 def retry_at(
-    now: float, failures: int, lifetime: float | None, rand: Random = random.random
+    now: float,
+    failures: int,
+    lifetime: float | None,
+    rand: Random = random.random,
+    *,
+    overloaded: bool = False,
 ) -> float:
     """When to try again after the ``failures``-th failure in a row."""
-    return now + backoff(failures, lifetime, rand)
+    return now + backoff(failures, lifetime, rand, overloaded=overloaded)
 
 
 def sleep_for(due: float, now: float) -> float:

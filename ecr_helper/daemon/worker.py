@@ -9,6 +9,11 @@ up by a fetch in flight (writes are atomic).
 The clock, the random source and the wait are parameters, so the schedule's
 tests run on a fake clock: ``wait(stop, seconds)`` sleeps until ``stop`` is
 set or the time has passed and says whether ``stop`` is set.
+
+Before each wait and each refresh the worker promises :class:`Liveness` when
+it will be back (the watchdog ping depends on it), and after each refresh it
+reports the result (metrics, systemd status). A throttled or 5xx refresh is
+retried with full jitter (:func:`ecr_helper.daemon.schedule.backoff`).
 """
 
 from __future__ import annotations
@@ -22,11 +27,20 @@ from ecr_helper import log, refresh
 from ecr_helper.cache.base import TokenCache
 from ecr_helper.config import RegistrySettings
 from ecr_helper.daemon import schedule
-from ecr_helper.errors import XecrError
+from ecr_helper.daemon.liveness import Liveness
+from ecr_helper.errors import AwsError, XecrError
 from ecr_helper.token import Token
 
 Fetch = Callable[[RegistrySettings, bool], Token]
 Wait = Callable[[threading.Event, float], bool]
+Report = Callable[[str, bool], None]
+
+# The longest a refresh may take before the worker counts as hung: renew waits
+# up to refresh.LOCK_WAIT for the cache lock, then fetches, and a fetch's own
+# timeouts end it well within a minute.
+REFRESH_BOUND = refresh.LOCK_WAIT + 60.0
+# A wait may overrun a little (a loaded machine, the cache read after it).
+WAIT_MARGIN = 10.0
 
 
 @dataclass(frozen=True)
@@ -57,6 +71,10 @@ class Worker:
         rand: Callable[[], float],
         publish: Callable[[Target, Token], None],
         wait: Wait | None = None,
+        *,
+        liveness: Liveness | None = None,
+        report: Report | None = None,
+        refresh_bound: float = REFRESH_BOUND,
     ) -> None:
         self.target = target
         self._store = store
@@ -66,14 +84,35 @@ class Worker:
         self._publish = publish
         self._stop = threading.Event()
         self._wait: Wait = wait or _event_wait
+        self._liveness = liveness
+        self._report = report
+        self._refresh_bound = refresh_bound
+        self._stopping = threading.Lock()
         self.failures = 0
+        self.due: float | None = None  # when the next refresh or retry is planned
         self.thread = threading.Thread(target=self._run, name=f"xecr-{target.host}", daemon=True)
 
     def start(self) -> None:
         self.thread.start()
 
     def stop(self) -> None:
-        self._stop.set()
+        with self._stopping:
+            self._stop.set()
+            if self._liveness is not None:
+                # A stopped worker may still be inside a fetch: it no longer counts.
+                self._liveness.forget(self.target.host)
+
+    def _promise(self, within: float) -> None:
+        with self._stopping:
+            if self._liveness is not None and not self._stop.is_set():
+                self._liveness.promise(self.target.host, within)
+
+    def _ended(self, ok: bool) -> None:
+        if self._report is not None:
+            try:
+                self._report(self.target.host, ok)
+            except Exception:  # an observer's bug must not stop the refreshes
+                log.exception_debug(f"reporting the refresh of {self.target.host} failed")
 
     def _read(self) -> Token | None:
         try:
@@ -104,15 +143,23 @@ class Worker:
                     )
                     self._recovered("another process refreshed it")
                     self._publish(self.target, cached)
+            self.due = due
             if now < due:
-                self._wait(self._stop, schedule.sleep_for(due, now))
+                pause = schedule.sleep_for(due, now)
+                self._promise(pause + WAIT_MARGIN)
+                self._wait(self._stop, pause)
                 continue
             started = True
-            token, reason = self._attempt()
+            self._promise(self._refresh_bound)
+            token, reason, overloaded = self._attempt()
             if token is None:
                 self.failures += 1
                 now = self._clock()
-                due = schedule.retry_at(now, self.failures, lifetime, self._rand)
+                due = schedule.retry_at(
+                    now, self.failures, lifetime, self._rand, overloaded=overloaded
+                )
+                self.due = due
+                self._ended(False)
                 settings = self.target.settings
                 log.warning(
                     f"refresh of {settings.host} ({settings.subject}) "
@@ -125,9 +172,11 @@ class Worker:
                 token.issued_at,
                 token.lifetime,
             )
+            self.due = due
             self._recovered(
                 f"after {self.failures} failed attempt" + ("s" if self.failures > 1 else "")
             )
+            self._ended(True)
             log.info(
                 f"refreshed {self.target.host} ({self.target.settings.subject})"
                 f": valid {token.lifetime:.0f}s, next refresh in "
@@ -135,17 +184,20 @@ class Worker:
             )
             self._publish(self.target, token)
 
-    def _attempt(self) -> tuple[Token | None, str]:
-        """A new token, or None and the one-line reason it could not be had."""
+    def _attempt(self) -> tuple[Token | None, str, bool]:
+        """A new token, or None, the one-line reason it could not be had and
+        whether AWS was overloaded (throttling, 5xx)."""
         try:
-            return refresh.renew(
-                self.target.settings, self._store, self.target.key, self._fetch
-            ), ""
+            return (
+                refresh.renew(self.target.settings, self._store, self.target.key, self._fetch),
+                "",
+                False,
+            )
         except XecrError as exc:
-            return None, str(exc)
+            return None, str(exc), isinstance(exc, AwsError) and exc.overloaded
         except Exception as exc:  # nothing may stop the daemon
             logging.getLogger(log.LOGGER).debug(f"refresh of {self.target.host}", exc_info=True)
-            return None, f"unexpected {type(exc).__name__} (details at DEBUG in the log)"
+            return None, f"unexpected {type(exc).__name__} (details at DEBUG in the log)", False
 
     def _recovered(self, how: str) -> None:
         if self.failures:

@@ -331,7 +331,14 @@ After=network-online.target
 Before=docker.service containerd.service
 
 [Service]
-Type=simple
+Type=notify
+# READY=1 comes once every registry's first refresh is done (fetched or
+# failed), so units ordered After= this one start with tokens in the cache. A
+# refresh is bounded (90 s with the lock wait), well inside the start timeout.
+TimeoutStartSec=150
+# WATCHDOG=1 comes every 30 s from the refresh loops themselves: a loop stuck
+# past its bound stops it, and systemd restarts the daemon (Restart= below).
+WatchdogSec=60
 User=root
 # Never without a HOME: the AWS credential chain and xecr's folders derive from it.
 Environment=HOME=/root
