@@ -5,23 +5,26 @@ The file is TOML (see README "Configuration"). Parsing TOML costs more than a
 cached ``get`` may spend, so a validated copy is kept as JSON in a
 :class:`CopyStore` the caller passes (the file cache's folder), keyed by the
 file's path, inode, size and change times; a changed file is parsed again.
+
+A mistake inside one ``[registries."HOST"]`` section (an unknown key, a wrong
+type, a malformed ARN) breaks that registry alone: the section is kept as
+*broken* with its error, resolving that host raises it, and every other
+registry keeps working. Text that is not TOML, and mistakes outside the
+registry sections (``[defaults]``, unknown top-level keys), still fail the
+whole file, since every registry depends on them.
 """
 
 from __future__ import annotations
 
 import os
-import re
 
 from ecr_helper import _cjson, paths, securefile
 from ecr_helper._frozen import Frozen
-from ecr_helper.errors import ConfigError, InputError, NotOurRegistry
+from ecr_helper.errors import ConfigError, NotOurRegistry
 from ecr_helper.registry import (
     PUBLIC_HOST,
     PUBLIC_REGION,
     canonical_host,
-    is_host,
-    is_region,
-    is_registry_id,
     normalize,
     parse_ecr_host,
     region_partition,
@@ -40,38 +43,9 @@ if TYPE_CHECKING:
         def save_copy(self, source: str, data: bytes) -> None: ...
 
 
-# Patterns are compiled on first use (validation only): the cached `get`
-# reads the validated copy and never needs them.
-_ROLE_ARN = (
-    r"arn:aws(?:-cn|-us-gov|-iso|-iso-b|-iso-e|-iso-f|-eusc)?"
-    r":iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}"
-)
-_EXTERNAL_ID = r"[\w+=,.@:/-]{2,1224}"
-_SESSION_NAME = r"[\w+=,.@-]{2,64}"
-
-
-def _matches(pattern: str, value: str) -> bool:
-    return re.fullmatch(pattern, value, re.ASCII) is not None
-
-
-def is_role_arn(value: str) -> bool:
-    return _matches(_ROLE_ARN, value)
-
-
-CACHE_BACKENDS = ("file", "keyring", "none")
 MAX_CONFIG = 1 << 20
-_COPY_VERSION = 2  # 2: ECR Public sections are keyed by its canonical host
-
-_COMMON_KEYS = (
-    "region",
-    "role_arn",
-    "external_id",
-    "role_session_name",
-    "source_profile",
-    "duration_seconds",
-)
-DEFAULT_KEYS = (*_COMMON_KEYS, "cache")
-REGISTRY_KEYS = ("registry_id", *_COMMON_KEYS)
+# 2: ECR Public sections are keyed by its canonical host; 3: broken sections kept.
+_COPY_VERSION = 3
 ECR_PUBLIC = "ecr-public"
 
 
@@ -148,13 +122,19 @@ class RegistrySettings(Frozen):
 
 
 class Config(Frozen):
-    """A validated configuration. ``path`` is None when no file exists."""
+    """A validated configuration. ``path`` is None when no file exists.
 
-    __slots__ = ("path", "system", "defaults", "registries")
+    ``broken`` maps a registry section's host (its name as written when that is
+    not a host) to ``(key, problem)``: the section's first error, raised as a
+    :class:`ConfigError` whenever that host is resolved.
+    """
+
+    __slots__ = ("path", "system", "defaults", "registries", "broken")
     path: str | None
     system: bool
     defaults: dict[str, Any]
     registries: dict[str, dict[str, Any]]
+    broken: dict[str, tuple[str, str]]
 
     def __init__(
         self,
@@ -162,16 +142,32 @@ class Config(Frozen):
         system: bool = False,
         defaults: dict[str, Any] | None = None,
         registries: dict[str, dict[str, Any]] | None = None,
+        broken: dict[str, tuple[str, str]] | None = None,
     ) -> None:
-        self._set(path=path, system=system, defaults=defaults or {}, registries=registries or {})
+        self._set(
+            path=path,
+            system=system,
+            defaults=defaults or {},
+            registries=registries or {},
+            broken=broken or {},
+        )
 
     @property
     def cache_backend(self) -> str:
         return str(self.defaults.get("cache", "file"))
 
     def hosts(self) -> list[str]:
-        """The registry hosts named in the file, in file order."""
-        return list(self.registries)
+        """The registry hosts named in the file: the valid ones in file order, then the
+        broken ones (resolving those raises their error)."""
+        return [*self.registries, *(host for host in self.broken if host not in self.registries)]
+
+    def error_for(self, host: str) -> ConfigError | None:
+        """The error of a broken section, as raised when its host is resolved."""
+        found = self.broken.get(host)
+        if found is None:
+            return None
+        key, problem = found
+        return ConfigError(self.path or "", key, problem)
 
     def resolve(self, address: str) -> RegistrySettings:
         """The settings for a client's registry address.
@@ -181,8 +177,17 @@ class Config(Frozen):
         """
         if not address.isascii():  # before case folding: "d\u212ar" lowers to "dkr"
             raise NotOurRegistry(address)
+        # A section whose name is not a host can only be asked for by that name.
+        error = self.error_for(address.strip()) if self.broken else None
+        if error is not None:
+            raise error
         # Both of ECR Public's names share one section and one token.
         host = canonical_host(normalize(address))
+        # A broken section never falls back to [defaults]: that could assume
+        # another role than the one the person meant to set.
+        error = self.error_for(host) if self.broken else None
+        if error is not None:
+            raise error
         public = host == PUBLIC_HOST
         table = self.registries.get(host)
         ecr = parse_ecr_host(host)
@@ -260,7 +265,8 @@ def load(
         try:
             copy = _cjson.loads(raw)
             if copy["v"] == _COPY_VERSION and copy["path"] == path and copy["stat"] == stamp:
-                return Config(path, system, copy["defaults"], copy["registries"])
+                broken = {host: (key, why) for host, (key, why) in copy["broken"].items()}
+                return Config(path, system, copy["defaults"], copy["registries"], broken)
         except (ValueError, KeyError, TypeError):
             pass  # a damaged copy is only a miss
     config = parse_file(path, system)
@@ -271,6 +277,7 @@ def load(
             "stat": stamp,
             "defaults": config.defaults,
             "registries": config.registries,
+            "broken": config.broken,
         }
         copies.save_copy(path, _cjson.dumps(body).encode())
     return config
@@ -297,102 +304,7 @@ def parse_file(path: str, system: bool = False) -> Config:
         raise ConfigError(path, "", f"not valid TOML: {exc}") from None
     except RecursionError:
         raise ConfigError(path, "", "not valid TOML: values nested too deeply") from None
-    defaults, registries = validate(raw, path)
-    return Config(path, system, defaults, registries)
+    from ecr_helper.config_schema import check
 
-
-def validate(raw: Mapping[str, Any], path: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """Check a parsed document against the contract; return (defaults, registries)."""
-    for key in raw:
-        if key not in ("defaults", "registries"):
-            raise ConfigError(path, key, 'unknown key (expected [defaults] or [registries."HOST"])')
-    defaults = _table(raw.get("defaults", {}), path, "defaults", DEFAULT_KEYS)
-    tables = raw.get("registries", {})
-    if not isinstance(tables, dict):
-        raise ConfigError(path, "registries", "must be a table of registry hosts")
-    registries: dict[str, dict[str, Any]] = {}
-    for name, body in tables.items():
-        where = f'registries."{name}"'
-        if not isinstance(body, dict):
-            raise ConfigError(path, where, "must be a table")
-        try:
-            host = normalize(name) if name.strip() else ""
-        except InputError:
-            host = ""
-        if not host or not is_host(host):
-            raise ConfigError(path, where, "not a registry host name (host or host:port)")
-        host = canonical_host(host)
-        if host in registries:
-            raise ConfigError(path, where, f"names the same host as another entry ({host})")
-        table = _table(body, path, where, REGISTRY_KEYS)
-        ecr = parse_ecr_host(host)
-        # The host says these (ECR Public: no registry id, tokens from us-east-1 only).
-        says = (ecr.registry_id, ecr.region) if ecr else ("", PUBLIC_REGION)
-        if ecr is not None or host == PUBLIC_HOST:
-            for key, value in zip(("registry_id", "region"), says, strict=True):
-                if key in table and table[key] != value:
-                    told = value or "ECR Public has none"
-                    raise ConfigError(path, f"{where}.{key}", f"contradicts the host ({told})")
-        else:
-            if "registry_id" not in table:
-                raise ConfigError(
-                    path,
-                    f"{where}.registry_id",
-                    "required for a host that is not an ECR host name (an alias)",
-                )
-            if "region" not in table and "region" not in defaults:
-                raise ConfigError(
-                    path, f"{where}.region", "required for an alias (or set [defaults] region)"
-                )
-        registries[host] = table
-    return defaults, registries
-
-
-def _table(body: Any, path: str, where: str, allowed: tuple[str, ...]) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise ConfigError(path, where, "must be a table")
-    out: dict[str, Any] = {}
-    for key, value in body.items():
-        name = f"{where}.{key}"
-        if key not in allowed:
-            raise ConfigError(path, name, f"unknown key (allowed: {', '.join(allowed)})")
-        out[key] = _check(path, name, key, value)
-    return out
-
-
-def _check(path: str, name: str, key: str, value: Any) -> Any:
-    def fail(problem: str) -> ConfigError:
-        return ConfigError(path, name, problem)
-
-    if key == "duration_seconds":
-        if type(value) is not int or not 900 <= value <= 43200:
-            raise fail("must be a whole number of seconds from 900 to 43200")
-        return value
-    if key == "role_arn":
-        roles = [value] if isinstance(value, str) else value
-        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
-            raise fail("must be a role ARN or a list of role ARNs (a chain, in order)")
-        for role in roles:
-            if not _matches(_ROLE_ARN, role):
-                raise fail(f"{role!r} is not an IAM role ARN (arn:aws:iam::<12 digits>:role/NAME)")
-        return value
-    if not isinstance(value, str):
-        raise fail(f"must be a string, not {type(value).__name__}")
-    checks = {
-        "region": (is_region, "not an AWS region name (like us-east-1)"),
-        "registry_id": (is_registry_id, "must be a 12-digit AWS account id"),
-        "external_id": (
-            lambda v: _matches(_EXTERNAL_ID, v),
-            "must be 2-1224 of A-Z a-z 0-9 +=,.@:/-_",
-        ),
-        "role_session_name": (
-            lambda v: _matches(_SESSION_NAME, v),
-            "must be 2-64 of A-Z a-z 0-9 +=,.@-_",
-        ),
-        "source_profile": (lambda v: bool(v.strip()), "must not be empty"),
-        "cache": (lambda v: v in CACHE_BACKENDS, f"must be one of {', '.join(CACHE_BACKENDS)}"),
-    }
-    test, problem = checks[key]
-    if not test(value):
-        raise fail(f"{value!r}: {problem}" if key != "external_id" else problem)
-    return value
+    defaults, registries, broken = check(raw, path)
+    return Config(path, system, defaults, registries, broken)

@@ -13,12 +13,20 @@ if TYPE_CHECKING:
     from ecr_helper.service_account import ServiceAccount
 
 NOT_FOUND = "credentials not found in native keychain"
+# docker-credential-helpers' text for an empty address, which its client library recognises.
+NO_SERVER_URL = "no credentials server URL"
 # The error codes with which STS and ECR say "slow down".
 THROTTLE_CODES = frozenset({"Throttling", "ThrottlingException", "TooManyRequestsException"})
 
 
 class XecrError(Exception):
-    """Base class. ``str(error)`` is one line that says what failed and what to check."""
+    """Base class. ``str(error)`` is one line that says what failed and what to check.
+
+    ``registry`` is the host a protocol ``get`` failed for, when it is one xecr
+    serves: the CLI then says the line on stderr too, where pulls show it.
+    """
+
+    registry: str | None = None
 
 
 class NotOurRegistry(XecrError, LookupError):
@@ -42,6 +50,7 @@ class ConfigError(XecrError, ValueError):
     def __init__(self, path: str, key: str, problem: str) -> None:
         # Keys come from the file and may hold anything, newlines included:
         # escape them so the message stays one line.
+        self.raw_key = key
         key = key.encode("unicode_escape").decode("ascii")
         where = f"{path}: {key}" if key else path
         super().__init__(f"config error in {where}: {problem}")

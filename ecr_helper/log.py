@@ -30,14 +30,21 @@ _secrets: set[str] = set()
 _secrets_lock = threading.Lock()
 # Secret access keys (40 chars), session tokens and ECR tokens (long base64),
 # and the "AWS:<password>" form.
+# A "key: value" match keeps its key ("password=***"), so the line stays readable.
 _SHAPES = re.compile(
     r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])"
     r"|[A-Za-z0-9/+=_-]{100,}"
-    r"|(?i:(?:secret|password|passwd)\w*[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]{6,}"
+    # `get-login-password: 'HOST' is neither...` names xecr's command, not a password.
+    r"|(?P<key>(?i:(?<!login-)(?:secret|password|passwd)\w*[\"']?\s*[:=]\s*[\"']?))"
+    r"[^\s\"',}]{6,}"
     # "token: <value>" is also how xecr's own messages read ("cached token:
     # AssumeRole denied..."), so a token needs a value shaped like one.
-    r"|(?i:(?:token|credential)\w*[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9/+=_-]{16,}"
+    r"|(?P<tkey>(?i:(?:token|credential)\w*[\"']?\s*[:=]\s*[\"']?))[A-Za-z0-9/+=_-]{16,}"
 )
+
+
+def _replace(match: re.Match[str]) -> str:
+    return (match.group("key") or match.group("tkey") or "") + REDACTED
 
 
 def register_secret(value: str | None) -> None:
@@ -53,7 +60,7 @@ def redact(text: str) -> str:
     for secret in known:
         if secret in text:
             text = text.replace(secret, REDACTED)
-    return _SHAPES.sub(REDACTED, text)
+    return _SHAPES.sub(_replace, text)
 
 
 class RedactingFilter(logging.Filter):

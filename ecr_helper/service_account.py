@@ -21,7 +21,7 @@ import re
 
 from ecr_helper import log
 from ecr_helper._frozen import Frozen
-from ecr_helper.config import is_role_arn
+from ecr_helper.config_schema import is_role_arn
 from ecr_helper.errors import InputError
 
 TYPE_CHECKING = False

@@ -179,14 +179,22 @@ def assert_answers(result: Result, answer: Mapping[str, str] = ANSWER) -> None:
 
 def assert_one_line_failure(result: Result, *needles: str, stream: str = "stdout") -> str:
     """Exit 1, exactly one non-empty line on ``stream``, the other stream empty,
-    no traceback anywhere. Returns the line."""
+    no traceback anywhere. Returns the line.
+
+    A failed ``get`` for a registry xecr serves also says the line on stderr,
+    prefixed ``xecr: `` (what pulls show); that echo, and only it, is allowed."""
     text, other = (result.out, result.stderr) if stream == "stdout" else (result.err, result.stdout)
     assert result.returncode == 1, (result.returncode, result.out, result.err)
     assert "Traceback" not in result.out and "Traceback" not in result.err
     assert text.endswith("\n") and text.count("\n") == 1, repr(text)
     line = text.rstrip("\n")
     assert line.strip(), "the failure line is empty"
-    assert other == b"", other
+    if stream == "stdout" and result.args[-1:] == ("get",) and other:
+        echo = result.err
+        assert echo.startswith("xecr: ") and echo.count("\n") == 1, repr(echo)
+        assert line.removeprefix("xecr get: ") in echo, (line, echo)
+    else:
+        assert other == b"", other
     for needle in needles:
         assert needle in line, (needle, line)
     return line

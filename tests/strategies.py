@@ -21,6 +21,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from ecr_helper import config as config_mod
+from ecr_helper import config_schema
 from ecr_helper.errors import ConfigError, InputError
 from ecr_helper.frontends import docker
 from ecr_helper.registry import (
@@ -389,7 +390,7 @@ _valid_value: dict[str, st.SearchStrategy[Any]] = {
     "role_session_name": st.sampled_from(("xecr-ci", "a@b.c", "s" * 64)),
     "source_profile": st.sampled_from(("default", "central")),
     "duration_seconds": st.integers(900, 43200),
-    "cache": st.sampled_from(config_mod.CACHE_BACKENDS),
+    "cache": st.sampled_from(config_schema.CACHE_BACKENDS),
 }
 _ALIASES = ("registry.example", "registry.example:5000", "mirror.internal", "10.0.0.1:8443")
 
@@ -403,12 +404,12 @@ def _valid_table(draw: st.DrawFn, allowed: tuple[str, ...]) -> dict[str, Any]:
 @st.composite
 def _near_valid_documents(draw: st.DrawFn) -> dict[str, Any]:
     """A valid configuration, then at most one thing wrong with it."""
-    defaults = draw(_valid_table(tuple(k for k in config_mod.DEFAULT_KEYS if k != "region")))
+    defaults = draw(_valid_table(tuple(k for k in config_schema.DEFAULT_KEYS if k != "region")))
     if draw(st.booleans()):
         defaults["region"] = draw(_valid_value["region"])
     registries: dict[str, Any] = {}
     for _ in range(draw(st.integers(0, 3))):
-        table = draw(_valid_table(config_mod.REGISTRY_KEYS[2:]))
+        table = draw(_valid_table(config_schema.REGISTRY_KEYS[2:]))
         if draw(st.booleans()):
             host = ecr_host_for(draw(registry_ids), draw(st.sampled_from(REGIONS)))
         else:
@@ -468,7 +469,7 @@ def check_validate(doc: dict[str, Any]) -> None:
     accepts resolves to settings for that very host."""
     path = "/fuzz/config.toml"
     try:
-        defaults, registries = config_mod.validate(doc, path)
+        defaults, registries = config_schema.validate(doc, path)
     except ConfigError as exc:
         assert exc.path == path
         assert str(exc).startswith(f"config error in {path}"), str(exc)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 
-from ecr_helper import config, paths, securefile
+from ecr_helper import config, config_schema, paths, securefile
 from ecr_helper.cache import file_cache
 from ecr_helper.errors import ConfigError, NotOurRegistry
 from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE
@@ -230,6 +230,21 @@ BAD_REGIONS = ["us_east_1", "US-EAST-1", "useast1", "", "us-east-1 ", "us-east"]
 BAD_DURATIONS = [0, -1, 899, 43201, 10**9]
 
 
+def _first_error() -> ConfigError:
+    """The error of the file as a whole, else the first broken section's (raised when its
+    host is resolved)."""
+    try:
+        loaded = config.load(env())
+    except ConfigError as exc:
+        return exc
+    for host in loaded.hosts():
+        try:
+            loaded.resolve(host)
+        except ConfigError as exc:
+            return exc
+    raise AssertionError("no config error")
+
+
 def _assert_names(error: ConfigError, path: Path, key: str) -> None:
     assert error.key == key
     assert error.path == str(path)
@@ -243,23 +258,80 @@ def test_errors_name_the_file_and_the_key(
     write_config: Callable[[str], Path], document: str, key: str
 ) -> None:
     path = write_config(document)
+    _assert_names(_first_error(), path, key)
+
+
+SECTION_ERRORS = [(doc, key) for doc, key in BAD if key.startswith('registries."')]
+FILE_ERRORS = [(doc, key) for doc, key in BAD if not key.startswith('registries."')]
+GOOD_ALIAS = f'[registries."good.example.com"]\nregistry_id = "{CENTRAL}"\nregion = "us-east-1"\n'
+
+
+@pytest.mark.parametrize(("document", "key"), SECTION_ERRORS)
+def test_a_broken_section_fails_only_its_registry(
+    write_config: Callable[[str], Path], document: str, key: str
+) -> None:
+    path = write_config(f"{document}\n{GOOD_ALIAS}")
+    loaded = config.load(env())  # the file as a whole still loads
+    assert loaded.resolve("good.example.com").registry_id == CENTRAL
+    assert "good.example.com" in loaded.hosts()
+    broken = [h for h in loaded.hosts() if loaded.error_for(h) is not None]
+    assert broken, "the broken section is listed"
+    for host in broken:
+        with pytest.raises(ConfigError) as caught:
+            loaded.resolve(host)
+        _assert_names(caught.value, path, caught.value.key)
+        assert caught.value.key.startswith('registries."')
+    # The cached copy keeps the broken section as it is.
+    again = config.load(env())
+    assert again.broken == loaded.broken
+
+
+@pytest.mark.parametrize(("document", "key"), FILE_ERRORS)
+def test_an_error_outside_the_sections_fails_the_whole_file(
+    write_config: Callable[[str], Path], document: str, key: str
+) -> None:
+    # (a document that redefines [registries] cannot hold another section)
+    path = write_config(document if "registries" in document else f"{document}\n{GOOD_ALIAS}")
     with pytest.raises(ConfigError) as caught:
         config.load(env())
     _assert_names(caught.value, path, key)
+
+
+def test_a_broken_ecr_section_does_not_fall_back_to_the_defaults(
+    write_config: Callable[[str], Path],
+) -> None:
+    """A typo in an ECR host's own section must not quietly assume the defaults' role."""
+    path = write_config(f'[defaults]\nrole_arn = "{OTHER_ROLE}"\n[{R}]\nrole_arm = "{PULL_ROLE}"\n')
+    loaded = config.load(env())
+    with pytest.raises(ConfigError) as caught:
+        loaded.resolve(f"https://{CENTRAL_HOST.upper()}/v2/")
+    _assert_names(caught.value, path, f"{R}.role_arm")
+    # Another ECR host, with no section, still takes the defaults.
+    assert loaded.resolve("333333333333.dkr.ecr.us-east-1.amazonaws.com").role_arn == OTHER_ROLE
+
+
+def test_two_sections_for_one_host_break_that_host(write_config: Callable[[str], Path]) -> None:
+    write_config(f'[{R}]\nrole_arn = "{PULL_ROLE}"\n[registries."{CENTRAL_HOST.upper()}"]\n')
+    loaded = config.load(env())
+    with pytest.raises(ConfigError, match="names the same host as another entry"):
+        loaded.resolve(CENTRAL_HOST)
+    assert loaded.hosts() == [CENTRAL_HOST]
+
+
+def test_validate_stays_strict(write_config: Callable[[str], Path]) -> None:
+    with pytest.raises(ConfigError) as caught:
+        config_schema.validate({"registries": {ALIAS: {"bogus": 1}}}, "/x.toml")
+    assert caught.value.key == f"{A}.bogus"
 
 
 @pytest.mark.parametrize("arn", BAD_ARNS)
 @pytest.mark.parametrize("where", ["defaults", R])
 def test_bad_role_arns(write_config: Callable[[str], Path], arn: str, where: str) -> None:
     path = write_config(f"[{where}]\nrole_arn = {json.dumps(arn)}\n")
-    with pytest.raises(ConfigError) as caught:
-        config.load(env())
-    _assert_names(caught.value, path, f"{where}.role_arn")
+    _assert_names(_first_error(), path, f"{where}.role_arn")
     # one bad hop in a chain is enough
     path = write_config(f"[{where}]\nrole_arn = [{json.dumps(PULL_ROLE)}, {json.dumps(arn)}]\n")
-    with pytest.raises(ConfigError) as caught:
-        config.load(env())
-    _assert_names(caught.value, path, f"{where}.role_arn")
+    _assert_names(_first_error(), path, f"{where}.role_arn")
 
 
 @pytest.mark.parametrize("region", BAD_REGIONS)
@@ -273,9 +345,7 @@ def test_bad_regions(write_config: Callable[[str], Path], region: str) -> None:
 @pytest.mark.parametrize("seconds", BAD_DURATIONS)
 def test_duration_out_of_range(write_config: Callable[[str], Path], seconds: int) -> None:
     path = write_config(f"[{R}]\nduration_seconds = {seconds}\n")
-    with pytest.raises(ConfigError) as caught:
-        config.load(env())
-    _assert_names(caught.value, path, f"{R}.duration_seconds")
+    _assert_names(_first_error(), path, f"{R}.duration_seconds")
 
 
 @pytest.mark.parametrize("seconds", [900, 43200])
@@ -303,7 +373,7 @@ def test_an_unreadable_config_names_the_file(write_config: Callable[[str], Path]
 
 def test_an_oversized_registry_key_is_a_config_error() -> None:
     with pytest.raises(ConfigError) as caught:
-        config.validate({"registries": {"a" * 5000: {}}}, "/etc/xecr/config.toml")
+        config_schema.validate({"registries": {"a" * 5000: {}}}, "/etc/xecr/config.toml")
     assert caught.value.key.startswith("registries.")
 
 
@@ -315,9 +385,7 @@ def test_a_doubled_default_port_is_refused_not_mangled(
     write_config(
         f'[registries."{ALIAS}:443:443"]\nregistry_id = "{CENTRAL}"\nregion = "us-east-1"\n'
     )
-    with pytest.raises(ConfigError) as caught:
-        config.load(env())
-    assert "not a registry host name" in str(caught.value)
+    assert "not a registry host name" in str(_first_error())
 
 
 def test_every_accepted_host_resolves(write_config: Callable[[str], Path]) -> None:
@@ -331,10 +399,9 @@ def test_an_error_is_one_line_even_for_a_key_with_a_newline(
     write_config: Callable[[str], Path],
 ) -> None:
     path = write_config('[registries."bad\\nhost"]\nregistry_id = "111111111111"\n')
-    with pytest.raises(ConfigError) as caught:
-        config.load(env())
-    assert "\n" not in str(caught.value)
-    assert f'{path}: registries."bad\\nhost"' in str(caught.value)
+    error = _first_error()
+    assert "\n" not in str(error)
+    assert f'{path}: registries."bad\\nhost"' in str(error)
 
 
 # -- which file is in force ----------------------------------------------------------------

@@ -156,8 +156,15 @@ def test_a_section_spelled_differently_is_updated_not_duplicated(
 
 
 def test_alias_needs_registry_id_and_region(isolated_env: Path) -> None:
-    with pytest.raises(UsageError, match="--registry-id and --region"):
+    with pytest.raises(UsageError) as caught:
         configure.configure(configure.Request("mirror.example.com", registry_id=CENTRAL), _env())
+    assert "give --region" in str(caught.value) and "--registry-id" not in str(caught.value)
+    assert "[defaults] region" in str(caught.value)
+    with pytest.raises(UsageError) as caught:
+        configure.configure(configure.Request("mirror.example.com", region="eu-west-1"), _env())
+    assert "give --registry-id" in str(caught.value) and "--region" not in str(caught.value)
+    with pytest.raises(UsageError, match=r"give --registry-id .* and --region"):
+        configure.configure(configure.Request("mirror.example.com"), _env())
     assert not _user_file(isolated_env).exists()
     assert not _docker_file(isolated_env).exists()
     configure.configure(
@@ -169,6 +176,39 @@ def test_alias_needs_registry_id_and_region(isolated_env: Path) -> None:
         "eu-west-1",
         "aws",
     )
+
+
+def test_an_alias_takes_the_defaults_region_without_region(
+    isolated_env: Path, write_config: Callable[[str], Path]
+) -> None:
+    write_config('[defaults]\nregion = "eu-central-1"\n')
+    configure.configure(configure.Request("mirror.example.com", registry_id=CENTRAL), _env())
+    settings = config.load(_env()).resolve("mirror.example.com")
+    assert (settings.registry_id, settings.region) == (CENTRAL, "eu-central-1")
+    assert "region" not in config.load(_env()).registries["mirror.example.com"]
+
+
+def test_another_registrys_broken_section_does_not_block_configure(
+    isolated_env: Path, write_config: Callable[[str], Path]
+) -> None:
+    broken = f'[registries."{CENTRAL_HOST}"]\nrole_arm = "{PULL_ROLE}"\n'
+    path = write_config(broken)
+    configure.configure(
+        configure.Request("mirror.example.com", registry_id=CENTRAL, region="eu-west-1"), _env()
+    )
+    assert path.read_text().startswith(broken)
+    loaded = config.load(_env())
+    assert loaded.resolve("mirror.example.com").region == "eu-west-1"
+    with pytest.raises(ConfigError, match="role_arm"):
+        loaded.resolve(CENTRAL_HOST)
+
+
+def test_configure_can_fix_a_broken_section_it_edits(
+    isolated_env: Path, write_config: Callable[[str], Path]
+) -> None:
+    write_config(f'[registries."{CENTRAL_HOST}"]\nrole_arn = "ecr-pull"\n')
+    configure.configure(configure.Request(CENTRAL_HOST, role_arns=(PULL_ROLE,)), _env())
+    assert config.load(_env()).resolve(CENTRAL_HOST).role_arn == PULL_ROLE
 
 
 @pytest.mark.parametrize(

@@ -344,6 +344,20 @@ def test_once_in_process_reports_each_registry(write_config: Callable[[str], Pat
     assert bad.error is not None and "unexpected KeyError" in bad.error
 
 
+def test_a_broken_section_is_skipped_and_reported_the_others_refresh(
+    write_config: Callable[[str], Path], log_file: Path
+) -> None:
+    path = write_config(registries(CENTRAL_HOST) + registries(OTHER_HOST, extra="regoin = 1\n"))
+    assert list(daemon.targets(Service.open(dict(os.environ)))) == [CENTRAL_HOST]
+    assert f"skipping {OTHER_HOST}: config error in {path}" in log_file.read_text()
+    result = daemon.run_once(dict(os.environ), fetch=Fetcher(3600.0))
+    assert not result.ok
+    ok, bad = result.outcomes
+    assert ok.host == CENTRAL_HOST and ok.token is not None
+    assert bad.host == OTHER_HOST and bad.token is None
+    assert bad.error is not None and f'registries."{OTHER_HOST}".regoin' in bad.error
+
+
 # -- the installed `xecr daemon`, against the loopback fake ---------------------------------
 
 

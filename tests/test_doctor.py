@@ -299,3 +299,119 @@ def test_live_doctor_names_the_role_on_access_denied(healthy: Path, fake_aws: Fa
     assert [c.name for c in failed] == ["assume role"]
     assert PULL_ROLE in failed[0].line() and "AccessDenied" in failed[0].line()
     assert fake_aws.calls("GetAuthorizationToken") == 0
+
+
+# -- issue 11: causes told apart, advice once, broken sections, routes xecr does not serve --
+
+
+def test_an_unreachable_sts_is_reported_as_the_network_not_credentials(
+    healthy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("HTTPS_PROXY", "http://user:proxy-pass@proxy.example:3128")
+    error = EndpointError("cannot reach AWS STS in us-east-1: check the network")
+    check = _by_name(_run(FakeProbes(identity=error)))["credentials"]
+    assert check.failed
+    assert "http://127.0.0.1:9" in check.hint and "HTTPS_PROXY" in check.hint
+    assert "proxy-pass" not in check.line()  # names of proxy variables, never their values
+    assert "aws sso login" not in check.hint and "AWS_PROFILE" not in check.hint
+
+
+@pytest.mark.parametrize("probe", ["assume", "token"])
+def test_an_unreachable_endpoint_later_on_is_the_network_too(healthy: Path, probe: str) -> None:
+    error = EndpointError(f"cannot reach AWS {'STS' if probe == 'assume' else 'ECR'} in us-east-1")
+    checks = _by_name(_run(FakeProbes(**{probe: error})))
+    check = checks["assume role" if probe == "assume" else "token"]
+    assert check.failed and "not the credentials" in check.hint
+    assert "trust policy" not in check.hint and "ecr:GetAuthorizationToken" not in check.hint
+    assert "no proxy variable is set" in check.hint
+
+
+def test_the_missing_credentials_advice_is_given_once(
+    isolated_env: Path, write_config: Callable[[str], Path]
+) -> None:
+    other = "222222222222.dkr.ecr.eu-west-1.amazonaws.com"
+    write_config(f'[registries."{CENTRAL_HOST}"]\n[registries."{other}"]\n')
+    checks = _run(FakeProbes(identity=NoCredentialsError("no AWS credentials found")), docker=False)
+    failed = [c for c in checks if c.name.startswith("credentials")]
+    assert len(failed) == 2 and all(c.failed for c in failed)
+    lines = "\n".join(c.line() for c in checks)
+    assert lines.count("aws sso login") == 1
+    assert failed[1].hint == "see above"
+
+
+def test_a_broken_section_is_shown_and_the_others_are_checked(
+    isolated_env: Path, write_config: Callable[[str], Path]
+) -> None:
+    path = write_config(
+        f'[registries."mirror.example.com"]\nregistry_id = "{CENTRAL}"\nregion = 5\n'
+        f'[registries."{CENTRAL_HOST}"]\nrole_arn = "{PULL_ROLE}"\n'
+    )
+    fake = FakeProbes()
+    checks = _run(fake, docker=False)
+    named = _by_name(checks)
+    assert named["config"].ok and "1 broken" in named["config"].detail
+    broken = named["config [mirror.example.com]"]
+    assert broken.failed
+    assert f'config error in {path}: registries."mirror.example.com".region' in broken.detail
+    assert named[f"token [{CENTRAL_HOST}]"].ok
+    assert ("token", CENTRAL_HOST) in fake.calls
+    assert not any(call[1] == "mirror.example.com" for call in fake.calls)
+    assert not doctor.passed(checks)
+
+
+def test_cred_helpers_sending_hosts_xecr_does_not_serve_are_flagged(healthy: Path) -> None:
+    (healthy / ".docker" / "config.json").write_text(
+        json.dumps(
+            {
+                "credHelpers": {
+                    CENTRAL_HOST: "xecr",
+                    "quay.io": "xecr",
+                    "gcr.io": "gcloud",
+                    "333333333333.dkr.ecr.eu-west-1.amazonaws.com": "xecr",
+                }
+            }
+        )
+    )
+    checks = _run(FakeProbes())
+    flagged = [c for c in checks if c.name.startswith("docker config [")]
+    assert [c.name for c in flagged] == ["docker config [quay.io]"]
+    [check] = flagged
+    assert check.failed and "quay.io" in check.detail and "without credentials" in check.detail
+    assert "xecr configure quay.io" in check.hint
+    assert not doctor.passed(checks)
+    assert "docker config [quay.io]" not in _by_name(_run(FakeProbes(), docker=False))
+
+
+def test_live_doctor_with_aws_down_blames_the_network_once(
+    healthy: Path, fake_aws: FakeAws, write_config: Callable[[str], Path]
+) -> None:
+    other = "222222222222.dkr.ecr.us-east-1.amazonaws.com"
+    write_config(f'[registries."{CENTRAL_HOST}"]\n[registries."{other}"]\n')
+    fake_aws.go_down()  # connection refused, as a firewall or a wrong endpoint gives
+    checks = doctor.run(dict(os.environ), docker=False)
+    failed = [c for c in checks if c.failed]
+    assert [c.name for c in failed] == [f"credentials [{CENTRAL_HOST}]", f"credentials [{other}]"]
+    check, again = failed
+    assert again.hint == "see above"
+    assert "cannot reach AWS STS in us-east-1" in check.detail
+    assert fake_aws.url in check.hint and "not the credentials" in check.hint
+    assert "aws sso login" not in check.hint
+    lines = "\n".join(c.line() for c in checks)
+    assert lines.count("not the credentials") == 1
+
+
+def test_the_endpoint_named_is_the_one_a_client_here_would_call() -> None:
+    from ecr_helper.setup import endpoints
+
+    assert endpoints.endpoint_url("sts", "eu-west-1", {}) == "https://sts.eu-west-1.amazonaws.com"
+    assert endpoints.endpoint_url("ecr", "cn-north-1", {}) == (
+        "https://api.ecr.cn-north-1.amazonaws.com.cn"
+    )
+    env = {"AWS_ENDPOINT_URL": "http://a:1", "AWS_ENDPOINT_URL_ECR": "http://b:2"}
+    assert endpoints.endpoint_url("ecr", "us-east-1", env) == "http://b:2"
+    assert endpoints.endpoint_url("sts", "us-east-1", env) == "http://a:1"
+    assert endpoints.proxies_set({"no_proxy": "x", "HTTPS_PROXY": "", "HTTP_PROXY": "y"}) == [
+        "HTTP_PROXY",
+        "no_proxy",
+    ]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from ecr_helper import config, ecr
+from ecr_helper import config, config_schema, ecr
 from ecr_helper.cache import cache_key
 from ecr_helper.errors import ConfigError, PublicTokenDenied
 from ecr_helper.service import Service
@@ -45,7 +45,7 @@ def public_requests(fake: FakeAws) -> list[object]:
 
 def parse(text: str) -> config.Config:
     path = "/test/config.toml"
-    defaults, registries = config.validate(tomllib.loads(text), path)
+    defaults, registries = config_schema.validate(tomllib.loads(text), path)
     return config.Config(path, False, defaults, registries)
 
 

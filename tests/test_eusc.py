@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ecr_helper import config
+from ecr_helper import config, config_schema
 from ecr_helper.policy import principal_arn
 from tests.fakeaws import FakeAws
 from tests.helpers import HELPER, XECR, get, run
@@ -89,7 +89,7 @@ def test_the_kubelet_plugin_answers_for_an_eusc_image(fake_aws: FakeAws) -> None
 
 def test_the_config_accepts_eusc_regions_and_role_arns() -> None:
     text = f'[defaults]\nregion = "eusc-de-east-1"\nrole_arn = "{EUSC_ROLE}"\n'
-    defaults, registries = config.validate(tomllib.loads(text), "/t.toml")
+    defaults, registries = config_schema.validate(tomllib.loads(text), "/t.toml")
     settings = config.Config("/t.toml", False, defaults, registries).resolve(HOST)
     assert (settings.region, settings.partition, settings.role_arn) == (
         "eusc-de-east-1",

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 
 from ecr_helper import __version__
 from ecr_helper.config import RegistrySettings
-from ecr_helper.errors import NOT_FOUND, AwsError, InputError, NotOurRegistry
+from ecr_helper.errors import NO_SERVER_URL, NOT_FOUND, AwsError, InputError, NotOurRegistry
 from ecr_helper.frontends import docker
 from ecr_helper.token import Token
 from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE, installed, token_of
@@ -226,11 +226,33 @@ def test_non_utf8_stdin_is_refused(fetch: Fetch, data: bytes) -> None:
     assert fetch.calls == []
 
 
-@pytest.mark.parametrize("data", [b"", b"\n", b"   "])
-def test_empty_stdin_is_refused(fetch: Fetch, data: bytes) -> None:
-    with pytest.raises(InputError, match="no registry address"):
-        docker.get(stdin(data), env(), fetch)
+@pytest.mark.parametrize("data", [b"", b"\n", b"   ", b" \t\r\n"])
+@pytest.mark.parametrize("verb", ["get", "erase"])
+def test_empty_stdin_answers_as_docker_credential_helpers_do(
+    fetch: Fetch, data: bytes, verb: str
+) -> None:
+    """The client library recognises exactly this text (IsCredentialsMissingServerURL)."""
+    with pytest.raises(InputError) as caught:
+        if verb == "get":
+            docker.get(stdin(data), env(), fetch)
+        else:
+            docker.erase(stdin(data), env())
+    assert str(caught.value) == NO_SERVER_URL == "no credentials server URL"
+    assert caught.value.registry is None  # nothing on stderr: no registry was named
     assert fetch.calls == []
+
+
+def test_a_failed_get_names_the_registry_it_was_for(fetch: Fetch) -> None:
+    fetch.error = AwsError("STS could not be reached")
+    with pytest.raises(AwsError) as caught:
+        docker.get(stdin(f"https://{CENTRAL_HOST.upper()}/v2/\n"), env(), fetch)
+    assert caught.value.registry == CENTRAL_HOST
+
+
+def test_a_host_not_ours_names_no_registry(fetch: Fetch) -> None:
+    with pytest.raises(NotOurRegistry) as caught:
+        docker.get(stdin("docker.io\n"), env(), fetch)
+    assert caught.value.registry is None
 
 
 @settings(max_examples=200, deadline=None)

@@ -108,30 +108,50 @@ def test_past_the_refresh_point_the_kubelet_is_told_not_to_cache() -> None:
     assert response["cacheDuration"] == "0s"
 
 
-def test_v1beta1_is_answered_in_kind() -> None:
-    out = kubelet.run(
-        _request("127.0.0.1:5000/app", "credentialprovider.kubelet.k8s.io/v1beta1"),
-        {},
-        FakeGetToken(),
-        lambda: ISSUED,
-    )
-    response = json.loads(out)
-    assert response["apiVersion"] == "credentialprovider.kubelet.k8s.io/v1beta1"
-    assert list(response["auth"]) == ["127.0.0.1:5000"]
+@pytest.mark.parametrize("version", ["v1", "v1beta1", "v1alpha1"])
+def test_every_version_the_kubelet_accepts_is_answered_in_kind(version: str) -> None:
+    api = f"credentialprovider.kubelet.k8s.io/{version}"
+    for image in ("127.0.0.1:5000/app", "docker.io/library/nginx"):
+        out = kubelet.run(_request(image, api), {}, FakeGetToken(), lambda: ISSUED)
+        response = json.loads(out)
+        assert response["apiVersion"] == api
+        assert response["kind"] == "CredentialProviderResponse"
+        assert response["cacheKeyType"] in ("Image", "Registry", "Global")
+    assert list(
+        json.loads(
+            kubelet.run(_request("127.0.0.1:5000/app", api), {}, FakeGetToken(), lambda: ISSUED)
+        )["auth"]
+    ) == ["127.0.0.1:5000"]
 
 
-@pytest.mark.parametrize("image", ["nginx:latest", "docker.io/library/nginx", "quay.io/org/app:1"])
-def test_an_image_that_is_not_ours_is_refused_without_aws(image: str) -> None:
+# The fields each version's CredentialProviderResponse has: the kubelet decodes strictly.
+RESPONSE_FIELDS = {"apiVersion", "kind", "cacheKeyType", "cacheDuration", "auth"}
+
+
+@pytest.mark.parametrize(
+    "image",
+    ["nginx:latest", "docker.io/library/nginx", "quay.io/org/app:1", "localhost:5000/x"],
+)
+@pytest.mark.parametrize("version", ["v1", "v1beta1", "v1alpha1"])
+def test_an_image_that_is_not_ours_gets_a_valid_response_without_auth(
+    image: str, version: str
+) -> None:
     def no_fetch(settings: RegistrySettings, quick: bool) -> Token:
         raise AssertionError("AWS must not be called")
 
     def get_token(address: str, env: Mapping[str, str]) -> tuple[RegistrySettings, Token]:
         return Service.open(env, fetch=no_fetch).token_for(address)
 
-    with pytest.raises(InputError, match="not in an ECR registry") as caught:
-        kubelet.run(_request(image), dict(os.environ), get_token, lambda: ISSUED)
-    assert image in str(caught.value)
-    assert "\n" not in str(caught.value)
+    api = f"credentialprovider.kubelet.k8s.io/{version}"
+    response = json.loads(kubelet.run(_request(image, api), dict(os.environ), get_token))
+    assert response == {
+        "apiVersion": api,
+        "kind": "CredentialProviderResponse",
+        "cacheKeyType": "Registry",
+        "cacheDuration": kubelet.NOT_OURS_CACHE,
+    }
+    assert set(response) <= RESPONSE_FIELDS
+    assert kubelet.go_duration(600) == kubelet.NOT_OURS_CACHE  # a duration Go parses
 
 
 @pytest.mark.parametrize(

@@ -39,7 +39,7 @@ MIB = 1 << 20
 NOT_FOUND = "credentials not found in native keychain"
 ALIAS = "registry.example.com"
 ALIAS_CONFIG = CONFIG + f'\n[registries."{ALIAS}"]\nregistry_id = "333333333333"\n'
-_NO_ADDRESS = "no registry address given"
+_NO_ADDRESS = "no credentials server URL"
 _TOO_LONG = "input on stdin is longer than 65536 bytes"
 _NOT_UTF8 = "input on stdin is not UTF-8 text"
 
@@ -155,6 +155,7 @@ def test_look_alike_hosts_are_not_ours(
     result = _bounded([HELPER, "get"], address.encode() + b"\n")
     line = assert_one_line_failure(result)
     assert line == NOT_FOUND  # Docker's own "no credentials" text, so it moves on
+    assert result.stderr == b""  # `docker build` asks about every host: not ours, silent
     assert configured.counts() == {}, "a look-alike host reached AWS"
     assert token_entries(cache_folder(isolated_env)) == []
     scan(configured, tmp_path, [result])
@@ -165,6 +166,19 @@ def test_look_alike_in_a_people_command(configured: FakeAws) -> None:
     result = _bounded([XECR, "get-login-password", address], b"")
     assert_one_line_failure(result, address, stream="stderr")
     assert configured.counts() == {}
+
+
+def test_a_failing_get_for_our_registry_says_why_on_stderr_too(configured: FakeAws) -> None:
+    """What pulls show: the same reason, prefixed, naming the registry; stdout keeps the
+    protocol's one line."""
+    configured.fail("AssumeRole", "access_denied")
+    result = _bounded([HELPER, "get"], f"https://{CENTRAL_HOST}/v2/\n".encode())
+    line = assert_one_line_failure(result, "AssumeRole denied for")
+    assert not line.startswith("xecr")
+    assert (
+        result.err
+        == f"xecr: {CENTRAL_HOST}: {line} (`xecr doctor {CENTRAL_HOST}` checks each step)\n"
+    )
 
 
 def test_the_real_host_still_answers(configured: FakeAws) -> None:
@@ -178,6 +192,27 @@ def test_the_real_host_still_answers(configured: FakeAws) -> None:
 def test_unknown_verb_is_one_line_exit_1(verb: str, configured: FakeAws) -> None:
     result = _bounded([HELPER, verb], CENTRAL_HOST.encode())
     assert_one_line_failure(result, verb)
+    assert configured.counts() == {}
+
+
+@pytest.mark.parametrize("flag", ["-v", "--version"])
+@pytest.mark.parametrize("exe", [HELPER, XECR])
+def test_version_flags_exit_0_with_the_version(flag: str, exe: str, configured: FakeAws) -> None:
+    from ecr_helper import __version__
+
+    result = _bounded([exe, flag], b"")
+    assert result.returncode == 0
+    assert result.out.endswith(f" {__version__}\n") and result.out.count("\n") == 1
+    assert result.stderr == b""
+    assert configured.counts() == {}
+
+
+@pytest.mark.parametrize("verb", ["get", "erase", "store", "list"])
+def test_a_verb_with_an_argument_says_how_to_call_it(verb: str, configured: FakeAws) -> None:
+    result = _bounded([HELPER, verb, CENTRAL_HOST], CENTRAL_HOST.encode())
+    line = assert_one_line_failure(result, "Usage: docker-credential-xecr <store|get|erase|list")
+    assert f"{verb} takes no arguments" in line and "on stdin" in line
+    assert "unknown verb" not in line
     assert configured.counts() == {}
 
 

@@ -143,9 +143,20 @@ def test_bad_values_and_unknown_keys_name_file_and_key(
     text: str, key: str, write_config: Callable[[str], Path], fake_aws: FakeAws, tmp_path: Path
 ) -> None:
     path = write_config(text)
-    result = get()
-    line = assert_one_line_failure(result, f"config error in {path}: {key}: ")
-    assert "credentials not found" not in line
+    # A section's own mistake fails the host it names; the rest fail every host.
+    host = key.split('"')[1] if key.startswith('registries."') else CENTRAL_HOST
+    if host == "not a host!":
+        # No client can ask for that name: the other registries keep working,
+        # and people's commands name the broken section.
+        assert_answers(get())
+        fake_aws.reset()
+        result = run([XECR, "login"])
+        assert result.returncode == 1
+        assert f"config error in {path}: {key}: " in result.err
+    else:
+        result = get(host)
+        line = assert_one_line_failure(result, f"config error in {path}: {key}: ")
+        assert "credentials not found" not in line
     assert fake_aws.counts() == {}
     scan(fake_aws, tmp_path, [result])
 
@@ -154,9 +165,22 @@ UNPARSEABLE = {
     # Each once escaped config.parse_file as an "internal error".
     "not UTF-8": b'[defaults]\nregion = "us-east-1"\n# caf\xe9\n',
     "nested too deeply": b"a = " + b"[" * 100_000 + b"\n",
-    # The raw key in the message made the error two lines on Docker's stdout.
-    "a key with a newline": b'[registries."bad\\nhost"]\nregistry_id = "333333333333"\n',
 }
+
+
+def test_a_section_named_with_a_newline_is_one_line_in_status(
+    isolated_env: Path, fake_aws: FakeAws
+) -> None:
+    """The raw key in the message once made the error two lines on Docker's stdout; now
+    that section fails alone, and people see it, escaped, on one line."""
+    path = isolated_env / ".config" / "xecr" / "config.toml"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b'[registries."bad\\nhost"]\nregistry_id = "333333333333"\n')
+    result = run([XECR, "status"])
+    assert result.returncode == 0
+    [line] = [x for x in result.out.splitlines() if "config error" in x and ":" in x[:12]]
+    assert f'config error in {path}: registries."bad\\nhost"' in line
+    assert fake_aws.counts() == {}
 
 
 @pytest.mark.parametrize(

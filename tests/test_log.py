@@ -86,6 +86,28 @@ def test_ordinary_text_is_left_alone() -> None:
     assert log.redact(text) == text
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        # How a failed `xecr get-login-password` reads in the log: the command and the
+        # host must survive (it was once logged as "get-login-***' ...").
+        "get-login-password: 'mirror.example.com' is neither an ECR host nor a registry in "
+        "/home/u/.config/xecr/config.toml: add it with `xecr configure mirror.example.com`",
+        "xecr get-login-password 111111111111.dkr.ecr.us-east-1.amazonaws.com: "
+        "AssumeRole denied for arn:aws:iam::222222222222:role/ecr-pull (AccessDenied)",
+        "cached token: AssumeRole denied for arn:aws:iam::222222222222:role/ecr-pull",
+        "refresh of registry.example.com failed: credentials: none found",
+    ],
+)
+def test_ordinary_words_survive(text: str) -> None:
+    assert log.redact(text) == text
+
+
+def test_a_redacted_value_keeps_its_key() -> None:
+    assert log.redact("password=hunter2-hunter2-value rest") == "password=*** rest"
+    assert log.redact('"Secret": "hunter2-hunter2-value"') == '"Secret": "***"'
+
+
 def test_tracebacks_are_redacted(log_file: Path) -> None:
     log.register_secret("registered-secret-value")
     try:

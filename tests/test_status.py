@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -98,7 +99,14 @@ def test_configured_registries_first_with_their_cached_state(
     assert [r.registry for r in found] == [CENTRAL_HOST, "mirror.example.com", OTHER_HOST]
     central, mirror, other = found
     assert central == status.Row(
-        CENTRAL_HOST, CENTRAL, "us-east-1", PULL_ROLE, NOW - 60 + 43200, "fresh", True
+        CENTRAL_HOST,
+        CENTRAL,
+        "us-east-1",
+        PULL_ROLE,
+        NOW - 60 + 43200,
+        "fresh",
+        True,
+        role_arns=(PULL_ROLE,),
     )
     assert (
         mirror.registry_id,
@@ -113,9 +121,12 @@ def test_configured_registries_first_with_their_cached_state(
         "registry_id": CENTRAL,
         "region": "us-east-1",
         "role_arn": PULL_ROLE,
+        "role_arns": [PULL_ROLE],
+        "external_id_set": False,
         "expires_at": status.iso(NOW - 60 + 43200),
         "state": "fresh",
         "configured": True,
+        "error": None,
     }
     assert mirror.to_json()["expires_at"] is None
 
@@ -183,14 +194,89 @@ def test_table_lists_columns_countdown_and_daemon(write_config: Callable[[str], 
         "ID",
         "REGION",
         "ROLE",
+        "EXTERNAL",
+        "ID",
         "EXPIRES",
-        "IN",
         "STATE",
     ]
-    assert lines[1].split() == [CENTRAL_HOST, CENTRAL, "us-east-1", PULL_ROLE, "11h59m", "fresh"]
-    assert lines[2].split() == [OTHER_HOST, "222222222222", "eu-west-1", "-", "-", "none"]
+    assert lines[1].split() == [
+        CENTRAL_HOST,
+        CENTRAL,
+        "us-east-1",
+        PULL_ROLE,
+        "-",
+        "in",
+        "11h59m",
+        "fresh",
+    ]
+    assert lines[2].split() == [OTHER_HOST, "222222222222", "eu-west-1", "-", "-", "-", "none"]
     assert lines[0].index("STATE") == lines[1].index("fresh")  # columns line up
     assert lines[-1] == "daemon: running (pid 4242)"
+
+
+HOP = "arn:aws:iam::333333333333:role/hop"
+
+
+def test_status_shows_the_whole_chain_and_whether_an_external_id_is_set(
+    write_config: Callable[[str], Path],
+) -> None:
+    write_config(
+        f'[registries."{CENTRAL_HOST}"]\nrole_arn = ["{HOP}", "{PULL_ROLE}"]\n'
+        'external_id = "secret-ish-ext-id"\n'
+    )
+    env = dict(os.environ)
+    [row] = status.rows(_open(env), NOW)
+    assert row.role_arns == (HOP, PULL_ROLE) and row.external_id
+    text = status.table([row], status.DaemonState(None), NOW)
+    assert f"{HOP} -> {PULL_ROLE}" in text
+    assert re.split(r"\s{2,}", text.splitlines()[1])[4] == "set"
+    assert "secret-ish-ext-id" not in text
+    assert row.to_json()["role_arns"] == [HOP, PULL_ROLE]
+    assert row.to_json()["external_id_set"] is True
+
+
+@pytest.mark.parametrize(
+    ("issued", "expires", "state"),
+    [
+        # 1 s left: valid, but inside the last 5 minutes, so never served
+        (NOW - 43199, "in 1s", "past its serve window"),
+        (NOW - 43200 - 125, "2m5s ago", "expired"),
+        (NOW - 30000, "in 3h40m", "refresh due"),
+    ],
+)
+def test_an_unservable_token_says_when_or_why_never_1s_expired(
+    write_config: Callable[[str], Path], issued: float, expires: str, state: str
+) -> None:
+    write_config(f'[registries."{CENTRAL_HOST}"]\n')
+    env = dict(os.environ)
+    _put(env, CENTRAL_HOST, _token(CENTRAL_HOST, CENTRAL, "us-east-1", issued))
+    [row] = status.rows(_open(env), NOW)
+    line = status.table([row], status.DaemonState(None), NOW).splitlines()[1]
+    assert re.split(r"\s{2,}", line)[-2:] == [expires, state]
+    assert not re.search(r"\b1s\s+expired", line)
+
+
+def test_a_broken_section_is_shown_and_the_others_still_are(
+    write_config: Callable[[str], Path],
+) -> None:
+    path = write_config(
+        '[registries."mirror.example.com"]\nregistry_id = "444444444444"\nregoin = "eu-west-1"\n'
+        f'[registries."{CENTRAL_HOST}"]\nrole_arn = "{PULL_ROLE}"\n'
+    )
+    env = dict(os.environ)
+    _put(env, CENTRAL_HOST, _token(CENTRAL_HOST, CENTRAL, "us-east-1", NOW - 60))
+    found = status.rows(_open(env), NOW)
+    assert [(r.registry, r.state) for r in found] == [
+        (CENTRAL_HOST, "fresh"),
+        ("mirror.example.com", "config error"),
+    ]
+    error = found[1].error
+    assert error is not None and str(path) in error
+    assert 'registries."mirror.example.com".regoin' in error
+    assert found[1].to_json()["error"] == error
+    lines = status.table(found, status.DaemonState(None), NOW).splitlines()
+    assert lines[2].split()[-2:] == ["config", "error"]
+    assert lines[3] == f"mirror.example.com: {error}"
 
 
 def test_empty_table_says_how_to_start() -> None:

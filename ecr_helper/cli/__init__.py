@@ -29,6 +29,23 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     # is answered when called by the helper's name.
     if len(args) == 1 and args[0] in VERBS and (helper or args[0] != "version"):
         return _protocol(args[0])
+    if helper and args in (["-v"], ["--version"]):
+        from ecr_helper.frontends.docker import version
+
+        sys.stdout.write(version())
+        return 0
+    if args and args[0] in VERBS and args[0] != "version":
+        # docker-credential-helpers answers a wrong call with its usage; a
+        # protocol verb answers on stdout, a people's command on stderr (exit 2).
+        usage = (
+            f"Usage: {name} <store|get|erase|list|version>: {args[0]} takes no arguments; "
+            f"send the registry host on stdin (echo HOST | {name} {args[0]})"
+        )
+        print(
+            usage if helper else f"xecr {args[0]}: {usage}",
+            file=sys.stdout if helper else sys.stderr,
+        )
+        return 1 if helper else 2
     from ecr_helper.cli import parser
 
     if helper and not (
@@ -53,6 +70,18 @@ def _flush_stdout() -> None:
         Output(sys.stdout).finish()  # says so on stderr when it cannot
 
 
+def _say_at_pull_time(line: str) -> None:
+    """One line on stderr: Docker, skopeo and podman swallow a helper's stdout
+    on pull ("no basic auth credentials") but show its stderr to the person."""
+    from ecr_helper.cli.output import one_line
+
+    try:
+        sys.stderr.write(f"xecr: {one_line(line)}\n")
+        sys.stderr.flush()
+    except OSError:
+        pass
+
+
 def _protocol(verb: str) -> int:
     from ecr_helper.cli.streams import Output, stdin_bytes
     from ecr_helper.frontends import docker
@@ -71,13 +100,20 @@ def _protocol(verb: str) -> int:
 
         log.exception_debug(f"{verb}: {exc}")
         text = one_line(str(exc)) + "\n"
+        if verb == "get" and exc.registry:
+            _say_at_pull_time(
+                f"{exc.registry}: {text.strip()} (`xecr doctor {exc.registry}` checks each step)"
+            )
     except KeyboardInterrupt:
         text = f"xecr {verb}: interrupted\n"
     except Exception:
         from ecr_helper import log
 
         log.error(f"{verb}: unexpected error", exc_info=True)
-        text = f"xecr {verb}: internal error; details in {log.log_file(os.environ)}\n"
+        line = f"xecr {verb}: internal error; details in {log.log_file(os.environ)}"
+        text = line + "\n"
+        if verb == "get":
+            _say_at_pull_time(line.removeprefix("xecr "))
     out = Output(name=f"docker-credential-xecr {verb}")
     out.write(text)
     return code if out.finish() else 1

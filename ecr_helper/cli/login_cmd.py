@@ -6,7 +6,8 @@ import argparse
 import os
 from typing import TextIO
 
-from ecr_helper import __version__, config
+from ecr_helper import __version__, config, log
+from ecr_helper.cli.output import one_line
 from ecr_helper.config import RegistrySettings
 from ecr_helper.errors import NotOurRegistry, UsageError, XecrError
 from ecr_helper.service import Service
@@ -63,15 +64,34 @@ def _unknown(name: str, loaded: config.Config) -> XecrError:
 
 
 def login(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Every registry is tried, with a line each; one failure does not stop the rest."""
     opened = Service.open(os.environ)
+    failed = 0
     for name in _targets(args, opened.config):
-        settings = resolve(opened.config, name)
-        token = opened.renew(settings)
-        out.write(
-            f"logged in to {settings.host} ({settings.subject}), "
-            f"token expires {status.iso(token.expires_at)}\n"
-        )
-    return 0
+        try:
+            settings = resolve(opened.config, name)
+            token = opened.renew(settings)
+        except XecrError as exc:
+            log.exception_debug(f"login {name}: {exc}")
+            reason = str(exc)
+        except Exception:
+            log.error(f"login {name}: unexpected error", exc_info=True)
+            reason = f"internal error; details in {log.log_file(os.environ)}"
+        else:
+            out.write(
+                f"logged in to {settings.host} ({settings.subject}), "
+                f"token expires {status.iso(token.expires_at)}\n"
+            )
+            out.flush()
+            continue
+        failed += 1
+        err.write(one_line(f"xecr login: {_printable(name)}: {reason}") + "\n")
+        err.flush()
+    return 1 if failed else 0
+
+
+def _printable(name: str) -> str:
+    return name if name.isprintable() else name.encode("unicode_escape").decode("ascii")
 
 
 def logout(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Docker runs this program as docker-credential-xecr with get, list, store, "
         "erase or version.",
     )
-    parser.add_argument("--version", action="version", version=f"xecr {__version__}")
+    parser.add_argument("-v", "--version", action="version", version=f"xecr {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _COMMAND_MODULES:
         module = importlib.import_module(f"ecr_helper.cli.{name}")

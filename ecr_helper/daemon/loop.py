@@ -81,9 +81,15 @@ class OnceResult:
 
 
 def targets(opened: Service) -> dict[str, Target]:
-    """Every registry host of the config, in file order, with its cache key."""
+    """Every registry host of the config, in file order, with its cache key.
+
+    A broken section is left out with a warning: the other registries stay fresh."""
     found: dict[str, Target] = {}
     for host in opened.config.hosts():
+        error = opened.config.error_for(host)
+        if error is not None:
+            log.warning(f"skipping {host}: {error}")
+            continue
         settings = opened.settings(host)
         found[settings.host] = Target(settings, opened.key(settings))
     return found
@@ -329,7 +335,12 @@ def run_once(
     """Refresh every configured registry now, all at once (``xecr daemon --once``)."""
     opened = Service.open(env, fetch=fetch)
     found = targets(opened)
-    if not found:
+    broken = [
+        RefreshOutcome(host, "", None, str(error))
+        for host in opened.config.hosts()
+        if (error := opened.config.error_for(host)) is not None
+    ]
+    if not found and not broken:
         raise XecrError(
             f"no registries configured in {opened.config.path or 'any config file'} "
             "(see `xecr configure`)"
@@ -357,7 +368,7 @@ def run_once(
         thread.start()
     for thread in threads:
         thread.join()
-    outcomes = tuple(results[host] for host in found)
+    outcomes = (*(results[host] for host in found), *broken)
     sink_error = None
     if docker_config_dir:
         sink = DockerConfigSink(docker_config_dir, found)

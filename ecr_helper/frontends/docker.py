@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 
 from ecr_helper import __version__, _cjson, service
-from ecr_helper.errors import InputError
+from ecr_helper.errors import NO_SERVER_URL, InputError, NotOurRegistry, XecrError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -59,10 +59,35 @@ def get(
     fetcher: Callable[[RegistrySettings, bool], Token] = service.fetch,
     clock: Callable[[], float] = time.time,
 ) -> str:
-    address = read_input(stdin)
-    _, token = service.Service.open(env, fetch=fetcher, clock=clock).token_for(address)
+    address = _address(stdin)
+    try:
+        _, token = service.Service.open(env, fetch=fetcher, clock=clock).token_for(address)
+    except NotOurRegistry:
+        raise
+    except XecrError as exc:
+        # From here on the host is one xecr answers for (or the config that
+        # would say so is broken): name it, so the CLI can say why on stderr.
+        exc.registry = _host(address)
+        raise
     answer = {"ServerURL": address.strip(), "Username": token.username, "Secret": token.secret}
     return _cjson.dumps(answer) + "\n"
+
+
+def _address(stdin: BinaryIO | None) -> str:
+    """The address on stdin; an empty one answers as docker-credential-helpers does."""
+    address = read_input(stdin)
+    if not address.strip():
+        raise InputError(NO_SERVER_URL)
+    return address
+
+
+def _host(address: str) -> str:
+    from ecr_helper.registry import normalize
+
+    try:
+        return normalize(address)
+    except InputError:
+        return address.strip()[:200]
 
 
 def list_(env: Mapping[str, str]) -> str:
@@ -82,7 +107,7 @@ def store(stdin: BinaryIO | None) -> str:
 
 def erase(stdin: BinaryIO | None, env: Mapping[str, str]) -> str:
     """Forget the cached token of one registry."""
-    address = read_input(stdin)
+    address = _address(stdin)
     opened = service.Service.open(env)
     opened.forget(opened.settings(address))
     return ""

@@ -1,12 +1,19 @@
 """The kubelet's image credential provider protocol (``docker-credential-xecr kubelet``).
 
 The kubelet writes a ``CredentialProviderRequest`` (``credentialprovider.kubelet.k8s.io``,
-v1 or v1beta1) naming one image on stdin and reads a ``CredentialProviderResponse``
-from stdout: ``auth`` maps the image's registry host to a username and password,
-``cacheKeyType`` ``Registry`` lets one answer serve every image of that host, and
-``cacheDuration`` (a Go duration) ends at the token's refresh point, so the kubelet
-asks again while the token it holds is still valid. Tokens come from the same
-cache and refresh rules as ``get``.
+v1, v1beta1 or v1alpha1: every version the kubelet still accepts for providers)
+naming one image on stdin and reads a ``CredentialProviderResponse`` in the same
+version from stdout (it rejects any other): ``auth`` maps the image's registry
+host to a username and password, ``cacheKeyType`` ``Registry`` lets one answer
+serve every image of that host, and ``cacheDuration`` (a Go duration) ends at the
+token's refresh point, so the kubelet asks again while the token it holds is
+still valid. Tokens come from the same cache and refresh rules as ``get``.
+
+An image whose host xecr does not serve (a broad ``matchImages`` sends Docker Hub
+images here too) gets a valid response without ``auth``, exit 0, as the API asks
+("set this field to null if no valid credentials can be returned"): the kubelet
+then pulls without credentials and, for :data:`NOT_OURS_CACHE`, does not run the
+plugin again for that host.
 
 A request that carries the pod's ``serviceAccountToken`` (KEP-4412) is served as
 the role its service account's annotation names (:mod:`ecr_helper.service_account`,
@@ -31,7 +38,10 @@ from ecr_helper.service_account import KubeletOptions, PodRole
 from ecr_helper.token import Token
 
 GROUP = "credentialprovider.kubelet.k8s.io"
-API_VERSIONS = (f"{GROUP}/v1", f"{GROUP}/v1beta1")
+API_VERSIONS = (f"{GROUP}/v1", f"{GROUP}/v1beta1", f"{GROUP}/v1alpha1")
+# Long enough to spare the kubelet a run per pull, short enough that a
+# registry configured later is served soon.
+NOT_OURS_CACHE = "10m0s"
 REQUEST_KIND = "CredentialProviderRequest"
 RESPONSE_KIND = "CredentialProviderResponse"
 MAX_INPUT = 64 * 1024
@@ -154,20 +164,20 @@ def respond(
 ) -> dict[str, Any]:
     """The CredentialProviderResponse for one image, as ``pod``'s role when given.
 
-    Raises :class:`InputError` (one line for the kubelet's log) when the image's
-    host is neither ECR nor configured, so no AWS call is made for it. The
-    answer's cacheDuration never runs past ``until``.
+    An image whose host is neither ECR nor configured gets a response without
+    ``auth`` and no AWS call is made for it. The answer's cacheDuration never
+    runs past ``until``.
     """
     host = image_host(image)
     if host is None:
-        raise _not_ours(image)
+        return _no_credentials(version)
     try:
         if pod is None:
             _, token = get_token(host, env)
         else:
             token = (get_pod_token or pod_token)(host, env, pod, clock)
     except NotOurRegistry:
-        raise _not_ours(image) from None
+        return _no_credentials(version)
     return _answer(version, host, token, clock, until)
 
 
@@ -187,6 +197,15 @@ def _answer(
         "cacheKeyType": "Registry",
         "cacheDuration": go_duration(ends - clock()),
         "auth": {host: {"username": token.username, "password": token.secret}},
+    }
+
+
+def _no_credentials(version: str) -> dict[str, Any]:
+    return {
+        "apiVersion": version,
+        "kind": RESPONSE_KIND,
+        "cacheKeyType": "Registry",
+        "cacheDuration": NOT_OURS_CACHE,
     }
 
 
@@ -251,13 +270,6 @@ def respond_to(
         )
     return respond(
         version, image, env, get_token, clock, pod=pod, until=until, get_pod_token=get_pod_token
-    )
-
-
-def _not_ours(image: str) -> InputError:
-    return InputError(
-        f"image {image!r} is not in an ECR registry nor a configured one: narrow "
-        "matchImages in the CredentialProviderConfig, or `xecr configure` its host"
     )
 
 

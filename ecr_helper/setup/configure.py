@@ -3,7 +3,7 @@
 The TOML file is edited with tomlkit so the person's comments, key order and
 formatting survive; only the keys named on the command line are set, and
 only when their value differs, so running the same command twice writes
-nothing. The edited document is checked with :func:`ecr_helper.config.validate`
+nothing. The edited document is checked with :func:`ecr_helper.config_schema.check`
 before it replaces the file (atomically, keeping its mode). Docker's
 ``config.json`` gets ``credHelpers[HOST] = "xecr"`` through
 :mod:`ecr_helper.setup.dockerconfig`, which keeps every other key.
@@ -22,7 +22,7 @@ from typing import Any
 import tomlkit
 import tomlkit.exceptions
 
-from ecr_helper import config, paths, securefile
+from ecr_helper import config_schema, paths, securefile
 from ecr_helper.errors import ConfigError, InputError, UsageError
 from ecr_helper.registry import (
     PUBLIC_REGION,
@@ -184,7 +184,9 @@ def edit(
     make it invalid is the command line's fault (UsageError).
     """
     document = _parse(path, text)
-    config.validate(_plain(document), path)
+    # Other registries' broken sections are theirs to fix: only a mistake that
+    # breaks the whole file (or, after the edit, this host's section) stops us.
+    defaults, _, _ = config_schema.check(_plain(document), path)
     registries = document.get("registries")
     if registries is None:
         registries = tomlkit.table(is_super_table=True)
@@ -193,10 +195,19 @@ def edit(
     action: str | None
     changed: list[str] = []
     if name is None:
-        if need_alias_keys and not ("registry_id" in keys and "region" in keys):
+        missing = [
+            option
+            for option, key in (("--registry-id", "registry_id"), ("--region", "region"))
+            if need_alias_keys and key not in keys and not (key == "region" and key in defaults)
+        ]
+        if missing:
+            what = {
+                "--registry-id": "the central registry's account id",
+                "--region": "its region; or set [defaults] region",
+            }
             raise UsageError(
-                f"{host} is not an ECR host name: give --registry-id and --region "
-                "(the central registry's account id and region)"
+                f"{host} is not an ECR host name: give "
+                + " and ".join(f"{option} ({what[option]})" for option in missing)
             )
         section = tomlkit.table()
         for key in _ORDER:
@@ -207,6 +218,8 @@ def edit(
         action = "added"
     else:
         section = registries[name]
+        if not isinstance(section, dict):
+            raise ConfigError(path, f'registries."{name}"', "must be a table")
         for key in _ORDER:
             if key in keys and (key not in section or _unwrap(section[key]) != keys[key]):
                 section[key] = keys[key]
@@ -215,11 +228,14 @@ def edit(
     if action is None:
         return text, None, ()
     try:
-        config.validate(_plain(document), path)
+        _, _, broken = config_schema.check(_plain(document), path)
     except ConfigError as exc:
         raise UsageError(
             f"the change would make the config invalid: {exc.key}: {exc.problem}"
         ) from None
+    if host in broken:
+        key, problem = broken[host]
+        raise UsageError(f"the change would leave {key} invalid: {problem}")
     return tomlkit.dumps(document), action, tuple(changed)
 
 

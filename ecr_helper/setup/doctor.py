@@ -14,13 +14,20 @@ import os
 import stat
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from ecr_helper import config, securefile
+from ecr_helper import config, deadline, securefile
 from ecr_helper.cache import file_cache
 from ecr_helper.daemon import lock
-from ecr_helper.errors import AwsError, CacheError, ConfigError, InputError, NotOurRegistry
-from ecr_helper.setup import dockerconfig, status
+from ecr_helper.errors import (
+    AwsError,
+    CacheError,
+    ConfigError,
+    EndpointError,
+    InputError,
+    NotOurRegistry,
+)
+from ecr_helper.setup import dockerconfig, endpoints, status
 from ecr_helper.token import Token
 
 
@@ -49,42 +56,28 @@ class Check:
 @dataclass(frozen=True)
 class Probes:
     """The live AWS calls: whose the source credentials are (region, profile) -> ARN;
-    assume every hop of a registry's chain; fetch its token."""
+    assume every hop of a registry's chain; fetch its token; name the source's kind."""
 
     identity: Callable[[str, str | None], str]
     assume: Callable[[config.RegistrySettings], None]
     token: Callable[[config.RegistrySettings], Token]
-    # What kind of identity the chain starts from (profile -> description).
     source: Callable[[str | None], str] | None = None
 
 
-def _identity(region: str, profile: str | None) -> str:
-    from ecr_helper import deadline
-
-    return deadline.caller_identity(region, profile)
-
-
-def _assume(settings: config.RegistrySettings) -> None:
-    from ecr_helper import deadline
-
-    deadline.assume_for(settings)
-
-
-def _token(settings: config.RegistrySettings) -> Token:
-    from ecr_helper import deadline
-
-    return deadline.fetch_token(settings)
-
-
 def _source(profile: str | None) -> str:
-    from ecr_helper import deadline, source
+    from ecr_helper import source
 
     return source.describe(profile, os.environ, deadline.source_credentials(profile))
 
 
 def live_probes() -> Probes:
-    """Probes that call AWS (boto3 is imported on first use)."""
-    return Probes(identity=_identity, assume=_assume, token=_token, source=_source)
+    """Probes that call AWS, each within its deadline (boto3 is imported on first use)."""
+    return Probes(
+        identity=deadline.caller_identity,
+        assume=deadline.assume_for,
+        token=deadline.fetch_token,
+        source=_source,
+    )
 
 
 def passed(checks: Sequence[Check]) -> bool:
@@ -103,6 +96,7 @@ def _registry_checks(
     docker_path: str | None,
     suffix: str,
     now: Callable[[], float],
+    env: Mapping[str, str],
 ) -> list[Check]:
     checks: list[Check] = []
     where = (settings.region, settings.source_profile)
@@ -119,7 +113,10 @@ def _registry_checks(
                 f"credentials{suffix}",
                 False,
                 f"GetCallerIdentity{profile} failed: {who}",
-                "set AWS_PROFILE or source_profile, or run `aws sso login`; check ~/.aws/config",
+                endpoints.unreachable_hint("sts", settings.region, env)
+                if isinstance(who, EndpointError)
+                else "set AWS_PROFILE or source_profile, or run `aws sso login`; "
+                "check ~/.aws/config",
             )
         )
     else:
@@ -127,9 +124,9 @@ def _registry_checks(
         if probes.source is not None:
             checks.append(_source_check(probes.source, settings.source_profile, suffix))
     if not isinstance(who, AwsError):
-        chain_ok = _assume_check(settings, probes, who, suffix, checks)
+        chain_ok = _assume_check(settings, probes, who, suffix, checks, env)
         if chain_ok:
-            _token_check(settings, probes, suffix, now, checks)
+            _token_check(settings, probes, suffix, now, checks, env)
     if docker_path is not None:
         checks.append(_docker_check(docker_path, settings.host, suffix))
     return checks
@@ -144,7 +141,12 @@ def _source_check(describe: Callable[[str | None], str], profile: str | None, su
 
 
 def _assume_check(
-    settings: config.RegistrySettings, probes: Probes, who: str, suffix: str, checks: list[Check]
+    settings: config.RegistrySettings,
+    probes: Probes,
+    who: str,
+    suffix: str,
+    checks: list[Check],
+    env: Mapping[str, str],
 ) -> bool:
     name = f"assume role{suffix}"
     if not settings.role_arns:
@@ -164,14 +166,12 @@ def _assume_check(
         )
         first = role == settings.role_arns[0]
         caller = who if first else "the role before it in the chain"
-        checks.append(
-            Check(
-                name,
-                False,
-                _naming(str(exc), role, "role"),
-                f"{role}'s trust policy must name {caller} as principal{external}",
-            )
+        hint = (
+            endpoints.unreachable_hint("sts", settings.region, env)
+            if isinstance(exc, EndpointError)
+            else f"{role}'s trust policy must name {caller} as principal{external}"
         )
+        checks.append(Check(name, False, _naming(str(exc), role, "role"), hint))
         return False
     checks.append(Check(name, True, "assumed " + " -> ".join(settings.role_arns)))
     return True
@@ -183,6 +183,7 @@ def _token_check(
     suffix: str,
     now: Callable[[], float],
     checks: list[Check],
+    env: Mapping[str, str],
 ) -> None:
     name = f"token{suffix}"
     acting = settings.role_arn or "the source credentials"
@@ -197,6 +198,10 @@ def _token_check(
             hint = (
                 f"{acting} needs ecr:GetAuthorizationToken, and registry {settings.registry_id} "
                 f"must exist in {settings.region}"
+            )
+        if isinstance(exc, EndpointError):
+            hint = endpoints.unreachable_hint(
+                "ecr-public" if settings.public else "ecr", settings.region, env
             )
         checks.append(Check(name, False, detail, hint))
         return
@@ -292,10 +297,21 @@ def run(
     source = loaded.path or "no config file"
     count = len(loaded.registries)
     if loaded.path:
-        parsed = f"{source} parses ({count} registr{'y' if count == 1 else 'ies'})"
+        broken = f", {len(loaded.broken)} broken" if loaded.broken else ""
+        parsed = f"{source} parses ({count} registr{'y' if count == 1 else 'ies'}{broken})"
     else:
         parsed = "no config file: ECR hosts are served with defaults"
     checks = [Check("config", True, parsed)]
+    for host in loaded.broken:
+        error = loaded.error_for(host)
+        checks.append(
+            Check(
+                f"config [{host}]",
+                False,
+                str(error),
+                "fix that key; the other registries are served meanwhile",
+            )
+        )
     targets = list(registries) or loaded.hosts()
     if not targets:
         checks.append(
@@ -310,8 +326,13 @@ def run(
     identities: dict[tuple[str, str | None], str | AwsError] = {}
     for name in targets:
         suffix = f" [{name}]" if len(targets) > 1 else ""
+        if loaded.error_for(name) is not None:
+            continue  # shown with the config, above
         try:
             settings = loaded.resolve(name)
+        except ConfigError as exc:  # named on the command line in another spelling
+            checks.append(Check(f"config{suffix}", False, str(exc), "fix that key"))
+            continue
         except (NotOurRegistry, InputError):
             checks.append(
                 Check(
@@ -322,7 +343,55 @@ def run(
                 )
             )
             continue
-        checks.extend(_registry_checks(settings, probes, identities, docker_path, suffix, clock))
+        checks.extend(
+            _registry_checks(settings, probes, identities, docker_path, suffix, clock, env)
+        )
+    if docker_path is not None:
+        checks.extend(_unserved_routes(docker_path, loaded, source))
     checks.append(_cache_check(loaded, env))
     checks.append(_daemon_check(loaded, env))
-    return checks
+    return _advice_once(checks)
+
+
+def _unserved_routes(path: str, loaded: config.Config, source: str) -> list[Check]:
+    """A credHelpers entry that sends a host to xecr which xecr answers "not found" for:
+    Docker then pulls from it without credentials."""
+    try:
+        document = dockerconfig.load(path)
+    except ConfigError:
+        return []  # already reported by the docker config check
+    helpers = document.get("credHelpers")
+    if not isinstance(helpers, dict):
+        return []
+    found: list[Check] = []
+    for host, helper in helpers.items():
+        if helper != dockerconfig.HELPER_NAME or not isinstance(host, str):
+            continue
+        try:
+            loaded.resolve(host)
+        except (NotOurRegistry, InputError):
+            found.append(
+                Check(
+                    f"docker config [{host}]",
+                    False,
+                    f"{path}: credHelpers sends {host} to xecr, but it is neither an ECR "
+                    f"host nor a registry in {source}, so Docker pulls it without credentials",
+                    f"remove that entry, or `xecr configure {host} --registry-id ID`",
+                )
+            )
+        except ConfigError:
+            continue  # a broken section: reported with the config
+    return found
+
+
+def _advice_once(checks: list[Check]) -> list[Check]:
+    """The same hint on several failures (every registry without credentials) is given
+    on the first only."""
+    seen: set[str] = set()
+    out: list[Check] = []
+    for check in checks:
+        if check.hint and not check.ok and check.hint in seen:
+            check = replace(check, hint="see above")
+        seen.add(check.hint)
+        out.append(check)
+    return out

@@ -15,16 +15,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ecr_helper import refresh
-from ecr_helper.config import RegistrySettings
-from ecr_helper.errors import InputError, NotOurRegistry
+from ecr_helper import config, refresh
+from ecr_helper.errors import ConfigError, InputError, NotOurRegistry
 from ecr_helper.service import Service
 from ecr_helper.token import Token
 
 
 @dataclass(frozen=True)
 class Row:
-    """One registry as status shows it. ``expires_at`` is None when nothing is cached."""
+    """One registry as status shows it. ``expires_at`` is None when nothing is cached;
+    ``error`` is set (and the rest empty) when the registry's config section is broken."""
 
     registry: str
     registry_id: str
@@ -33,6 +33,9 @@ class Row:
     expires_at: float | None
     state: str
     configured: bool
+    role_arns: tuple[str, ...] = ()
+    external_id: bool = False
+    error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -40,9 +43,12 @@ class Row:
             "registry_id": self.registry_id,
             "region": self.region,
             "role_arn": self.role_arn,
+            "role_arns": list(self.role_arns),
+            "external_id_set": self.external_id,
             "expires_at": iso(self.expires_at),
             "state": self.state,
             "configured": self.configured,
+            "error": self.error,
         }
 
 
@@ -80,48 +86,54 @@ def countdown(seconds: float) -> str:
     return f"{secs}s"
 
 
+CONFIG_ERROR = "config error"
+
+
 def _row(
+    settings: config.RegistrySettings | None,
     host: str,
-    registry_id: str,
-    region: str,
-    role: str | None,
     token: Token | None,
     now: float,
     configured: bool,
 ) -> Row:
+    if settings is None:  # what is on disk, for a host the config no longer names
+        assert token is not None
+        roles: tuple[str, ...] = (token.role_arn,) if token.role_arn else ()
+        registry_id, region, external = token.registry_id, token.region, False
+    else:
+        roles, registry_id, region = settings.role_arns, settings.registry_id, settings.region
+        external = settings.external_id is not None
     return Row(
         registry=host,
         registry_id=registry_id,
         region=region,
-        role_arn=role,
+        role_arn=roles[-1] if roles else None,
         expires_at=token.expires_at if token is not None else None,
         state=refresh.state(token, now),
         configured=configured,
+        role_arns=roles,
+        external_id=external,
     )
 
 
-def _settings_row(
-    settings: RegistrySettings, token: Token | None, now: float, configured: bool
-) -> Row:
-    return _row(
-        settings.host,
-        settings.registry_id,
-        settings.region,
-        settings.role_arn,
-        token,
-        now,
-        configured,
-    )
+def _broken_row(host: str, error: ConfigError) -> Row:
+    return Row(host, "", "", None, None, CONFIG_ERROR, True, error=str(error))
 
 
 def rows(opened: Service, now: float) -> list[Row]:
-    """Configured registries in file order, then cached-only ones by host."""
+    """Configured registries in file order (broken sections last), then cached-only
+    ones by host."""
     out: list[Row] = []
     seen: set[str] = set()
     for host in opened.config.hosts():
+        error = opened.config.error_for(host)
+        if error is not None:
+            out.append(_broken_row(host, error))
+            seen.add(host)
+            continue
         settings = opened.settings(host)
         token = opened.cached(settings)
-        out.append(_settings_row(settings, token, now, True))
+        out.append(_row(settings, settings.host, token, now, True))
         seen.add(settings.host)
     cached: dict[str, list[tuple[str, Token]]] = {}
     for key, token in opened.store.entries().items():
@@ -134,15 +146,13 @@ def rows(opened: Service, now: float) -> list[Row]:
             # An alias since removed from the config: `get` would refuse it, so
             # show what is on disk as it is.
             _, token = max(cached[host], key=lambda item: item[1].expires_at)
-            out.append(
-                _row(host, token.registry_id, token.region, token.role_arn, token, now, False)
-            )
+            out.append(_row(None, host, token, now, False))
             continue
         key = opened.key(settings)
         # Entries under other keys belong to other identities (another profile or
         # access key): `get` here would not serve them.
         token = next((t for k, t in cached[host] if k == key), None)
-        out.append(_settings_row(settings, token, now, False))
+        out.append(_row(settings, settings.host, token, now, False))
     return out
 
 
@@ -154,22 +164,51 @@ def collect(
     return rows(opened, clock()), DaemonState(opened.daemon_pid())
 
 
-HEADERS = ("REGISTRY", "REGISTRY ID", "REGION", "ROLE", "EXPIRES IN", "STATE")
+HEADERS = ("REGISTRY", "REGISTRY ID", "REGION", "ROLE", "EXTERNAL ID", "EXPIRES", "STATE")
+
+
+def expires_text(row: Row, now: float) -> str:
+    """``in 11h59m`` or ``2m5s ago``: never a bare countdown beside an "expired" state."""
+    if row.expires_at is None:
+        return "-"
+    left = row.expires_at - now
+    return f"in {countdown(left)}" if left > 0 else f"{countdown(-left)} ago"
+
+
+def state_text(row: Row, now: float) -> str:
+    if row.state == refresh.EXPIRED and row.expires_at is not None and row.expires_at > now:
+        # Still valid for a little while, but too close to its end to be served.
+        return "past its serve window"
+    return row.state
 
 
 def table(found: list[Row], daemon: DaemonState, now: float) -> str:
-    """The text table, then the daemon line."""
+    """The text table, a line per broken config section, then the daemon line."""
     if not found:
         body = "no registries configured or cached (add one with `xecr configure REGISTRY`)\n"
         return body + daemon.line() + "\n"
     cells = [HEADERS]
     for row in found:
-        left = "-" if row.expires_at is None else countdown(row.expires_at - now)
-        # ECR Public has no registry id.
-        registry_id = row.registry_id or "(public)"
-        cells.append((row.registry, registry_id, row.region, row.role_arn or "-", left, row.state))
+        cells.append(
+            (
+                _printable(row.registry),
+                # ECR Public has no registry id.
+                row.registry_id or ("-" if row.error else "(public)"),
+                row.region or "-",
+                " -> ".join(row.role_arns) or "-",
+                "set" if row.external_id else "-",
+                expires_text(row, now),
+                state_text(row, now),
+            )
+        )
     widths = [max(len(line[i]) for line in cells) for i in range(len(HEADERS))]
     lines = [
         "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in cells
     ]
+    lines.extend(f"{_printable(row.registry)}: {row.error}" for row in found if row.error)
     return "\n".join(lines) + "\n" + daemon.line() + "\n"
+
+
+def _printable(text: str) -> str:
+    # A broken section's name is whatever the file says, newlines included.
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")

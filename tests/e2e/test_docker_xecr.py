@@ -140,20 +140,43 @@ def test_pull_through_cache_paths_need_nothing_special(
     assert fake_aws.calls("GetAuthorizationToken") == 1
 
 
-def test_pull_fails_with_a_clear_line_when_the_role_is_denied(
+def _assert_names_the_role_and_the_fix(output: str, host: str) -> None:
+    """The helper's stderr line, as the client printed it to the person."""
+    assert "Traceback" not in output
+    [line] = [x for x in output.splitlines() if "xecr: " in x]
+    assert f"xecr: {host}: AssumeRole denied for {PULL_ROLE} (AccessDenied)" in line
+    assert "check that role's trust policy" in line
+    assert f"xecr doctor {host}" in line
+
+
+def test_docker_pull_shows_which_role_was_denied_and_what_to_check(
     fake_aws: FakeAws, setup: Setup
 ) -> None:
+    """Docker swallows the helper's stdout on pull ("no basic auth credentials") but shows
+    its stderr: the person sees the role ARN and the fix, not just Docker's words."""
     reg, docker = setup.registry, setup.docker
     fake_aws.fail("AssumeRole", "access_denied")
     result = docker.run("pull", reg.ref("team/app", "1"), check=False, timeout=120)
     assert result.returncode != 0
-    output = result.stdout + result.stderr
-    assert "Traceback" not in output
-    # The docker CLI swallows a helper's failure on pull ("no basic auth
-    # credentials"); the helper's one line, naming the role, is in xecr's log.
+    _assert_names_the_role_and_the_fix(result.stdout + result.stderr, reg.host)
+    # The line is in xecr's log too.
     log_text = (Path(os.environ["XDG_STATE_HOME"]) / "xecr" / "log" / "xecr.log").read_text()
     assert f"AssumeRole denied for {PULL_ROLE}" in log_text
-    assert "trust policy" in log_text
+    assert fake_aws.calls("GetAuthorizationToken") == 0
+
+
+def test_skopeo_inspect_shows_which_role_was_denied_and_what_to_check(
+    fake_aws: FakeAws, setup: Setup, tmp_path: Path
+) -> None:
+    reg = setup.registry
+    skopeo = harness.make_skopeo(
+        tmp_path / "skopeo", path_prepend=[setup.bin_dir], extra_env=setup.env
+    )
+    skopeo.write_auth(cred_helpers={reg.host: "xecr"})
+    fake_aws.fail("AssumeRole", "access_denied")
+    result = skopeo.inspect(reg.ref("team/app", "1"), check=False)
+    assert result.returncode != 0
+    _assert_names_the_role_and_the_fix(result.stdout + result.stderr, reg.host)
     assert fake_aws.calls("GetAuthorizationToken") == 0
 
 
