@@ -11,7 +11,6 @@ share with other tools (the TOML config, Docker's ``config.json``).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import stat
 import time
@@ -20,7 +19,7 @@ from ecr_helper.errors import CacheError, ConfigError, XecrError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    pass
 
 # A private folder may be group-readable (the machine-wide cache is shared
 # with the docker group) but never group-writable or open to others.
@@ -202,36 +201,51 @@ def remove(path: str) -> bool:
 EDIT_LOCK_WAIT = 10.0
 
 
-@contextlib.contextmanager
-def folder_lock(folder: str, wait: float = EDIT_LOCK_WAIT) -> Iterator[None]:
+class folder_lock:
     """Hold an exclusive flock on ``folder`` itself while a file in it is edited.
 
     The lock is on the folder, not the file: the file is replaced by a rename,
     so a lock on it would be on the old inode, and a sidecar lock file would
     litter folders that belong to people and to Docker. Raises
     :class:`XecrError` naming the folder when the lock is not had in ``wait``.
+    (A class, not ``contextlib.contextmanager``: that import would land on the
+    cached get's path, which imports this module.)
     """
-    import fcntl
 
-    try:
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | os.O_CLOEXEC)
-    except OSError as exc:
-        raise XecrError(f"cannot open folder {folder} to lock it: {exc.strerror}") from None
-    try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise XecrError(
-                        f"another process has been editing files in {folder} for over "
-                        f"{wait:.0f} s (another `xecr configure`?); try again"
-                    ) from None
-                time.sleep(0.01)
-            except OSError as exc:
-                raise XecrError(f"cannot lock folder {folder}: {exc.strerror}") from None
-        yield
-    finally:
-        os.close(fd)  # closing the last descriptor releases the flock
+    def __init__(self, folder: str, wait: float = EDIT_LOCK_WAIT) -> None:
+        self.folder = folder
+        self.wait = wait
+        self._fd: int | None = None
+
+    def __enter__(self) -> None:
+        import fcntl
+
+        folder, wait = self.folder, self.wait
+        try:
+            fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | os.O_CLOEXEC)
+        except OSError as exc:
+            raise XecrError(f"cannot open folder {folder} to lock it: {exc.strerror}") from None
+        try:
+            deadline = time.monotonic() + wait
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise XecrError(
+                            f"another process has been editing files in {folder} for over "
+                            f"{wait:.0f} s (another `xecr configure`?); try again"
+                        ) from None
+                    time.sleep(0.01)
+                except OSError as exc:
+                    raise XecrError(f"cannot lock folder {folder}: {exc.strerror}") from None
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the last descriptor releases the flock
+            self._fd = None

@@ -51,34 +51,59 @@ def _read_fd(
     fd: int, limit: int, complete: Callable[[bytes], bool], grace: float, what: str
 ) -> bytes:
     import os
-    import select
 
     data = b""
     deadline = time.monotonic() + FIRST_BYTE_WAIT
     whole = False
-    while len(data) <= limit:
-        remaining = deadline - time.monotonic()
-        try:
-            ready, _, _ = select.select([fd], [], [], max(0.0, remaining))
-        except (OSError, ValueError):
-            ready = [fd]  # not selectable (a closed fd): let read() tell
-        if not ready:
-            if whole:
-                break
-            if not data:
+    # Docker has usually written and closed stdin by the time xecr reads it:
+    # read without waiting first, so `select` is imported only when a wait is due.
+    try:
+        blocking: bool | None = os.get_blocking(fd)
+        os.set_blocking(fd, False)
+    except OSError:
+        blocking = None
+    try:
+        while len(data) <= limit:
+            try:
+                chunk = os.read(fd, limit + 1 - len(data))
+            except BlockingIOError:
+                if _wait_readable(fd, deadline - time.monotonic()):
+                    continue
+                if whole:
+                    break
+                if not data:
+                    raise InputError(
+                        f"nothing arrived on stdin within {FIRST_BYTE_WAIT:.0f} s; expected {what}"
+                    ) from None
                 raise InputError(
-                    f"nothing arrived on stdin within {FIRST_BYTE_WAIT:.0f} s; expected {what}"
-                )
-            raise InputError(f"stdin was not closed within {EOF_WAIT:.0f} s; expected {what}")
-        try:
-            chunk = os.read(fd, limit + 1 - len(data))
-        except BlockingIOError:
-            continue
-        except OSError:
-            break  # a closed or unreadable stdin ends the request
-        if not chunk:
-            break
-        data += chunk
-        whole = complete(data)
-        deadline = time.monotonic() + (grace if whole else EOF_WAIT)
+                    f"stdin was not closed within {EOF_WAIT:.0f} s; expected {what}"
+                ) from None
+            except OSError:
+                break  # a closed or unreadable stdin ends the request
+            if not chunk:
+                break
+            data += chunk
+            whole = complete(data)
+            deadline = time.monotonic() + (grace if whole else EOF_WAIT)
+    finally:
+        if blocking is not None:
+            try:
+                os.set_blocking(fd, blocking)  # stdin's file may be shared with our parent
+            except OSError:
+                pass
     return data
+
+
+def _wait_readable(fd: int, seconds: float) -> bool:
+    """Whether ``fd`` became readable within ``seconds``."""
+    import select
+
+    if seconds <= 0:
+        return False
+    try:
+        ready, _, _ = select.select([fd], [], [], seconds)
+    except (OSError, ValueError):
+        # Not selectable: poll by reading again shortly, still within the deadline.
+        time.sleep(min(0.05, seconds))
+        return True
+    return bool(ready)
