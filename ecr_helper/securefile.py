@@ -201,6 +201,24 @@ def remove(path: str) -> bool:
 EDIT_LOCK_WAIT = 10.0
 
 
+def flock_within(fd: int, wait: float, poll: float = 0.005) -> bool:
+    """Take an exclusive flock on ``fd``, trying until ``wait`` seconds have passed.
+
+    False when another holder kept it that long; other failures raise ``OSError``.
+    """
+    import fcntl
+
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(poll)
+
+
 class folder_lock:
     """Hold an exclusive flock on ``folder`` itself while a file in it is edited.
 
@@ -218,28 +236,21 @@ class folder_lock:
         self._fd: int | None = None
 
     def __enter__(self) -> None:
-        import fcntl
-
         folder, wait = self.folder, self.wait
         try:
             fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | os.O_CLOEXEC)
         except OSError as exc:
             raise XecrError(f"cannot open folder {folder} to lock it: {exc.strerror}") from None
         try:
-            deadline = time.monotonic() + wait
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        raise XecrError(
-                            f"another process has been editing files in {folder} for over "
-                            f"{wait:.0f} s (another `xecr configure`?); try again"
-                        ) from None
-                    time.sleep(0.01)
-                except OSError as exc:
-                    raise XecrError(f"cannot lock folder {folder}: {exc.strerror}") from None
+            try:
+                held = flock_within(fd, wait)
+            except OSError as exc:
+                raise XecrError(f"cannot lock folder {folder}: {exc.strerror}") from None
+            if not held:
+                raise XecrError(
+                    f"another process has been editing files in {folder} for over "
+                    f"{wait:.0f} s (another `xecr configure`?); try again"
+                )
         except BaseException:
             os.close(fd)
             raise

@@ -12,18 +12,21 @@ from __future__ import annotations
 import base64
 import json
 import os
+import queue
 import re
 import shutil
 import stat
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ecr_helper.config import RegistrySettings
+from ecr_helper.daemon import loop
 from ecr_helper.token import Token
 from tests.fakeaws import FakeAws
 
@@ -68,6 +71,22 @@ def wait_for(predicate: Callable[[], object], timeout: float = 3.0, what: str = 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.02)
+
+
+def serve_daemon(d: loop.Daemon) -> tuple[queue.SimpleQueue[str], threading.Thread]:
+    """Open ``d`` and serve it on a thread; :func:`stop_daemon` ends it."""
+    commands: queue.SimpleQueue[str] = queue.SimpleQueue()
+    d.open()
+    thread = threading.Thread(target=d.serve, args=(commands,), daemon=True)
+    thread.start()
+    return commands, thread
+
+
+def stop_daemon(commands: queue.SimpleQueue[str], thread: threading.Thread) -> None:
+    """Send STOP and require the daemon's thread to end within 10 s."""
+    commands.put(loop.STOP)
+    thread.join(timeout=10)
+    assert not thread.is_alive(), "the daemon did not stop within 10 s"
 
 
 def installed(name: str) -> str:

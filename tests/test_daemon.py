@@ -13,7 +13,6 @@ import itertools
 import json
 import logging
 import os
-import queue
 import shutil
 import signal
 import socket
@@ -35,7 +34,16 @@ from ecr_helper.errors import AlreadyRunning, AwsError, XecrError
 from ecr_helper.service import Service
 from ecr_helper.token import Token
 from tests.fakeaws import FakeAws
-from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE, installed, token_of, wait_for
+from tests.helpers import (
+    CENTRAL,
+    CENTRAL_HOST,
+    PULL_ROLE,
+    installed,
+    serve_daemon,
+    stop_daemon,
+    token_of,
+    wait_for,
+)
 
 OTHER = "333333333333"
 OTHER_HOST = f"{OTHER}.dkr.ecr.us-east-1.amazonaws.com"
@@ -177,20 +185,6 @@ class Fetcher:
             return sum(1 for h, _ in self.calls if h == host)
 
 
-def serve(d: daemon.Daemon) -> tuple[queue.SimpleQueue[str], threading.Thread]:
-    commands: queue.SimpleQueue[str] = queue.SimpleQueue()
-    d.open()
-    thread = threading.Thread(target=d.serve, args=(commands,), daemon=True)
-    thread.start()
-    return commands, thread
-
-
-def finish(commands: queue.SimpleQueue[str], thread: threading.Thread) -> None:
-    commands.put(daemon.STOP)
-    thread.join(timeout=5)
-    assert not thread.is_alive()
-
-
 def test_aws_errors_never_stop_it_one_log_line_each(
     write_config: Callable[[str], Path], records: list[logging.LogRecord]
 ) -> None:
@@ -210,12 +204,12 @@ def test_aws_errors_never_stop_it_one_log_line_each(
     key = cache.cache_key(loaded.resolve(CENTRAL_HOST), os.environ)
     store.write(key, Token("AWS", "old-secret", now, now + 2.0, CENTRAL_HOST, CENTRAL))
     fetch = Fetcher(2.0, script)
-    commands, thread = serve(daemon.Daemon(dict(os.environ), fetch=fetch))
+    commands, thread = serve_daemon(daemon.Daemon(dict(os.environ), fetch=fetch))
     try:
         wait_for(lambda: fetch.count() >= 4, 5, "three failures and a success")
         wait_for(lambda: any("fresh again" in r.getMessage() for r in records), 2, "recovery")
     finally:
-        finish(commands, thread)
+        stop_daemon(commands, thread)
     failures = [r.getMessage() for r in records if "failed (attempt" in r.getMessage()]
     assert len(failures) == 3, failures
     assert all("\n" not in line and secret not in line for line in failures)
@@ -235,7 +229,7 @@ def test_it_rereads_the_cache_and_fetches_nothing_another_process_refreshed(
     write_config(registries(CENTRAL_HOST))
     fetch = Fetcher(2.0)
     d = daemon.Daemon(dict(os.environ), fetch=fetch, rand=lambda: 0.0)  # refresh at exactly 1 s
-    commands, thread = serve(d)
+    commands, thread = serve_daemon(d)
     try:
         wait_for(lambda: fetch.count() == 1, 5, "the start-up fetch")
         started = fetch.calls[0][1]
@@ -248,7 +242,7 @@ def test_it_rereads_the_cache_and_fetches_nothing_another_process_refreshed(
         wait_for(lambda: fetch.count() == 2, 3, "the refresh planned from their token")
         assert fetch.calls[1][1] >= now + 1.0 - 0.05
     finally:
-        finish(commands, thread)
+        stop_daemon(commands, thread)
 
 
 def test_docker_config_sink_keeps_other_keys_and_follows_reloads(
@@ -258,7 +252,7 @@ def test_docker_config_sink_keeps_other_keys_and_follows_reloads(
     sink = tmp_path / "sink"
     fetch = Fetcher(3600.0)
     d = daemon.Daemon(dict(os.environ), fetch=fetch, docker_config_dir=str(sink))
-    commands, thread = serve(d)
+    commands, thread = serve_daemon(d)
     path = sink / "config.json"
 
     def auths() -> dict[str, str]:
@@ -285,7 +279,7 @@ def test_docker_config_sink_keeps_other_keys_and_follows_reloads(
         assert set(doc["auths"]) == {OTHER_HOST, "other.example.com"}
         assert list(d.targets) == [OTHER_HOST]
     finally:
-        finish(commands, thread)
+        stop_daemon(commands, thread)
 
 
 def test_a_bad_config_on_reload_keeps_the_previous_one(
@@ -293,14 +287,14 @@ def test_a_bad_config_on_reload_keeps_the_previous_one(
 ) -> None:
     path = write_config(registries(CENTRAL_HOST))
     d = daemon.Daemon(dict(os.environ), fetch=Fetcher(3600.0))
-    commands, thread = serve(d)
+    commands, thread = serve_daemon(d)
     try:
         path.write_text("[registries\n")
         commands.put(daemon.RELOAD)
         wait_for(lambda: any("reload failed" in r.getMessage() for r in records), 5, "a warning")
         assert list(d.targets) == [CENTRAL_HOST]
     finally:
-        finish(commands, thread)
+        stop_daemon(commands, thread)
 
 
 def test_instance_lock_in_process(tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import queue
 import signal
 import socket
 import subprocess
@@ -30,7 +29,17 @@ from ecr_helper.daemon.metrics import Metrics
 from ecr_helper.errors import AwsError
 from ecr_helper.token import Token
 from tests.fakeaws import FakeAws
-from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE, XECR, installed, known_secrets, run
+from tests.helpers import (
+    CENTRAL,
+    CENTRAL_HOST,
+    PULL_ROLE,
+    XECR,
+    installed,
+    known_secrets,
+    run,
+    serve_daemon,
+    stop_daemon,
+)
 
 
 def registries(*hosts: str) -> str:
@@ -106,20 +115,6 @@ class Fetcher:
         return Token("AWS", f"secret-{number}", now, now + self.lifetime, settings.host, CENTRAL)
 
 
-def serve(d: loop.Daemon) -> tuple[queue.SimpleQueue[str], threading.Thread]:
-    commands: queue.SimpleQueue[str] = queue.SimpleQueue()
-    d.open()
-    thread = threading.Thread(target=d.serve, args=(commands,), daemon=True)
-    thread.start()
-    return commands, thread
-
-
-def finish(commands: queue.SimpleQueue[str], thread: threading.Thread) -> None:
-    commands.put(loop.STOP)
-    thread.join(timeout=10)
-    assert not thread.is_alive()
-
-
 def notify_env(socket_path: str, watchdog_seconds: float) -> dict[str, str]:
     return dict(
         os.environ, NOTIFY_SOCKET=socket_path, WATCHDOG_USEC=str(int(watchdog_seconds * 1e6))
@@ -132,7 +127,7 @@ def test_ready_comes_after_the_first_round_then_pings_and_stopping(
     write_config(registries(CENTRAL_HOST))
     fetch = Fetcher(3600.0, hang_on=(1,))  # the first fetch waits for the test
     d = loop.Daemon(notify_env(notifications.path, 0.4), fetch=fetch)
-    commands, thread = serve(d)
+    commands, thread = serve_daemon(d)
     try:
         notifications.wait_for("WATCHDOG", 2)  # alive while the first fetch is under way
         assert not notifications.having("READY"), "ready before the first refresh ended"
@@ -144,7 +139,7 @@ def test_ready_comes_after_the_first_round_then_pings_and_stopping(
         pings = notifications.wait_for("WATCHDOG", len(notifications.having("WATCHDOG")) + 3)
         assert len(pings) >= 5
     finally:
-        finish(commands, thread)
+        stop_daemon(commands, thread)
     ((_, stopping),) = notifications.having("STOPPING")
     assert stopping["STOPPING"] == "1"
     assert len(notifications.having("READY")) == 1
@@ -158,13 +153,13 @@ def test_ready_comes_even_when_every_first_refresh_fails(
     def refuse(settings: RegistrySettings, quick: bool) -> Token:
         raise AwsError(f"AssumeRole denied for {PULL_ROLE}")
 
-    commands, thread = serve(loop.Daemon(notify_env(notifications.path, 10), fetch=refuse))
+    commands, thread = serve_daemon(loop.Daemon(notify_env(notifications.path, 10), fetch=refuse))
     try:
         notifications.wait_for("READY")
         ((_, ready),) = notifications.having("READY")
         assert ready["STATUS"] == f"0 of 1 registries served; retrying {CENTRAL_HOST}"
     finally:
-        finish(commands, thread)
+        stop_daemon(commands, thread)
 
 
 @pytest.mark.slow  # waits out the refresh bound in real time
@@ -176,7 +171,7 @@ def test_a_hung_refresh_stops_the_watchdog_pings_until_it_returns(
     fetch = Fetcher(2.0, hang_on=(2,))
     bound = 1.0
     d = loop.Daemon(notify_env(notifications.path, 0.2), fetch=fetch, refresh_bound=bound)
-    commands, thread = serve(d)
+    commands, thread = serve_daemon(d)
     try:
         notifications.wait_for("READY")
         deadline = time.monotonic() + 10
@@ -192,7 +187,7 @@ def test_a_hung_refresh_stops_the_watchdog_pings_until_it_returns(
         fetch.release.set()
         notifications.wait_for("WATCHDOG", len(notifications.having("WATCHDOG")) + 2, 5)
     finally:
-        finish(commands, thread)
+        stop_daemon(commands, thread)
 
 
 def test_throttled_refreshes_retry_with_full_jitter_and_are_counted(
@@ -231,14 +226,14 @@ def test_throttled_refreshes_retry_with_full_jitter_and_are_counted(
     )
     metrics = Metrics(d.views, clock=lambda: now[0])
     d.observe(metrics)
-    commands, thread = serve(d)
+    commands, thread = serve_daemon(d)
     try:
         deadline = time.monotonic() + 10
         while not stop_after.is_set() or len(calls) < 4:
             assert time.monotonic() < deadline, calls
             time.sleep(0.02)
     finally:
-        finish(commands, thread)
+        stop_daemon(commands, thread)
     gaps = [b - a for a, b in itertools.pairwise(calls)][:3]
     cap = schedule.UNKNOWN_LIFETIME_CAP  # no token seen yet
     assert cap >= 4.0

@@ -13,6 +13,7 @@ import os
 import stat
 import time
 
+from ecr_helper import securefile
 from ecr_helper.errors import AlreadyRunning, XecrError
 
 LOCK_NAME = "daemon.lock"
@@ -41,8 +42,6 @@ def acquire_instance(
     folder: str, mode: int = 0o600, gid: int | None = None, wait: float = _ACQUIRE_WAIT
 ) -> InstanceLock:
     """Take the folder's daemon lock at once, or raise :class:`AlreadyRunning`."""
-    import fcntl
-
     path = os.path.join(folder, LOCK_NAME)
     flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
@@ -56,15 +55,8 @@ def acquire_instance(
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
             raise XecrError(f"refusing {path}: not a regular file owned by you")
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise _held(folder, path, _read_pid(fd)) from None
-                time.sleep(0.005)
+        if not securefile.flock_within(fd, wait):
+            raise _held(folder, path, _read_pid(fd))
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         os.fchmod(fd, mode)
