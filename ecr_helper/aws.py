@@ -37,6 +37,8 @@ from ecr_helper.errors import (
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    from mypy_boto3_sts.client import STSClient
+
     from ecr_helper.config import RegistrySettings
 
 
@@ -122,6 +124,14 @@ def client(
         if mapped is None:
             raise AwsError(f"cannot set up the AWS {service.upper()} client ({exc})") from None
         raise mapped from None
+
+
+def sts_client(
+    sess: boto3.Session, region: str, timeouts: Timeouts, creds: dict[str, Any] | None
+) -> STSClient:
+    """An STS client (typed with boto3-stubs) acting as ``creds``, else the session's source."""
+    sts: STSClient = client(sess, "sts", region, timeouts, creds)
+    return sts
 
 
 def _describe(exc: Exception, service: str, region: str) -> AwsError | None:
@@ -236,7 +246,7 @@ def assume_chain(
         }
         if last and external_id:
             params["ExternalId"] = external_id
-        sts = client(sess, "sts", region, timeouts, creds)
+        sts = sts_client(sess, region, timeouts, creds)
 
         def denied(exc: bx.ClientError, role: str = role) -> AwsError:
             if exc.operation_name != "AssumeRole":  # the source (web identity) was refused
@@ -323,7 +333,7 @@ def caller_identity(
 ) -> str:
     """The ARN the source credentials belong to (GetCallerIdentity)."""
     sess = call_with(lambda: session(source_profile), "sts", region, session_error)
-    sts = client(sess, "sts", region, timeouts, None)
+    sts = sts_client(sess, region, timeouts, None)
     response = call_with(
         sts.get_caller_identity, "sts", region, lambda e: generic_error(e, "GetCallerIdentity")
     )

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
 
 from ecr_helper import aws, policy
 from ecr_helper.errors import AwsError, PolicyError
 from ecr_helper.policy import Document, Grants
+
+if TYPE_CHECKING:
+    from mypy_boto3_ecr.client import ECRClient
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,13 @@ class ApplyOutcome:
         return f"repository {self.repository} in {registry} ({self.region})"
 
 
-def _registry(registry_id: str | None) -> dict[str, str]:
+class _RegistryId(TypedDict, total=False):
+    """The optional ``registryId`` of ECR's repository calls (absent: the caller's own)."""
+
+    registryId: str
+
+
+def _registry(registry_id: str | None) -> _RegistryId:
     return {"registryId": registry_id} if registry_id else {}
 
 
@@ -73,7 +82,7 @@ def _explain(
 
 
 def read_policy(
-    ecr: Any, repository: str, registry_id: str | None, region: str
+    ecr: ECRClient, repository: str, registry_id: str | None, region: str
 ) -> tuple[Document | None, str]:
     """The repository's current policy (None when it has none) and the registry id."""
     try:
@@ -104,7 +113,7 @@ def read_policy(
 
 
 def apply(
-    ecr: Any,
+    ecr: ECRClient,
     *,
     repository: str,
     registry_id: str | None,
