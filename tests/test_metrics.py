@@ -211,7 +211,7 @@ def test_the_status_line_is_one_line_and_names_what_retries() -> None:
         ("9464", ("127.0.0.1", 9464)),
         (":9464", ("127.0.0.1", 9464)),
         ("127.0.0.1:9464", ("127.0.0.1", 9464)),
-        ("0.0.0.0:9464", ("0.0.0.0", 9464)),  # said explicitly
+        ("metrics.internal:9464", ("metrics.internal", 9464)),  # another host, said explicitly
         ("localhost:0", ("localhost", 0)),
         ("[::1]:9464", ("::1", 9464)),
     ],
