@@ -1,5 +1,5 @@
 """`python -m ecr_helper` runs the same program as the console scripts."""
 
-from ecr_helper.cli import main
+from ecr_helper.cli import run
 
-raise SystemExit(main())
+run()

@@ -156,7 +156,7 @@ def importtime_get(env: dict[str, str]) -> tuple[Run, set[str]]:
     env = {**env, "PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
     code = (
         "import sys; sys.argv = ['docker-credential-xecr', 'get']; "
-        "from ecr_helper.cli import main; raise SystemExit(main())"
+        "from ecr_helper.cli import run; run()"
     )
     run = run_get(env, [sys.executable, "-S", "-X", "importtime", "-c", code])
     return run, imported_modules(run[2])

@@ -5,6 +5,10 @@ dispatched before anything else is imported: argparse alone costs more than a
 cached ``get`` may spend. Failures are one line (on stdout for the protocol
 verbs, which is what Docker shows; on stderr for people's commands), exit 1;
 tracebacks go to the log file only.
+
+:func:`run` is the console scripts' entry point: :func:`main`, then, once a
+protocol verb has answered, the process ends without the interpreter's
+teardown (see :func:`_leave`).
 """
 
 from __future__ import annotations
@@ -17,18 +21,26 @@ from ecr_helper.errors import NotOurRegistry, XecrError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import NoReturn
+
+
+def run() -> NoReturn:
+    """The console scripts' entry point (``docker-credential-xecr``, ``xecr``)."""
+    code = main()
+    if _protocol_verb(sys.argv[1:], _is_helper(sys.argv[0])):
+        _leave(code)
+    raise SystemExit(code)
 
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     name = os.path.basename(prog or (sys.argv[0] if argv is None else "xecr"))
-    helper = name.startswith("docker-credential-")
+    helper = _is_helper(name)
     from ecr_helper.frontends.docker import VERBS
 
-    # `xecr version` is the people's command (argparse); Docker's `version` verb
-    # is answered when called by the helper's name.
-    if len(args) == 1 and args[0] in VERBS and (helper or args[0] != "version"):
-        return _protocol(args[0])
+    verb = _protocol_verb(args, helper)
+    if verb:
+        return _protocol(verb)
     if helper and args in (["-v"], ["--version"]):
         from ecr_helper.frontends.docker import version
 
@@ -60,6 +72,49 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         return parser.run(args)
     finally:
         _flush_stdout()
+
+
+def _is_helper(name: str) -> bool:
+    return os.path.basename(name).startswith("docker-credential-")
+
+
+def _protocol_verb(args: Sequence[str], helper: bool) -> str | None:
+    """The protocol verb ``args`` ask for, if they are one.
+
+    `xecr version` is the people's command (argparse); Docker's `version` verb
+    is answered when called by the helper's name.
+    """
+    from ecr_helper.frontends.docker import VERBS
+
+    if len(args) == 1 and args[0] in VERBS and (helper or args[0] != "version"):
+        return args[0]
+    return None
+
+
+def _leave(code: int) -> NoReturn:
+    """End a process that has answered a protocol verb, skipping the teardown.
+
+    Every ``docker pull`` waits for the helper to exit, and finalizing the
+    interpreter (clearing some hundred modules) takes about 4 ms, a tenth of
+    the whole cached ``get``. Once the answer is flushed nothing is left to
+    finalize: xecr's files are written atomically and closed, no lock is held.
+    The normal exit is kept whenever something might need it: another thread
+    is alive, or an ``atexit`` hook is registered (the log's handlers, a
+    coverage tool, a ``weakref.finalize``).
+    """
+    import atexit
+
+    pending = getattr(atexit, "_ncallbacks", None)
+    threading = sys.modules.get("threading")
+    if pending is None or pending() or (threading is not None and threading.active_count() > 1):
+        raise SystemExit(code)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            code = code or 120  # what the interpreter's own flush at exit would answer
+    os._exit(code)
 
 
 def _flush_stdout() -> None:

@@ -941,15 +941,15 @@ _XECR_SHIM = """#!{python}
 import sys
 
 sys.path.insert(0, {root!r})
-from ecr_helper.cli import main
+from ecr_helper.cli import run
 
-sys.exit(main())
+run()
 """
 
 
 def make_xecr_helper(bin_dir: Path, *, name: str = "docker-credential-xecr") -> Path:
     """Write ``bin_dir/docker-credential-xecr`` running this checkout's
-    ``ecr_helper.cli:main`` with the interpreter running the tests (which has
+    ``ecr_helper.cli:run`` with the interpreter running the tests (which has
     the dependencies), whatever ``python3`` on PATH is. Put ``bin_dir`` first
     on the docker CLI's PATH and map hosts to ``"xecr"`` in ``credHelpers``."""
     bin_dir.mkdir(parents=True, exist_ok=True)
