@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakeaws import FakeAws
+from tests.helpers import CONFIG
 
 # Variables that could point a test at a real account, a real profile or a
 # real user's files. They are removed before each test and set to safe values.
@@ -116,6 +117,13 @@ def write_config(isolated_env: Path) -> Callable[[str], Path]:
         return path
 
     return write
+
+
+@pytest.fixture
+def configured(write_config: Callable[[str], Path], fake_aws: FakeAws) -> FakeAws:
+    """The standard config (the central registry through the pull role) and the fake AWS."""
+    write_config(CONFIG)
+    return fake_aws
 
 
 @pytest.fixture

@@ -10,13 +10,12 @@ import json
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.fakeaws import FakeAws
-from tests.helpers import ANSWER, CENTRAL_HOST, CONFIG, installed
+from tests.helpers import ANSWER, CENTRAL_HOST, installed
 
 pytestmark = pytest.mark.slow
 
@@ -50,12 +49,6 @@ def run_program(
         timeout=60,
         check=False,
     )
-
-
-@pytest.fixture
-def configured(write_config: Callable[[str], Path], fake_aws: FakeAws) -> FakeAws:
-    write_config(CONFIG)
-    return fake_aws
 
 
 def test_a_cached_get_answers_then_ends_without_the_teardown(configured: FakeAws) -> None:

@@ -23,7 +23,6 @@ import pytest
 from tests.fakeaws import FakeAws
 from tests.helpers import (
     CENTRAL,
-    CONFIG,
     PULL_ROLE,
     Result,
     assert_answers,
@@ -84,12 +83,6 @@ FAULTS: dict[str, tuple[str, str, tuple[str, ...], int]] = {
         3,
     ),
 }
-
-
-@pytest.fixture
-def configured(write_config: Callable[[str], Path], fake_aws: FakeAws) -> FakeAws:
-    write_config(CONFIG)
-    return fake_aws
 
 
 def _entry(home: Path) -> Path:

@@ -55,12 +55,6 @@ NOBODY = 65534
 PLANTED = "planted-secret-not-from-aws"
 
 
-@pytest.fixture
-def configured(write_config: Callable[[str], Path], fake_aws: FakeAws) -> FakeAws:
-    write_config(CONFIG)
-    return fake_aws
-
-
 def _token_count(fake: FakeAws) -> int:
     return fake.calls("GetAuthorizationToken")
 

@@ -13,7 +13,7 @@ import os
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,6 @@ import pytest
 from tests.fakeaws import FakeAws
 from tests.helpers import (
     ANSWER,
-    CONFIG,
     PULL_ROLE,
     XECR,
     assert_answers,
@@ -58,12 +57,6 @@ def root_of_chain(fake: FakeAws) -> str | None:
     """The access key the first AssumeRole of the chain was signed with."""
     [first] = [r for r in fake.requests("AssumeRole") if r.params.get("RoleArn") == PULL_ROLE]
     return first.access_key_id
-
-
-@pytest.fixture
-def configured(write_config: Callable[[str], Path], fake_aws: FakeAws) -> FakeAws:
-    write_config(CONFIG)
-    return fake_aws
 
 
 def web_identity(tmp_path: Path, name: str, role: str) -> dict[str, str]:

@@ -9,7 +9,7 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,6 @@ from tests.fakeaws import FakeAws
 from tests.helpers import (
     ANSWER,
     CENTRAL_HOST,
-    CONFIG,
     HELPER,
     XECR,
     assert_answers,
@@ -38,12 +37,6 @@ KUBELET_REQUEST = {
     "kind": "CredentialProviderRequest",
     "image": f"{CENTRAL_HOST}/app:1",
 }
-
-
-@pytest.fixture
-def configured(write_config: Callable[[str], Path], fake_aws: FakeAws) -> FakeAws:
-    write_config(CONFIG)
-    return fake_aws
 
 
 def open_stdin(args: list[str], data: bytes) -> tuple[int, bytes, bytes, float]:
