@@ -17,10 +17,6 @@ import time
 
 from ecr_helper.errors import CacheError, ConfigError, XecrError
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    pass
-
 # A private folder may be group-readable (the machine-wide cache is shared
 # with the docker group) but never group-writable or open to others.
 _DIR_FORBIDDEN = 0o027

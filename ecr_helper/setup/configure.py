@@ -242,17 +242,13 @@ def edit(
 def _check_target(path: str) -> None:
     """Refuse to edit a file (or follow a symlink) that another user controls."""
     try:
-        link = os.lstat(path)
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        raise ConfigError(path, "", f"cannot read it: {exc.strerror}") from None
-    if stat.S_ISLNK(link.st_mode) and link.st_uid not in (os.geteuid(), 0):
-        raise ConfigError(
-            path, "", f"refused: a symlink owned by uid {link.st_uid}, not by you or root"
-        )
-    try:
-        info = os.stat(path)
+        info = os.lstat(path)
+        if stat.S_ISLNK(info.st_mode):
+            if info.st_uid not in (os.geteuid(), 0):
+                raise ConfigError(
+                    path, "", f"refused: a symlink owned by uid {info.st_uid}, not by you or root"
+                )
+            info = os.stat(path)
     except FileNotFoundError:
         return
     except OSError as exc:
