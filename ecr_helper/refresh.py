@@ -160,21 +160,22 @@ def renew(
     key: str,
     fetch: Fetch,
     lock_wait: float = LOCK_WAIT,
+    clock: Callable[[], float] = time.time,
 ) -> Token:
     """Fetch a new token now, whatever the cache holds, and store it (login, daemon).
 
     Failures are noted and shared as :func:`obtain`'s are: a renew queued behind a
     fetch that failed fails at once with its error instead of paying a second timeout."""
-    waiting_since = time.time()
+    waiting_since = clock()
     with cache.lock(key, lock_wait) as held:
-        failure = cache.failure_since(key, waiting_since, time.time()) if held else None
+        failure = cache.failure_since(key, waiting_since, clock()) if held else None
         if failure is not None:
             raise AwsError(failure)
         try:
             token = fetch(settings, False)
         except AwsError as exc:
             if held:
-                cache.note_failure(key, str(exc), time.time())
+                cache.note_failure(key, str(exc), clock())
             raise
         _store(cache, key, token)
         return token

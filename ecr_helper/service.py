@@ -105,7 +105,9 @@ class Service:
 
     def renew(self, settings: RegistrySettings) -> Token:
         """A new token now, whatever the cache holds, stored for ``get`` (login, daemon)."""
-        return refresh.renew(settings, self.store, self.key(settings), self._fetch)
+        return refresh.renew(
+            settings, self.store, self.key(settings), self._fetch, clock=self._clock
+        )
 
     def forget(self, settings: RegistrySettings) -> bool:
         """Remove ``settings``' cached token; whether there was one."""

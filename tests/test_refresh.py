@@ -314,6 +314,14 @@ def test_renew_failure_keeps_the_cached_token(store: FileCache) -> None:
     assert store.read(KEY) == cached
 
 
+def test_renew_notes_its_failure_on_the_clock_it_is_given(store: FileCache) -> None:
+    clock = Clock(T0)  # T0 is not now: a note stamped by time.time() would fall outside
+    fetch = Fetch(clock, error=AwsError("boom"))
+    with pytest.raises(AwsError):
+        refresh.renew(SETTINGS, store, KEY, fetch, lock_wait=1.0, clock=clock)
+    assert store.failure_since(KEY, T0 - 1.0, T0 + 1.0) == "boom"
+
+
 # -- waiting processes share the failure of the fetch they queued behind --------------------
 
 

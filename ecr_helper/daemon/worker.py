@@ -189,7 +189,13 @@ class Worker:
         whether AWS was overloaded (throttling, 5xx)."""
         try:
             return (
-                refresh.renew(self.target.settings, self._store, self.target.key, self._fetch),
+                refresh.renew(
+                    self.target.settings,
+                    self._store,
+                    self.target.key,
+                    self._fetch,
+                    clock=self._clock,
+                ),
                 "",
                 False,
             )
