@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Build every release artifact of this commit into dist/, with dist/SHA256SUMS:
+# the wheel and sdist, the self-contained Linux bundle, the .deb, the .rpm and
+# the OCI image archive. Reproducible: two builds of one commit, in two clones,
+# give the same SHA256SUMS (SOURCE_DATE_EPOCH is the last commit's time).
+#
+# Run from a clean clone on Debian 12 (as root it installs what it needs with
+# apt; pip fetches the build tools and the pinned dependencies). The same
+# recipe builds arm64 artifacts on an arm64 machine. See release/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# python3.11 (Debian's): the interpreter the bundle carries. gcc and
+# libc6-dev: the static launcher. rpm: rpmbuild. dpkg-deb comes with dpkg.
+PACKAGES="python3.11 python3.11-venv libpython3.11-stdlib gcc libc6-dev rpm git"
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    missing=""
+    for pkg in $PACKAGES; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
+    done
+    if [ -n "$missing" ]; then
+        echo "installing Debian packages:$missing"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        # shellcheck disable=SC2086 # a list of package names
+        apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    fi
+fi
+
+SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct)}
+export SOURCE_DATE_EPOCH
+venv=build/release-venv
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/python" -m pip install -q --disable-pip-version-check \
+    'build==1.6.1' 'twine>=6.1' 2>&1 | grep -v '^WARNING: Location' || true
+exec "$venv/bin/python" -m release "$@"
