@@ -74,8 +74,14 @@ def install_packages(site: Path, wheel: Path) -> None:
     subprocess.run([*pip, str(wheel)], check=True)
     shutil.rmtree(site / "bin", ignore_errors=True)
     for info in site.glob("*.dist-info"):
-        # direct_url.json names the wheel's path on this machine.
+        # direct_url.json names the wheel's path on this machine, and the
+        # console scripts removed above name this build's interpreter: drop
+        # both, and their RECORD lines.
         (info / "direct_url.json").unlink(missing_ok=True)
+        record = info / "RECORD"
+        lines = record.read_text().splitlines(keepends=True)
+        kept = [line for line in lines if not line.startswith("../") and "direct_url.json" not in line]
+        record.write_text("".join(kept))
     data = site / "botocore" / "data"
     for service in data.iterdir():
         if service.is_dir() and service.name not in BOTOCORE_SERVICES:
