@@ -99,6 +99,7 @@ def drop_shebangs(root: Path) -> None:
         if data.startswith(b"#!"):
             end = data.find(b"\n")
             path.write_bytes(b"#" + (data[end:] if end >= 0 else b""))
+            path.chmod(0o644)
 
 
 def _elf_files(root: Path) -> list[Path]:

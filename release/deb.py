@@ -54,6 +54,9 @@ LINTIAN_OVERRIDES = """\
 # packages, its bytecode is compiled at build time for the start-up of every
 # `docker pull`, and the static launcher runs that runtime's loader.
 xecr: shared-library-is-executable 0755 [usr/lib/xecr/lib/so/ld-linux-*]
+xecr: embedded-library * [usr/lib/xecr/*]
+xecr: package-installs-python-pycache-dir [usr/lib/xecr/*]
+xecr: statically-linked-binary [usr/lib/xecr/bin/xecr]
 """
 COPYRIGHT = """\
 Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
