@@ -10,6 +10,10 @@ of the medians (and the median of the per-round ratios):
 * cold ``get`` (cache folder emptied before each run) against a minimal boto3
   script doing the same two calls (AssumeRole, then GetAuthorizationToken)
   against the same loopback fake AWS; aim: within 1.2x;
+* with ``--dist DIR`` (what ``scripts/release.sh`` built): the cached ``get``
+  of the self-contained bundle, and of the packaged launcher
+  (``/usr/bin/docker-credential-xecr`` of the ``.deb``, unpacked), against the
+  pip-installed helper's; aims: no slower (1.0x) and at most 0.75x;
 * when ``docker-credential-ecr-login`` is installed: cached ``get`` against
   its cached ``get``, its ``~/.ecr/cache.json`` seeded so that it answers
   without any network call (checked, see :func:`prepare_ecr_login`).
@@ -59,6 +63,8 @@ from _env import (
 STDIN = CENTRAL_HOST.encode()
 FLOOR = "import re, sys; sys.stdin.read()"
 AIM = 1.2
+BUNDLE_AIM = 1.0
+PACKAGED_AIM = 0.75
 FORBIDDEN = ("boto3", "botocore", "keyring")
 
 BOTO3_GET = '''\
@@ -338,6 +344,32 @@ def profile(venv: Venv, cmd: Command) -> None:
     print("\n".join(line for line in lines[:40] if line.strip()))
 
 
+def unpack_release(dist: Path, tmp: Path) -> tuple[Path, Path]:
+    """The bundle's helper and the .deb's /usr/bin helper, unpacked from DIST."""
+    [tarball] = dist.glob("xecr-*-linux-*.tar.gz")
+    [deb] = dist.glob("xecr_*.deb")
+    bundle = tmp / "bundle"
+    bundle.mkdir()
+    subprocess.run(["tar", "-xzf", str(tarball), "-C", str(bundle)], check=True)
+    [top] = bundle.iterdir()
+    deb_root = tmp / "deb-root"
+    subprocess.run(["dpkg-deb", "-x", str(deb), str(deb_root)], check=True)
+    return top / "bin" / "docker-credential-xecr", deb_root / "usr/bin/docker-credential-xecr"
+
+
+def release_rows(args: argparse.Namespace, tmp: Path, cached: Command) -> list[str]:
+    bundle, packaged = unpack_release(args.dist, tmp)
+    rows = []
+    for label, binary, aim in (
+        ("bundle cached get", bundle, BUNDLE_AIM),
+        ("packaged cached get", packaged, PACKAGED_AIM),
+    ):
+        command = Command(label, [str(binary), "get"], cached.env)
+        check(command, run_once(command))
+        rows.append(row(label, paired(command, cached, args.rounds, args.warmup), aim))
+    return rows
+
+
 def bench(args: argparse.Namespace, tmp: Path) -> int:
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"building a venv with a real install of xecr in {tmp} ...", file=sys.stderr)
@@ -389,6 +421,8 @@ def bench(args: argparse.Namespace, tmp: Path) -> int:
             raise BenchError("a cached get made a network call during the rounds")
         rows.append(row("cached get", result, AIM))
         slow = result.ratio() > AIM
+        if args.dist is not None:
+            rows += release_rows(args, tmp, cached)
 
         if not args.skip_cold:
             fake.reset()
@@ -448,6 +482,11 @@ def main(argv: list[str] | None = None) -> int:
         "--import-runs", type=int, default=5, help="-X importtime runs whose medians are listed"
     )
     parser.add_argument("--skip-cold", action="store_true", help="skip cold get vs boto3")
+    parser.add_argument(
+        "--dist",
+        type=Path,
+        help="release artifacts (scripts/release.sh): also time the bundle and the .deb's launcher",
+    )
     parser.add_argument(
         "--skip-ecr-login",
         action="store_true",
