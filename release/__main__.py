@@ -54,8 +54,9 @@ def glibc_note(staging: Path) -> str:
     """What the bundle asks of the host's C library: nothing, it carries its own."""
     libc = (staging / "lib" / "so" / "libc.so.6").read_bytes()
     found = re.search(rb"GNU C Library [^\n]*release version ([0-9]+(?:\.[0-9]+)+)", libc)
+    carried = found.group(1).decode() if found else "?"
     return (
-        f"host glibc needed: none (the bundle carries glibc {found.group(1).decode() if found else '?'} "
+        f"host glibc needed: none (the bundle carries glibc {carried} "
         "and a static launcher; Linux kernel 3.2 or newer)"
     )
 
@@ -95,7 +96,7 @@ def main() -> int:
     oci.build(staging, work / "oci", out, ver, arch, epoch)
     sums(out)
     for path in sorted(out.iterdir()):
-        print(f"{path.stat().st_size / 1e6:8.1f} MB  {path.relative_to(REPO) if REPO in path.parents else path}")
+        print(f"{path.stat().st_size / 1e6:8.1f} MB  {path.name}")
     print(glibc_note(staging))
     print(f"built in {time.monotonic() - started:.0f} s (SOURCE_DATE_EPOCH={epoch})")
     return 0

@@ -80,7 +80,9 @@ def install_packages(site: Path, wheel: Path) -> None:
         (info / "direct_url.json").unlink(missing_ok=True)
         record = info / "RECORD"
         lines = record.read_text().splitlines(keepends=True)
-        kept = [line for line in lines if not line.startswith("../") and "direct_url.json" not in line]
+        kept = [
+            line for line in lines if not line.startswith("../") and "direct_url.json" not in line
+        ]
         record.write_text("".join(kept))
     data = site / "botocore" / "data"
     for service in data.iterdir():

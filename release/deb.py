@@ -8,8 +8,8 @@ import io
 import os
 import shutil
 import subprocess
-from email.utils import format_datetime
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from pathlib import Path
 
 from release import reproducible, system_files

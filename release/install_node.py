@@ -9,6 +9,8 @@ PLUGIN_DIR/docker-credential-xecr to HOST_DIR's launcher as the node sees it
 stopped, so a DaemonSet's only container stays Ready.
 """
 
+from __future__ import annotations
+
 import os
 import shutil
 import signal
@@ -18,14 +20,14 @@ USAGE = "usage: install-node [--wait] HOST_DIR PLUGIN_DIR"
 HOST_PREFIX = "/host"
 
 
-def _as_node_sees(path):
+def _as_node_sees(path: str) -> str:
     path = os.path.abspath(path)
     if path == HOST_PREFIX or path.startswith(HOST_PREFIX + "/"):
         return path[len(HOST_PREFIX) :] or "/"
     return path
 
 
-def install(bundle, target, plugins):
+def install(bundle: str, target: str, plugins: str) -> str:
     parent = os.path.dirname(os.path.abspath(target))
     os.makedirs(parent, exist_ok=True)
     fresh = target + ".new"
@@ -47,7 +49,7 @@ def install(bundle, target, plugins):
     return link
 
 
-def main(argv):
+def main(argv: list[str]) -> int:
     wait = "--wait" in argv
     args = [arg for arg in argv if arg != "--wait"]
     if len(args) != 2 or any(arg.startswith("-") for arg in args):
@@ -57,7 +59,8 @@ def main(argv):
     try:
         link = install(bundle, args[0], args[1])
     except OSError as exc:
-        print(f"xecr install-node: cannot install into {exc.filename}: {exc.strerror}", file=sys.stderr)
+        where = exc.filename
+        print(f"xecr install-node: cannot install into {where}: {exc.strerror}", file=sys.stderr)
         return 1
     print(f"xecr install-node: installed {args[0]}; {link} -> {os.readlink(link)}", flush=True)
     if wait:

@@ -37,9 +37,12 @@ def _json(value: object) -> bytes:
 
 def _layer(root: Path, epoch: int) -> bytes:
     """ROOT as a tar, with FOLDERS' owners and modes."""
-    plain = tarfile.open(fileobj=io.BytesIO(reproducible.tar_bytes(root, "", epoch)))
+    source = io.BytesIO(reproducible.tar_bytes(root, "", epoch))
     buffer = io.BytesIO()
-    with plain, tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as out:
+    with (
+        tarfile.open(fileobj=source) as plain,
+        tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as out,
+    ):
         for info in plain.getmembers():
             if info.name in FOLDERS:
                 info.mode, info.uid = FOLDERS[info.name]

@@ -36,7 +36,8 @@ def test_wheel_installs_into_a_clean_venv_and_answers(dist: Path, tmp_path: Path
         text=True,
         timeout=60,
     )
-    assert (not_ours.returncode, not_ours.stdout) == (1, "credentials not found in native keychain\n")
+    assert not_ours.returncode == 1
+    assert not_ours.stdout == "credentials not found in native keychain\n"
 
 
 def test_wheel_metadata_is_complete_and_names_no_placeholder(dist: Path) -> None:
