@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ecr_helper import config
+from ecr_helper import config, registry
 from tests.fakeaws import FakeAws
 from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE
 
@@ -364,6 +364,107 @@ def test_without_a_usable_python_in_a_scratch_root_it_says_so(tmp_path: Path) ->
     )
     assert done.returncode == 1
     assert "no Python 3.11 or newer found" in done.stderr
+
+
+# -- every host and region xecr serves -------------------------------------------------------
+
+ECR_HOSTS = [
+    # (host, region, role partition)
+    (f"{CENTRAL}.dkr.ecr.us-east-1.amazonaws.com", "us-east-1", "aws"),
+    (f"{CENTRAL}.dkr.ecr-fips.us-east-2.amazonaws.com", "us-east-2", "aws"),
+    (f"{CENTRAL}.dkr.ecr.us-gov-west-1.amazonaws.com", "us-gov-west-1", "aws-us-gov"),
+    (f"{CENTRAL}.dkr-ecr.eu-west-1.on.aws", "eu-west-1", "aws"),
+    (f"{CENTRAL}.dkr-ecr-fips.us-gov-east-1.on.aws", "us-gov-east-1", "aws-us-gov"),
+    (f"{CENTRAL}.dkr.ecr.cn-north-1.amazonaws.com.cn", "cn-north-1", "aws-cn"),
+    (f"{CENTRAL}.dkr-ecr.cn-northwest-1.on.amazonwebservices.com.cn", "cn-northwest-1", "aws-cn"),
+    (f"{CENTRAL}.dkr.ecr.us-iso-east-1.c2s.ic.gov", "us-iso-east-1", "aws-iso"),
+    (f"{CENTRAL}.dkr.ecr.us-isob-east-1.sc2s.sgov.gov", "us-isob-east-1", "aws-iso-b"),
+    (f"{CENTRAL}.dkr.ecr.eu-isoe-west-1.cloud.adc-e.uk", "eu-isoe-west-1", "aws-iso-e"),
+    (f"{CENTRAL}.dkr.ecr.us-isof-south-1.csp.hci.ic.gov", "us-isof-south-1", "aws-iso-f"),
+    (f"{CENTRAL}.dkr.ecr.eusc-de-east-1.amazonaws.eu", "eusc-de-east-1", "aws-eusc"),
+    (f"{CENTRAL}.dkr.ecr-fips.eusc-de-east-1.amazonaws.eu", "eusc-de-east-1", "aws-eusc"),
+]
+
+
+def role_in(partition: str) -> str:
+    return f"arn:{partition}:iam::222222222222:role/pull"
+
+
+@pytest.mark.parametrize(("host", "region", "partition"), ECR_HOSTS, ids=[h[0] for h in ECR_HOSTS])
+def test_every_ecr_host_family_is_accepted(
+    tmp_path: Path, host: str, region: str, partition: str
+) -> None:
+    parsed = registry.parse_ecr_host(host)
+    assert parsed is not None and parsed.region == region  # the table is xecr's own
+    for n, how in enumerate((["--registry", host.upper()], ["--registry-id", CENTRAL])):
+        if how[0] == "--registry-id" and (parsed.fips or parsed.dualstack):
+            continue  # --registry-id names the canonical host only
+        root = tmp_path / str(n)
+        done = bootstrap(root, "--role-arn", role_in(partition), *how, "--region", region)
+        assert done.returncode == 0, done.stderr
+        loaded = config.parse_file(str(root / "etc/xecr/config.toml"), system=True)
+        assert loaded.hosts() == [host]
+        settings = loaded.resolve(host)
+        assert (settings.registry_id, settings.region) == (CENTRAL, region)
+        assert settings.role_arns == (role_in(partition),)
+        doc = json.loads((root / "root/.docker/config.json").read_text())
+        assert doc["credHelpers"] == {host: "xecr"}
+
+
+LOOK_ALIKES = [
+    f"{CENTRAL}.dkr.ecr.us-east-1.amazonaws.com.evil.example",
+    f"{CENTRAL}.dkr.ecr.us-east-1.amazonaws.eu",  # a region outside the domain's partition
+    f"{CENTRAL}.dkr.ecr.eusc-de-east-1.amazonaws.com",
+    f"{CENTRAL}.dkr.ecr.cn-north-1.amazonaws.com",
+    f"{CENTRAL}.dkr-ecr.us-east-1.amazonaws.com",  # dual-stack kind, IPv4 domain
+    f"{CENTRAL}.dkr.ecr.us-east-1.on.aws",  # IPv4 kind, dual-stack domain
+    f"{CENTRAL}.dkr-ecr.eusc-de-east-1.amazonaws.eu",
+    f"{CENTRAL[:-1]}.dkr.ecr.us-east-1.amazonaws.com",
+    f"{CENTRAL}.dkr.ecr.lala-land-1.amazonaws.com",
+    f"{CENTRAL}.dkr.ecr.us-east-1.c2s.ic.gov",
+    f"evil.{CENTRAL}.dkr.ecr.us-east-1.amazonaws.com",
+]
+
+
+@pytest.mark.parametrize("host", LOOK_ALIKES)
+def test_look_alike_hosts_are_not_ecr(tmp_path: Path, host: str) -> None:
+    assert registry.parse_ecr_host(host) is None  # the table is xecr's own
+    region = host.split(".")[3] if host[0].isdigit() else "us-east-1"
+    if not registry.is_region(region):
+        region = "us-east-1"
+    partition = registry.region_partition(region)
+    args = ["--role-arn", role_in(partition), "--registry", host, "--region", region]
+    done = bootstrap(tmp_path / "root", *args)
+    assert done.returncode == 2, done.stderr
+    assert f"--registry {host} is not an ECR host name" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("region", "partition"),
+    [("us-east-1", "aws-cn"), ("eusc-de-east-1", "aws"), ("us-gov-west-1", "aws")],
+)
+def test_a_role_from_another_partition_is_refused(
+    tmp_path: Path, region: str, partition: str
+) -> None:
+    args = ["--role-arn", role_in(partition), "--registry-id", CENTRAL, "--region", region]
+    done = bootstrap(tmp_path / "root", *args)
+    assert done.returncode == 2
+    assert f"--role-arn is in the partition {partition}" in done.stderr
+
+
+@pytest.mark.parametrize("host", ["public.ecr.aws", "ecr-public.aws.com"])
+def test_ecr_public(tmp_path: Path, host: str) -> None:
+    root = tmp_path / "root"
+    args = ["--role-arn", PULL_ROLE, "--registry", host, "--region", "us-east-1"]
+    done = bootstrap(root, *args)
+    assert done.returncode == 0, done.stderr
+    loaded = config.parse_file(str(root / "etc/xecr/config.toml"), system=True)
+    assert loaded.hosts() == ["public.ecr.aws"]
+    assert loaded.resolve(host).role_arns == (PULL_ROLE,)
+    doc = json.loads((root / "root/.docker/config.json").read_text())
+    assert doc["credHelpers"] == {host: "xecr"}
+    refused = bootstrap(tmp_path / "other", *args, "--registry-id", CENTRAL)
+    assert refused.returncode == 2 and "has no registry id" in refused.stderr
 
 
 # -- the service definitions ------------------------------------------------------------

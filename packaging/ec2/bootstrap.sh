@@ -1,4 +1,5 @@
 #!/bin/bash
+# shellcheck disable=SC2015 # "A && B || die" is meant: die when any check fails
 # xecr EC2 bootstrap: run from user-data (as root) to set up a machine-wide
 # xecr with no hands on the machine.
 #
@@ -62,18 +63,84 @@ done
 
 # -- check the arguments (they go into a TOML file: only safe characters pass) --------
 
-ARN_RE='^arn:aws(-cn|-us-gov|-iso|-iso-b|-iso-e|-iso-f)?:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]{1,512}$'
-REGION_RE='^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$'
+# The partitions, regions and ECR host names xecr serves (ecr_helper/registry.py and
+# ecr_helper/config_schema.py; the README's "Registries xecr serves").
+ARN_RE='^arn:(aws(-cn|-us-gov|-iso|-iso-b|-iso-e|-iso-f|-eusc)?):iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]{1,512}$'
+REGION_RE='^(us|eu|ap|sa|ca|me|af|il|mx|cn|us-gov|us-iso|us-isob|eu-isoe|us-isof|eusc-de)-[a-z]+-[0-9]{1,2}$'
 ID_RE='^[0-9]{12}$'
 EXTERNAL_ID_RE='^[A-Za-z0-9_+=,.@:/-]{2,1224}$'
 HOST_RE='^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$'
-ECR_HOST_RE='^([0-9]{12})\.dkr\.ecr(-fips)?\.([a-z]{2}(-[a-z]+)+-[0-9]{1,2})\.amazonaws\.com(\.cn)?$'
+ECR_DOMAINS='amazonaws\.com|amazonaws\.com\.cn|on\.aws|on\.amazonwebservices\.com\.cn|c2s\.ic\.gov|sc2s\.sgov\.gov|cloud\.adc-e\.uk|csp\.hci\.ic\.gov|amazonaws\.eu'
+ECR_HOST_RE="^([0-9]{12})\\.(dkr\\.ecr|dkr\\.ecr-fips|dkr-ecr|dkr-ecr-fips)\\.([a-z0-9-]+)\\.($ECR_DOMAINS)\$"
 USER_RE='^[a-z_][a-z0-9_.-]{0,31}$'
+
+# partition_of REGION: the partition a valid region name belongs to.
+partition_of() {
+    case "$1" in
+        us-gov-*) echo aws-us-gov ;;
+        us-isob-*) echo aws-iso-b ;;
+        us-isof-*) echo aws-iso-f ;;
+        us-iso-*) echo aws-iso ;;
+        eu-isoe-*) echo aws-iso-e ;;
+        eusc-de-*) echo aws-eusc ;;
+        cn-*) echo aws-cn ;;
+        *) echo aws ;;
+    esac
+}
+
+# partition_domain PARTITION: the domain of ECR's (IPv4) host names there.
+partition_domain() {
+    case "$1" in
+        aws-cn) echo amazonaws.com.cn ;;
+        aws-iso) echo c2s.ic.gov ;;
+        aws-iso-b) echo sc2s.sgov.gov ;;
+        aws-iso-e) echo cloud.adc-e.uk ;;
+        aws-iso-f) echo csp.hci.ic.gov ;;
+        aws-eusc) echo amazonaws.eu ;;
+        *) echo amazonaws.com ;;
+    esac
+}
+
+# domain_partition DOMAIN: the partition an ECR domain serves (aws also holds GovCloud).
+domain_partition() {
+    case "$1" in
+        amazonaws.com.cn | on.amazonwebservices.com.cn) echo aws-cn ;;
+        c2s.ic.gov) echo aws-iso ;;
+        sc2s.sgov.gov) echo aws-iso-b ;;
+        cloud.adc-e.uk) echo aws-iso-e ;;
+        csp.hci.ic.gov) echo aws-iso-f ;;
+        amazonaws.eu) echo aws-eusc ;;
+        *) echo aws ;;
+    esac
+}
+
+# ecr_host_parts HOST: "ID REGION" when HOST is one of ECR's own host names; fails otherwise.
+# As in registry.parse_ecr_host: the kind (dual-stack or not) must fit the domain, and the
+# region must belong to the domain's partition.
+ecr_host_parts() {
+    [[ $1 =~ $ECR_HOST_RE ]] || return 1
+    local id=${BASH_REMATCH[1]} kind=${BASH_REMATCH[2]} region=${BASH_REMATCH[3]} domain=${BASH_REMATCH[4]}
+    local dualstack=0 want partition
+    [[ $region =~ $REGION_RE ]] || return 1
+    case "$kind" in dkr-ecr*) dualstack=1 ;; esac
+    case "$domain" in
+        on.aws | on.amazonwebservices.com.cn) [ "$dualstack" = 1 ] || return 1 ;;
+        *) [ "$dualstack" = 0 ] || return 1 ;;
+    esac
+    want=$(domain_partition "$domain")
+    partition=$(partition_of "$region")
+    [ "$partition" = "$want" ] || { [ "$want" = aws ] && [ "$partition" = aws-us-gov ]; } || return 1
+    printf '%s %s' "$id" "$region"
+}
 
 [ -n "$ROLE_ARN" ] || usage_error "--role-arn is required"
 [[ $ROLE_ARN =~ $ARN_RE ]] || usage_error "--role-arn $ROLE_ARN is not an IAM role ARN (arn:aws:iam::<12 digits>:role/NAME)"
+ARN_PARTITION=${BASH_REMATCH[1]}
 [ -n "$REGION" ] || usage_error "--region is required"
 [[ $REGION =~ $REGION_RE ]] || usage_error "--region $REGION is not an AWS region name (like us-east-1)"
+REGION_PARTITION=$(partition_of "$REGION")
+[ "$ARN_PARTITION" = "$REGION_PARTITION" ] ||
+    usage_error "--role-arn is in the partition $ARN_PARTITION but --region $REGION is in $REGION_PARTITION"
 [ -n "$REGISTRY_ID$REGISTRY" ] || usage_error "give --registry-id ID or --registry HOST"
 if [ -n "$REGISTRY_ID" ]; then
     [[ $REGISTRY_ID =~ $ID_RE ]] || usage_error "--registry-id $REGISTRY_ID is not a 12-digit AWS account id"
@@ -85,6 +152,8 @@ for user in ${DOCKER_USERS[@]+"${DOCKER_USERS[@]}"}; do
     [[ $user =~ $USER_RE ]] || usage_error "--docker-user $user is not a user name"
 done
 
+# SECTION is the config's [registries."SECTION"]: HOST itself, except that both of
+# ECR Public's names share the section public.ecr.aws.
 ALIAS=0
 if [ -n "$REGISTRY" ]; then
     HOST=$(printf '%s' "$REGISTRY" | tr '[:upper:]' '[:lower:]')
@@ -92,22 +161,24 @@ if [ -n "$REGISTRY" ]; then
     HOST=${HOST%%/*}
     HOST=${HOST%:443}
     [[ $HOST =~ $HOST_RE ]] || usage_error "--registry $REGISTRY is not a registry host name"
-    if [[ $HOST =~ $ECR_HOST_RE ]]; then
-        [ -z "$REGISTRY_ID" ] || [ "$REGISTRY_ID" = "${BASH_REMATCH[1]}" ] ||
+    if parts=$(ecr_host_parts "$HOST"); then
+        [ -z "$REGISTRY_ID" ] || [ "$REGISTRY_ID" = "${parts% *}" ] ||
             usage_error "--registry-id $REGISTRY_ID contradicts the host $HOST"
-        [ "$REGION" = "${BASH_REMATCH[3]}" ] ||
-            usage_error "--region $REGION contradicts the host $HOST (${BASH_REMATCH[3]})"
-        REGISTRY_ID=${BASH_REMATCH[1]}
+        [ "$REGION" = "${parts#* }" ] ||
+            usage_error "--region $REGION contradicts the host $HOST (${parts#* })"
+        REGISTRY_ID=${parts% *}
+    elif [ "$HOST" = public.ecr.aws ] || [ "$HOST" = ecr-public.aws.com ]; then
+        [ -z "$REGISTRY_ID" ] || usage_error "--registry $HOST is ECR Public, which has no registry id: drop --registry-id"
+        [ "$REGION_PARTITION" = aws ] || usage_error "--registry $HOST is ECR Public, in the aws partition, not $REGION_PARTITION"
     else
         [ -n "$REGISTRY_ID" ] || usage_error "--registry $HOST is not an ECR host name: give --registry-id too (an alias)"
         ALIAS=1
     fi
 else
-    case "$REGION" in
-        cn-*) HOST="$REGISTRY_ID.dkr.ecr.$REGION.amazonaws.com.cn" ;;
-        *) HOST="$REGISTRY_ID.dkr.ecr.$REGION.amazonaws.com" ;;
-    esac
+    HOST="$REGISTRY_ID.dkr.ecr.$REGION.$(partition_domain "$REGION_PARTITION")"
 fi
+SECTION=$HOST
+[ "$HOST" != ecr-public.aws.com ] || SECTION=public.ecr.aws
 
 if [ -n "$ROOT" ]; then
     mkdir -p "$ROOT"
@@ -293,7 +364,7 @@ link "$VENV/bin/docker-credential-xecr" "$ROOT/usr/local/bin/docker-credential-x
 config_text() {
     printf '# Written by the xecr EC2 bootstrap (bootstrap.sh); run it again to change it.\n'
     printf '[defaults]\nregion = "%s"\n\n' "$REGION"
-    printf '[registries."%s"]\n' "$HOST"
+    printf '[registries."%s"]\n' "$SECTION"
     [ "$ALIAS" = 0 ] || printf 'registry_id = "%s"\n' "$REGISTRY_ID"
     printf 'role_arn = "%s"\n' "$ROLE_ARN"
     [ -z "$EXTERNAL_ID" ] || printf 'external_id = "%s"\n' "$EXTERNAL_ID"
