@@ -467,6 +467,59 @@ def test_ecr_public(tmp_path: Path, host: str) -> None:
     assert refused.returncode == 2 and "has no registry id" in refused.stderr
 
 
+# -- --docker-user's files are that user's ----------------------------------------------------
+
+as_root = pytest.mark.skipif(os.geteuid() != 0, reason="giving files to a user needs root")
+
+
+@as_root
+def test_docker_user_files_belong_to_the_user_in_the_image(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc/passwd").write_text(
+        "root:x:0:0:root:/root:/bin/bash\n"
+        "ec2-user:x:4242:4343:EC2 Default User:/home/ec2-user:/bin/bash\n"
+    )
+    done = bootstrap(root, *BASE_ARGS, "--docker-user", "ec2-user")
+    assert done.returncode == 0, done.stderr
+    home = root / "home" / "ec2-user"
+    for path, mode in (
+        (home, 0o700),
+        (home / ".docker", 0o700),
+        (home / ".docker/config.json", 0o600),
+    ):
+        info = path.stat()
+        assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (4242, 4343, mode), path
+    assert (root / "home").stat().st_uid == 0
+    assert json.loads((home / ".docker/config.json").read_text()) == {
+        "credHelpers": {CENTRAL_HOST: "xecr"}
+    }
+    after_first = listing(root)
+    again = bootstrap(root, *BASE_ARGS, "--docker-user", "ec2-user")
+    assert again.returncode == 0, again.stderr
+    assert listing(root) == after_first
+
+
+@as_root
+def test_a_root_owned_docker_folder_left_by_an_earlier_run_goes_to_the_user(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    # What the earlier bootstrap left: the user missing from the image, files owned by root.
+    first = bootstrap(root, *BASE_ARGS, "--docker-user", "ec2-user")
+    assert first.returncode == 0, first.stderr
+    assert (
+        f"--docker-user ec2-user is not in {root}/etc/passwd: {root}/home/ec2-user/.docker "
+        "stays owned by root"
+    ) in first.stdout
+    docker = root / "home/ec2-user/.docker"
+    assert (docker.stat().st_uid, (docker / "config.json").stat().st_uid) == (0, 0)
+    (root / "etc").mkdir(exist_ok=True)
+    (root / "etc/passwd").write_text("ec2-user:x:4242:4343::/home/ec2-user:/bin/sh\n")
+    again = bootstrap(root, *BASE_ARGS, "--docker-user", "ec2-user")
+    assert again.returncode == 0, again.stderr
+    for path in (docker, docker / "config.json"):
+        assert (path.stat().st_uid, path.stat().st_gid) == (4242, 4343), path
+
+
 # -- the service definitions ------------------------------------------------------------
 
 

@@ -260,7 +260,9 @@ json_python() {
     die "python3 is needed to update Docker's config.json"
 }
 
-# merge_cred_helper CONFIG_JSON HOST [OWNER]: add credHelpers[HOST] = "xecr", keep the rest.
+# merge_cred_helper CONFIG_JSON HOST [UID:GID HOME]: add credHelpers[HOST] = "xecr", keep
+# the rest. With an owner, HOME and its .docker are made for that user when missing, and
+# a .docker or config.json that root owns (left by an earlier run) is given to the user.
 merge_cred_helper() {
     local py
     py=$(json_python)
@@ -269,6 +271,27 @@ import json, os, stat, sys, tempfile
 
 path, host = sys.argv[1], sys.argv[2]
 owner = sys.argv[3] if len(sys.argv) > 3 else ""
+home = sys.argv[4] if len(sys.argv) > 4 else ""
+uid, gid = (int(part) for part in owner.split(":")) if owner else (-1, -1)
+folder = os.path.dirname(path)
+
+
+def give(target):
+    # Never through a link: the folders are the user's, the links in them too.
+    os.chown(target, uid, gid, follow_symlinks=False)
+    print(f"xecr bootstrap: gave {target} to {uid}:{gid}")
+
+
+if owner:
+    for made in (home, folder):
+        if not os.path.lexists(made):
+            os.makedirs(os.path.dirname(made), mode=0o755, exist_ok=True)
+            os.mkdir(made, 0o700)
+            give(made)
+    for mine in (folder, path):
+        info = os.lstat(mine) if os.path.lexists(mine) else None
+        if info and not stat.S_ISLNK(info.st_mode) and info.st_uid == 0 and uid != 0:
+            give(mine)
 try:
     with open(path, encoding="utf-8") as handle:
         text = handle.read()
@@ -287,8 +310,6 @@ if text is not None and helpers.get(host) == "xecr":
     print(f"xecr bootstrap: unchanged {path}")
     sys.exit(0)
 helpers[host] = "xecr"
-folder = os.path.dirname(path)
-made_folder = not os.path.isdir(folder)
 os.makedirs(folder, mode=0o700, exist_ok=True)
 mode = stat.S_IMODE(os.stat(path).st_mode) if text is not None else 0o600
 fd, tmp = tempfile.mkstemp(dir=folder, prefix=".config.json.")
@@ -300,19 +321,29 @@ try:
         if text is not None:
             info = os.stat(path)
             os.fchown(handle.fileno(), info.st_uid, info.st_gid)
+        elif owner:
+            os.fchown(handle.fileno(), uid, gid)
         os.fsync(handle.fileno())
     os.replace(tmp, path)
 except BaseException:
     if os.path.exists(tmp):
         os.unlink(tmp)
     raise
-if owner and text is None:
-    uid, gid = (int(part) for part in owner.split(":"))
-    os.chown(path, uid, gid)
-    if made_folder:
-        os.chown(folder, uid, gid)
 print(f"xecr bootstrap: wrote {path}")
 PY
+}
+
+# passwd_entry FILE USER: "UID:GID:HOME" of USER in a passwd file; fails when it is not there.
+passwd_entry() {
+    local name _pw uid gid _gecos home _shell
+    [ -f "$1" ] || return 1
+    while IFS=: read -r name _pw uid gid _gecos home _shell; do
+        if [ "$name" = "$2" ]; then
+            printf '%s:%s:%s' "$uid" "$gid" "$home"
+            return 0
+        fi
+    done <"$1"
+    return 1
 }
 
 # -- 1. install xecr into its own venv ----------------------------------------------------
@@ -373,18 +404,24 @@ CONFIG_CHANGED=0
 if write_if_changed "$ROOT$CONFIG" 0644 "$(config_text)"; then CONFIG_CHANGED=1; fi
 chmod 0755 "$ROOT/etc/xecr"
 
-# -- 3. Docker's config: root's, and each --docker-user's -------------------------------------
+# -- 3. Docker's config: root's, and each --docker-user's (owned by that user) -------------
 
 merge_cred_helper "$ROOT/root/.docker/config.json" "$HOST"
 for user in ${DOCKER_USERS[@]+"${DOCKER_USERS[@]}"}; do
     if [ -n "$ROOT" ]; then
-        merge_cred_helper "$ROOT/home/$user/.docker/config.json" "$HOST"
+        if ! entry=$(passwd_entry "$ROOT/etc/passwd" "$user"); then
+            say "--docker-user $user is not in $ROOT/etc/passwd: $ROOT/home/$user/.docker stays owned by root (add the user to the image first)"
+            merge_cred_helper "$ROOT/home/$user/.docker/config.json" "$HOST"
+            continue
+        fi
     else
         entry=$(getent passwd "$user") || die "--docker-user $user: no such user"
-        home=$(printf '%s' "$entry" | cut -d: -f6)
-        ids="$(printf '%s' "$entry" | cut -d: -f3):$(printf '%s' "$entry" | cut -d: -f4)"
-        merge_cred_helper "$home/.docker/config.json" "$HOST" "$ids"
+        entry=$(printf '%s\n' "$entry" | cut -d: -f3,4,6)
     fi
+    IFS=: read -r uid gid home <<<"$entry"
+    [[ $uid =~ ^[0-9]+$ ]] && [[ $gid =~ ^[0-9]+$ ]] && [ "${home#/}" != "$home" ] ||
+        die "--docker-user $user: its passwd entry has no numeric ids or no absolute home folder"
+    merge_cred_helper "$ROOT$home/.docker/config.json" "$HOST" "$uid:$gid" "$ROOT$home"
 done
 
 # -- 4. the systemd unit (the same text as packaging/systemd/xecr.service) ------------------
