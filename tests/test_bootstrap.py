@@ -3,6 +3,7 @@ systemd, never the network), and the service definitions it and people install."
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -11,10 +12,13 @@ import shutil
 import stat
 import subprocess
 import sys
-from pathlib import Path
+import tomllib
+import zipfile
+from pathlib import Path, PurePosixPath
 
 import pytest
 
+import ecr_helper
 from ecr_helper import config, registry
 from tests.fakeaws import FakeAws
 from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE
@@ -277,6 +281,7 @@ def test_the_install_step_makes_a_venv_and_pip_installs_once(tmp_path: Path) -> 
     stub.write_text(STUB_PYTHON.format(log=log, real=sys.executable))
     stub.chmod(0o755)
     root = tmp_path / "root"
+    image_python(root)
 
     def run(*extra: str) -> subprocess.CompletedProcess[str]:
         return bootstrap(
@@ -518,6 +523,138 @@ def test_a_root_owned_docker_folder_left_by_an_earlier_run_goes_to_the_user(tmp_
     assert again.returncode == 0, again.stderr
     for path in (docker, docker / "config.json"):
         assert (path.stat().st_uid, path.stat().st_gid) == (4242, 4343), path
+
+
+# -- --root builds an image that runs once booted ---------------------------------------------
+
+
+def image_python(root: Path) -> Path:
+    """Put this Python's interpreter at its own path inside ROOT, as an image would have it."""
+    base = Path(getattr(sys, "_base_executable", sys.executable))
+    inside = root / base.relative_to("/")
+    inside.parent.mkdir(parents=True, exist_ok=True)
+    if not inside.exists():
+        shutil.copy2(base.resolve(), inside)
+    return inside
+
+
+def resolve_in(root: Path, path: str) -> Path:
+    """Where PATH leads once ROOT is /: links followed inside ROOT, as chroot would."""
+    todo = list(PurePosixPath(path).parts[1:])
+    done: list[str] = []
+    for _ in range(10_000):
+        if not todo:
+            return root.joinpath(*done)
+        part = todo.pop(0)
+        if part == "..":
+            done = done[:-1]
+        elif part != ".":
+            here = root.joinpath(*done, part)
+            if here.is_symlink():
+                target = PurePosixPath(os.readlink(here))
+                done = [] if target.is_absolute() else done
+                todo = list(target.parts[1:] if target.is_absolute() else target.parts) + todo
+            else:
+                done.append(part)
+    raise AssertionError(f"link loop at {path}")
+
+
+def xecr_wheel(folder: Path) -> Path:
+    """A wheel of this checkout's ecr_helper, made by hand: no build backend, no network."""
+    version = ecr_helper.__version__
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    info = f"xecr-{version}.dist-info"
+    files = {
+        str(path.relative_to(REPO)): path.read_bytes()
+        for path in sorted((REPO / "ecr_helper").rglob("*"))
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+    files[f"{info}/METADATA"] = f"Metadata-Version: 2.1\nName: xecr\nVersion: {version}\n".encode()
+    files[f"{info}/WHEEL"] = (
+        b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    )
+    entry = "".join(f"{name} = {target}\n" for name, target in scripts.items())
+    files[f"{info}/entry_points.txt"] = f"[console_scripts]\n{entry}".encode()
+    record = []
+    for name, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{name},sha256={digest},{len(data)}")
+    files[f"{info}/RECORD"] = ("\n".join([*record, f"{info}/RECORD,,"]) + "\n").encode()
+    wheel = folder / f"xecr-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return wheel
+
+
+def names_root(root: Path) -> list[str]:
+    needle = str(root).encode()
+    return [
+        str(path.relative_to(root))
+        for path in root.rglob("*")
+        if path.is_file() and not path.is_symlink() and needle in path.read_bytes()
+    ]
+
+
+def test_root_builds_a_venv_that_names_no_path_of_the_build(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    image_python(root)
+    wheel = xecr_wheel(tmp_path)
+    env = {
+        "XECR_BOOTSTRAP_SKIP_INSTALL": "",
+        "XECR_BOOTSTRAP_PYTHON": sys.executable,
+        "XECR_BOOTSTRAP_PIP_ARGS": "--no-index --no-deps",
+    }
+    done = bootstrap(root, *BASE_ARGS, "--source", str(wheel), **env)
+    assert done.returncode == 0, done.stderr
+    venv = root / "opt" / "xecr"
+
+    # (a) No file in the image names the folder it was built in.
+    assert names_root(root) == []
+    # (b) Every script's interpreter, and every command link, exists once ROOT is /.
+    scripts = [p for p in (venv / "bin").iterdir() if p.is_file() and not p.is_symlink()]
+    shebangs = {p.name: p.read_bytes().split(b"\n", 1)[0] for p in scripts}
+    for name in ("xecr", "docker-credential-xecr"):
+        assert shebangs[name] == b"#!/opt/xecr/bin/python"
+    for name, line in shebangs.items():
+        if line.startswith(b"#!"):
+            interpreter = line[2:].decode().split()[0]
+            assert resolve_in(root, interpreter).is_file(), (name, interpreter)
+    for name in ("xecr", "docker-credential-xecr"):
+        assert resolve_in(root, f"/usr/local/bin/{name}") == venv / "bin" / name
+    unit = (root / "etc/systemd/system/xecr.service").read_text()
+    assert "ExecStart=/usr/local/bin/xecr daemon" in unit.splitlines()
+    # (c) The venv's Python imports the installed package, from the venv; its compiled
+    # files name /opt/xecr.
+    python = str(venv / "bin" / "python")
+    probe = "import ecr_helper.cli, sys; print(ecr_helper.cli.__file__, ecr_helper.__version__)"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    ran = subprocess.run(
+        [python, "-c", probe], capture_output=True, text=True, timeout=60, cwd=tmp_path, env=clean
+    )
+    assert ran.returncode == 0, ran.stderr
+    site = venv / f"lib/python{sys.version_info[0]}.{sys.version_info[1]}/site-packages"
+    assert ran.stdout.split() == [str(site / "ecr_helper/cli/__init__.py"), ecr_helper.__version__]
+    compiled = next(venv.rglob("ecr_helper/__pycache__/service.*.pyc"))
+    assert b"/opt/xecr/lib/" in compiled.read_bytes()
+
+    after_first = listing(root)
+    again = bootstrap(root, *BASE_ARGS, "--source", str(wheel), **env)
+    assert again.returncode == 0, again.stderr
+    assert listing(root) == after_first
+
+
+def test_root_refuses_a_python_the_image_does_not_have(tmp_path: Path) -> None:
+    done = bootstrap(
+        tmp_path / "root",
+        *BASE_ARGS,
+        XECR_BOOTSTRAP_SKIP_INSTALL="",
+        XECR_BOOTSTRAP_PYTHON=sys.executable,
+    )
+    assert done.returncode == 1
+    assert "the Python its venv would run" in done.stderr
+    assert len(done.stderr.splitlines()) == 1
+    assert not (tmp_path / "root/opt").exists()
 
 
 # -- the service definitions ------------------------------------------------------------

@@ -348,6 +348,47 @@ passwd_entry() {
 
 # -- 1. install xecr into its own venv ----------------------------------------------------
 
+# check_image_python PY: under --root the venv runs, once booted, the same interpreter
+# (same path) as the one that builds it here: the image must have it.
+check_image_python() {
+    local base
+    base=$("$1" -c 'import sys; print(getattr(sys, "_base_executable", sys.executable))') ||
+        die "cannot run $1"
+    [ -e "$ROOT$base" ] || [ -L "$ROOT$base" ] ||
+        die "the image in $ROOT has no $base, the Python its venv would run: install it there, set XECR_BOOTSTRAP_PYTHON to one it has at the same path, or install the executable bundle"
+}
+
+# unroot_venv: pip wrote DIR/opt/xecr into the scripts' shebangs and the compiled files;
+# rewrite them to name /opt/xecr, as the booted image sees it.
+unroot_venv() {
+    local venv=$ROOT$VENV
+    "$venv/bin/python" - "$ROOT" "$VENV" <<'PY' || die "cannot rewrite the paths under $ROOT$VENV"
+import os, sys
+
+root, venv = sys.argv[1], sys.argv[2]
+folder = root + venv
+old, new = folder.encode(), venv.encode()
+bin_folder = os.path.join(folder, "bin")
+paths = [os.path.join(folder, "pyvenv.cfg")]
+paths += [os.path.join(bin_folder, name) for name in sorted(os.listdir(bin_folder))]
+for path in paths:
+    if os.path.islink(path) or not os.path.isfile(path):
+        continue
+    with open(path, "rb") as handle:
+        data = handle.read()
+    if old not in data:
+        continue
+    tmp = path + ".xecr-bootstrap"
+    with open(tmp, "wb") as handle:
+        handle.write(data.replace(old, new))
+    os.chmod(tmp, os.stat(path).st_mode)
+    os.replace(tmp, path)
+PY
+    # Compiled once here, naming /opt/xecr: the booted image's /opt is read-only to users.
+    "$venv/bin/python" -m compileall -q -f -s "$ROOT" -p / "$venv/lib" >/dev/null ||
+        die "cannot compile the modules under $venv"
+}
+
 INSTALLED=0
 install_xecr() {
     local venv=$ROOT$VENV marker py
@@ -373,6 +414,7 @@ install_xecr() {
         fi
         py=$(find_python) || die "no Python 3.11 or newer found: install one, or set XECR_BOOTSTRAP_PYTHON"
     fi
+    [ -z "$ROOT" ] || check_image_python "$py"
     if [ ! -x "$venv/bin/python" ]; then
         say "creating the venv $venv with $py"
         "$py" -m venv "$venv" ||
@@ -383,6 +425,7 @@ install_xecr() {
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade \
         ${XECR_BOOTSTRAP_PIP_ARGS:-} "$SOURCE" || die "pip could not install $SOURCE into $venv"
     [ -x "$venv/bin/xecr" ] || die "pip installed $SOURCE but $venv/bin/xecr is missing"
+    [ -z "$ROOT" ] || unroot_venv
     printf '%s\n' "$SOURCE" >"$marker"
     INSTALLED=1
 }
