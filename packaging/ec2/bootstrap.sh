@@ -4,22 +4,33 @@
 # xecr with no hands on the machine.
 #
 #   bootstrap.sh --role-arn ARN (--registry-id ID | --registry HOST) --region REGION
-#                [--external-id ID] [--docker-user USER]... [--source PIP_SPEC_OR_PATH]
+#                [--external-id ID] [--docker-user USER]... [--source SOURCE [--sha256 HEX]]
 #                [--root DIR] [--no-enable] [--reinstall]
 #
-# It installs xecr into its own venv (/opt/xecr), links /usr/local/bin/xecr and
-# /usr/local/bin/docker-credential-xecr, writes /etc/xecr/config.toml, adds the
-# registry to the credHelpers of root's Docker config (and of each
-# --docker-user's) keeping everything else in it, installs the systemd unit
+# It installs xecr, writes /etc/xecr/config.toml, adds the registry to the
+# credHelpers of root's Docker config (and of each --docker-user's, owned by
+# that user) keeping everything else in it, installs the systemd unit
 # xecr.service and enables and starts it. Running it again with the same
 # arguments changes nothing; with other arguments it changes only what they
 # change (and reloads or restarts the daemon).
 #
+# SOURCE, a local file or an https:// URL of one, is told apart by its name:
+#   *.deb, *.rpm                 the package (dpkg/apt-get, dnf/rpm): /usr/bin/xecr
+#   xecr-V-linux-ARCH.tar.gz     the executable bundle, unpacked into /opt/xecr
+#   anything else                what pip installs into the venv /opt/xecr: a wheel,
+#                                an sdist, a checkout or a spec (xecr==0.1.0; default xecr)
+# --sha256 HEX checks the file (downloaded or local) before anything is installed.
+# For the venv and the bundle, /usr/local/bin/xecr and docker-credential-xecr link into
+# /opt/xecr/bin and the unit runs /usr/local/bin/xecr; for a package it runs /usr/bin/xecr.
+#
 # --root DIR writes everything under DIR instead of / and never calls
 # systemctl (it only makes the multi-user.target.wants link): for image builds
-# and tests. XECR_BOOTSTRAP_SKIP_INSTALL=1 skips the venv and pip step;
-# XECR_BOOTSTRAP_PIP_ARGS adds pip options (a mirror, --no-index...);
-# XECR_BOOTSTRAP_PYTHON names the Python (3.11 or newer) to build the venv with.
+# and tests. What it writes names no path under DIR: the venv's scripts and
+# compiled files name /opt/xecr. A .deb or .rpm is unpacked into DIR (files
+# only: no maintainer scripts, not recorded in the image's package database).
+# XECR_BOOTSTRAP_SKIP_INSTALL=1 skips the install step; XECR_BOOTSTRAP_PIP_ARGS
+# adds pip options (a mirror, --no-index...); XECR_BOOTSTRAP_PYTHON names the
+# Python (3.11 or newer) to build the venv with.
 #
 # Exit status: 0 done, 1 failed, 2 wrong arguments.
 
@@ -28,14 +39,14 @@ umask 022
 
 PROG="xecr bootstrap"
 USAGE="usage: bootstrap.sh --role-arn ARN (--registry-id ID | --registry HOST) --region REGION
-       [--external-id ID] [--docker-user USER]... [--source PIP_SPEC_OR_PATH] [--root DIR]
-       [--no-enable] [--reinstall]"
+       [--external-id ID] [--docker-user USER]... [--source SOURCE [--sha256 HEX]]
+       [--root DIR] [--no-enable] [--reinstall]"
 
 say() { printf '%s: %s\n' "$PROG" "$*"; }
 die() { printf '%s: %s\n' "$PROG" "$*" >&2; exit 1; }
 usage_error() { printf '%s: %s\n%s\n' "$PROG" "$*" "$USAGE" >&2; exit 2; }
 
-ROLE_ARN="" REGISTRY_ID="" REGISTRY="" REGION="" EXTERNAL_ID="" ROOT="" SOURCE="xecr"
+ROLE_ARN="" REGISTRY_ID="" REGISTRY="" REGION="" EXTERNAL_ID="" ROOT="" SOURCE="xecr" SHA256=""
 ENABLE=1 REINSTALL=0
 DOCKER_USERS=()
 
@@ -53,6 +64,7 @@ while [ $# -gt 0 ]; do
         --external-id) EXTERNAL_ID=$(value "$@"); shift 2 ;;
         --docker-user) DOCKER_USERS+=("$(value "$@")"); shift 2 ;;
         --source) SOURCE=$(value "$@"); shift 2 ;;
+        --sha256) SHA256=$(value "$@"); shift 2 ;;
         --root) ROOT=$(value "$@"); shift 2 ;;
         --no-enable) ENABLE=0; shift ;;
         --reinstall) REINSTALL=1; shift ;;
@@ -73,6 +85,7 @@ HOST_RE='^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$'
 ECR_DOMAINS='amazonaws\.com|amazonaws\.com\.cn|on\.aws|on\.amazonwebservices\.com\.cn|c2s\.ic\.gov|sc2s\.sgov\.gov|cloud\.adc-e\.uk|csp\.hci\.ic\.gov|amazonaws\.eu'
 ECR_HOST_RE="^([0-9]{12})\\.(dkr\\.ecr|dkr\\.ecr-fips|dkr-ecr|dkr-ecr-fips)\\.([a-z0-9-]+)\\.($ECR_DOMAINS)\$"
 USER_RE='^[a-z_][a-z0-9_.-]{0,31}$'
+SHA256_RE='^[0-9a-f]{64}$'
 
 # partition_of REGION: the partition a valid region name belongs to.
 partition_of() {
@@ -180,6 +193,39 @@ fi
 SECTION=$HOST
 [ "$HOST" != ecr-public.aws.com ] || SECTION=public.ecr.aws
 
+# What --source names: KIND is pip, bundle, deb or rpm (by the name, see the top);
+# URL is set for an https:// source, FILE for a local file.
+URL="" FILE="" KIND=pip
+case "$SOURCE" in
+    https://*)
+        URL=$SOURCE
+        NAME=${URL%%[?#]*}
+        NAME=${NAME##*/}
+        [[ $NAME =~ ^[A-Za-z0-9][A-Za-z0-9._+-]*$ ]] ||
+            usage_error "--source $URL does not end in a file name"
+        ;;
+    http://* | ftp://* | file://*) usage_error "--source $SOURCE: only https:// URLs are downloaded" ;;
+    *) NAME=${SOURCE##*/} ;;
+esac
+case "$NAME" in
+    *.deb) KIND=deb ;;
+    *.rpm) KIND=rpm ;;
+    *-linux-*.tar.gz) KIND=bundle ;;
+    *.whl | *.tar.gz) ;;
+    *) [ -z "$URL" ] || usage_error "--source $URL: expected a .whl, .tar.gz, .deb or .rpm to download" ;;
+esac
+case "$NAME" in
+    *.deb | *.rpm | *.whl | *.tar.gz) [ -n "$URL" ] || [ ! -f "$SOURCE" ] || FILE=$SOURCE ;;
+esac
+if [ "$KIND" != pip ] && [ -z "$URL$FILE" ]; then
+    usage_error "--source $SOURCE: no such file"
+fi
+if [ -n "$SHA256" ]; then
+    SHA256=$(printf '%s' "$SHA256" | tr '[:upper:]' '[:lower:]')
+    [[ $SHA256 =~ $SHA256_RE ]] || usage_error "--sha256 needs 64 hex digits"
+    [ -n "$URL$FILE" ] || usage_error "--sha256 needs a file or an https:// URL as --source"
+fi
+
 if [ -n "$ROOT" ]; then
     mkdir -p "$ROOT"
     ROOT=$(cd "$ROOT" && pwd -P)
@@ -191,6 +237,15 @@ fi
 VENV=/opt/xecr
 UNIT=/etc/systemd/system/xecr.service
 CONFIG=/etc/xecr/config.toml
+PACKAGE_MARKER=/var/lib/xecr-bootstrap/source
+
+# Temporary folders: a download's, and a bundle's while it is unpacked beside /opt/xecr.
+TEMP="" TEMP_STAGE=""
+cleanup() {
+    [ -z "$TEMP" ] || rm -rf "$TEMP"
+    [ -z "$TEMP_STAGE" ] || rm -rf "$TEMP_STAGE"
+}
+trap cleanup EXIT
 
 # -- helpers ------------------------------------------------------------------------------
 
@@ -258,6 +313,31 @@ json_python() {
         fi
     done
     die "python3 is needed to update Docker's config.json"
+}
+
+sha256_of() {
+    command -v sha256sum >/dev/null 2>&1 || die "sha256sum is needed to check $1"
+    local sum
+    sum=$(sha256sum <"$1") || die "cannot read $1"
+    printf '%s' "${sum%% *}"
+}
+
+# download URL DEST: bounded (connect and total time, a few retries), https only.
+download() {
+    local err
+    say "downloading $1"
+    if command -v curl >/dev/null 2>&1; then
+        err=$(curl --fail --silent --show-error --location --proto '=https' --proto-redir '=https' \
+            --connect-timeout 20 --max-time 600 --retry 3 --retry-delay 2 -o "$2" "$1" 2>&1) ||
+            die "could not download $1: ${err##*$'\n'}"
+    elif command -v wget >/dev/null 2>&1; then
+        local bound=()
+        ! command -v timeout >/dev/null 2>&1 || bound=(timeout 1800)
+        ${bound[@]+"${bound[@]}"} wget -q --https-only --timeout=20 --tries=3 -O "$2" "$1" ||
+            die "could not download $1 (wget failed: check the URL and the network)"
+    else
+        die "curl or wget is needed to download $1"
+    fi
 }
 
 # merge_cred_helper CONFIG_JSON HOST [UID:GID HOME]: add credHelpers[HOST] = "xecr", keep
@@ -346,7 +426,35 @@ passwd_entry() {
     return 1
 }
 
-# -- 1. install xecr into its own venv ----------------------------------------------------
+# -- 1. install xecr ------------------------------------------------------------------------
+
+# source_mark: what the install marker records, so that the same source is installed once.
+# A file is known by its checksum too (a rebuilt file of the same name installs again).
+source_mark() {
+    if [ -n "$FILE" ]; then
+        printf '%s sha256=%s' "$SOURCE" "$(sha256_of "$FILE")"
+    elif [ -n "$URL" ] && [ -n "$SHA256" ]; then
+        printf '%s sha256=%s' "$SOURCE" "$SHA256"
+    else
+        printf '%s' "$SOURCE"
+    fi
+}
+
+# fetch_source: download an https:// source (into TEMP, keeping its name: pip and the
+# package managers go by it) and check --sha256; FILE names the file to install.
+fetch_source() {
+    if [ -n "$URL" ]; then
+        TEMP=$(mktemp -d "${TMPDIR:-/tmp}/xecr-bootstrap.XXXXXX") || die "cannot make a temporary folder"
+        FILE=$TEMP/$NAME
+        download "$URL" "$FILE"
+    fi
+    if [ -n "$SHA256" ]; then
+        local actual
+        actual=$(sha256_of "$FILE")
+        [ "$actual" = "$SHA256" ] || die "$SOURCE has the SHA-256 $actual, not the $SHA256 given: not installed"
+        say "checked the SHA-256 of $SOURCE"
+    fi
+}
 
 # check_image_python PY: under --root the venv runs, once booted, the same interpreter
 # (same path) as the one that builds it here: the image must have it.
@@ -389,19 +497,8 @@ PY
         die "cannot compile the modules under $venv"
 }
 
-INSTALLED=0
-install_xecr() {
-    local venv=$ROOT$VENV marker py
-    marker=$venv/.bootstrap-source
-    if [ "${XECR_BOOTSTRAP_SKIP_INSTALL:-}" = 1 ]; then
-        say "skipping the install of xecr (XECR_BOOTSTRAP_SKIP_INSTALL=1)"
-        return 0
-    fi
-    if [ "$REINSTALL" = 0 ] && [ -x "$venv/bin/xecr" ] && [ -f "$marker" ] &&
-        [ "$(cat "$marker")" = "$SOURCE" ]; then
-        say "unchanged $venv (xecr from $SOURCE; --reinstall to install again)"
-        return 0
-    fi
+install_pip() {
+    local venv=$ROOT$VENV py spec=${FILE:-$SOURCE}
     if ! py=$(find_python); then
         [ -z "$ROOT" ] || die "no Python 3.11 or newer found (set XECR_BOOTSTRAP_PYTHON)"
         if command -v dnf >/dev/null 2>&1; then
@@ -415,6 +512,10 @@ install_xecr() {
         py=$(find_python) || die "no Python 3.11 or newer found: install one, or set XECR_BOOTSTRAP_PYTHON"
     fi
     [ -z "$ROOT" ] || check_image_python "$py"
+    if [ -e "$venv" ] && [ ! -f "$venv/pyvenv.cfg" ]; then
+        say "replacing $venv (an executable bundle) with a venv"
+        rm -rf "$venv" || die "cannot remove $venv"
+    fi
     if [ ! -x "$venv/bin/python" ]; then
         say "creating the venv $venv with $py"
         "$py" -m venv "$venv" ||
@@ -423,15 +524,132 @@ install_xecr() {
     say "installing xecr from $SOURCE into $venv"
     # shellcheck disable=SC2086 # XECR_BOOTSTRAP_PIP_ARGS is a list of options
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade \
-        ${XECR_BOOTSTRAP_PIP_ARGS:-} "$SOURCE" || die "pip could not install $SOURCE into $venv"
+        ${XECR_BOOTSTRAP_PIP_ARGS:-} "$spec" || die "pip could not install $SOURCE into $venv"
     [ -x "$venv/bin/xecr" ] || die "pip installed $SOURCE but $venv/bin/xecr is missing"
     [ -z "$ROOT" ] || unroot_venv
-    printf '%s\n' "$SOURCE" >"$marker"
+    printf '%s\n' "$MARK" >"$venv/.bootstrap-source"
+}
+
+# install_bundle: unpack beside /opt/xecr, check it, then swap it in (two renames) and
+# drop the old one: a running daemon keeps the files it has open.
+install_bundle() {
+    local opt=$ROOT${VENV%/*} stage top entries arch
+    arch=${NAME##*-linux-}
+    arch=${arch%.tar.gz}
+    if [ "$arch" != "$(uname -m)" ]; then
+        [ -n "$ROOT" ] || die "$NAME is built for $arch, this machine is $(uname -m): take the $(uname -m) bundle"
+        say "note: $NAME is built for $arch, this machine is $(uname -m) (fine if the image is $arch)"
+    fi
+    mkdir -p "$opt" || die "cannot create $opt"
+    stage=$(mktemp -d "$opt/.xecr-new.XXXXXX") || die "cannot write in $opt"
+    TEMP_STAGE=$stage
+    tar -xzf "$FILE" -C "$stage" --no-same-owner 2>/dev/null ||
+        die "cannot unpack $SOURCE: is it an xecr executable bundle (xecr-VERSION-linux-ARCH.tar.gz)?"
+    shopt -s nullglob dotglob
+    entries=("$stage"/*)
+    shopt -u nullglob dotglob
+    top=${entries[0]:-}
+    [ "${#entries[@]}" = 1 ] && [ -d "$top" ] && [ ! -L "$top" ] ||
+        die "$SOURCE does not hold one folder: not an xecr executable bundle"
+    for name in xecr docker-credential-xecr; do
+        [ -f "$top/bin/$name" ] && [ -x "$top/bin/$name" ] ||
+            die "$SOURCE has no executable bin/$name: not an xecr executable bundle"
+    done
+    printf '%s\n' "$MARK" >"$top/.bootstrap-source"
+    chmod 0755 "$top"
+    say "installing the executable bundle $NAME into $ROOT$VENV"
+    if [ -e "$ROOT$VENV" ] || [ -L "$ROOT$VENV" ]; then
+        mv "$ROOT$VENV" "$stage/old" || die "cannot move the old $ROOT$VENV aside"
+    fi
+    mv "$top" "$ROOT$VENV" || die "cannot move the bundle into $ROOT$VENV"
+    rm -rf "$stage"
+    TEMP_STAGE=""
+}
+
+# unpack_into_root: under --root a package's files are unpacked into DIR (keeping the
+# image's directory links, as /lib -> usr/lib).
+unpack_into_root() {
+    case "$KIND" in
+        deb)
+            command -v dpkg-deb >/dev/null 2>&1 || die "dpkg-deb is needed to unpack $NAME into $ROOT"
+            dpkg-deb --fsys-tarfile "$FILE" | tar -x -C "$ROOT" --keep-directory-symlink --no-same-owner ||
+                die "cannot unpack $NAME into $ROOT"
+            ;;
+        rpm)
+            command -v rpm2cpio >/dev/null 2>&1 && command -v cpio >/dev/null 2>&1 ||
+                die "rpm2cpio and cpio are needed to unpack $NAME into $ROOT"
+            rpm2cpio "$FILE" | (cd "$ROOT" && cpio -idm --quiet --no-absolute-filenames) ||
+                die "cannot unpack $NAME into $ROOT"
+            ;;
+    esac
+}
+
+install_package() {
+    local file=$FILE
+    [ "${file#/}" != "$file" ] || file=$PWD/$file # apt-get and dnf take ./x or /x only
+    say "installing the package $NAME"
+    if [ -n "$ROOT" ]; then
+        unpack_into_root
+    elif [ "$KIND" = deb ]; then
+        command -v dpkg >/dev/null 2>&1 || die "$NAME is a Debian package and dpkg is missing: take the .rpm or the executable bundle"
+        if ! dpkg -i "$file"; then
+            command -v apt-get >/dev/null 2>&1 || die "dpkg could not install $NAME (see above)"
+            say "installing what $NAME depends on with apt-get"
+            { apt-get update -q && apt-get install -f -y -q; } || die "apt-get could not install what $NAME depends on"
+        fi
+    elif command -v dnf >/dev/null 2>&1; then
+        if [ "$REINSTALL" = 1 ]; then
+            dnf reinstall -y -q "$file" || dnf install -y -q "$file" || die "dnf could not install $NAME"
+        else
+            dnf install -y -q "$file" || die "dnf could not install $NAME"
+        fi
+    elif command -v rpm >/dev/null 2>&1; then
+        rpm -U --replacepkgs "$file" || die "rpm could not install $NAME"
+    else
+        die "$NAME is an RPM package and neither dnf nor rpm is here: take the .deb or the executable bundle"
+    fi
+    [ -x "$ROOT/usr/bin/xecr" ] || die "$NAME installed no /usr/bin/xecr: not an xecr package"
+    mkdir -p "$ROOT${PACKAGE_MARKER%/*}" && printf '%s\n' "$MARK" >"$ROOT$PACKAGE_MARKER" ||
+        die "cannot write $ROOT$PACKAGE_MARKER"
+}
+
+# XECR_BIN is what the unit runs: /usr/bin/xecr from a package, else the /usr/local/bin link.
+INSTALLED=0 XECR_BIN=/usr/local/bin/xecr
+install_xecr() {
+    local marker=$ROOT$VENV/.bootstrap-source installed=$ROOT$VENV/bin/xecr
+    case "$KIND" in deb | rpm) marker=$ROOT$PACKAGE_MARKER installed=$ROOT/usr/bin/xecr ;; esac
+    if [ "${XECR_BOOTSTRAP_SKIP_INSTALL:-}" = 1 ]; then
+        say "skipping the install of xecr (XECR_BOOTSTRAP_SKIP_INSTALL=1)"
+        return 0
+    fi
+    MARK=$(source_mark)
+    if [ "$REINSTALL" = 0 ] && [ -x "$installed" ] && [ -f "$marker" ] &&
+        [ "$(cat "$marker")" = "$MARK" ]; then
+        say "unchanged ${installed%/bin/xecr} (xecr from $SOURCE; --reinstall to install again)"
+        return 0
+    fi
+    fetch_source
+    case "$KIND" in
+        pip) install_pip ;;
+        bundle) install_bundle ;;
+        deb | rpm) install_package ;;
+    esac
     INSTALLED=1
 }
 install_xecr
-link "$VENV/bin/xecr" "$ROOT/usr/local/bin/xecr"
-link "$VENV/bin/docker-credential-xecr" "$ROOT/usr/local/bin/docker-credential-xecr"
+
+# Where the package manager put xecr, the unit runs /usr/bin/xecr; otherwise /usr/local/bin
+# links into /opt/xecr (with XECR_BOOTSTRAP_SKIP_INSTALL=1 too, unless only a package's is there).
+if [ "$KIND" = deb ] || [ "$KIND" = rpm ] ||
+    { [ "${XECR_BOOTSTRAP_SKIP_INSTALL:-}" = 1 ] && [ ! -e "$ROOT$VENV/bin/xecr" ] && [ -x "$ROOT/usr/bin/xecr" ]; }; then
+    XECR_BIN=/usr/bin/xecr
+    if [ -e "$ROOT/usr/local/bin/xecr" ]; then
+        say "note: $ROOT/usr/local/bin/xecr comes before /usr/bin/xecr on PATH; remove it if the package replaces it"
+    fi
+else
+    link "$VENV/bin/xecr" "$ROOT/usr/local/bin/xecr"
+    link "$VENV/bin/docker-credential-xecr" "$ROOT/usr/local/bin/docker-credential-xecr"
+fi
 
 # -- 2. the machine-wide config -------------------------------------------------------------
 
@@ -531,6 +749,7 @@ UMask=0077
 WantedBy=multi-user.target
 UNIT
 )
+UNIT_TEXT=${UNIT_TEXT/ExecStart=\/usr\/local\/bin\/xecr daemon/ExecStart=$XECR_BIN daemon}
 UNIT_CHANGED=0
 if write_if_changed "$ROOT$UNIT" 0644 "$UNIT_TEXT"; then UNIT_CHANGED=1; fi
 
