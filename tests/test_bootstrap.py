@@ -847,6 +847,61 @@ def test_a_deb_under_root_is_unpacked_and_the_unit_runs_usr_bin(tmp_path: Path) 
     assert listing(root) == after_first and "installing" not in again.stdout
 
 
+RPM_SPEC = r"""
+Name: xecr
+Version: 0.0.0
+Release: 1
+Summary: stand-in
+License: Apache-2.0
+BuildArch: noarch
+%define __os_install_post %{nil}
+%define _build_id_links none
+%description
+stand-in
+%install
+units=%{buildroot}/usr/lib/systemd/system
+mkdir -p %{buildroot}/usr/bin $units
+for name in xecr docker-credential-xecr; do
+    printf '#!/bin/sh\necho %s\n' $name > %{buildroot}/usr/bin/$name
+    chmod 755 %{buildroot}/usr/bin/$name
+done
+printf '[Service]\nExecStart=/usr/bin/xecr daemon\n' > $units/xecr.service
+%files
+/usr/bin/xecr
+/usr/bin/docker-credential-xecr
+/usr/lib/systemd/system/xecr.service
+"""
+
+
+@pytest.mark.skipif(
+    not all(shutil.which(tool) for tool in ("rpmbuild", "rpm2cpio", "cpio")),
+    reason="rpmbuild, rpm2cpio or cpio is not installed",
+)
+def test_an_rpm_under_root_is_unpacked_and_the_unit_runs_usr_bin(tmp_path: Path) -> None:
+    top = tmp_path / "rpmbuild"
+    spec = tmp_path / "xecr.spec"
+    spec.write_text(RPM_SPEC)
+    command = ["rpmbuild", "-bb", "--quiet", "--define", f"_topdir {top}", str(spec)]
+    built = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert built.returncode == 0, built.stderr
+    rpm = top / "RPMS/noarch/xecr-0.0.0-1.noarch.rpm"
+    root = tmp_path / "root"
+    env = {"XECR_BOOTSTRAP_SKIP_INSTALL": ""}
+    done = bootstrap(root, *BASE_ARGS, "--source", str(rpm), "--sha256", sha256(rpm), **env)
+    assert done.returncode == 0, done.stderr
+    assert (root / "usr/bin/docker-credential-xecr").read_text() == (
+        "#!/bin/sh\necho docker-credential-xecr\n"
+    )
+    assert (root / "usr/lib/systemd/system/xecr.service").exists()
+    assert not (root / "usr/local/bin/xecr").exists()
+    unit = (root / "etc/systemd/system/xecr.service").read_text().splitlines()
+    assert "ExecStart=/usr/bin/xecr daemon" in unit
+    after_first = listing(root)
+    again = bootstrap(root, *BASE_ARGS, "--source", str(rpm), **env)
+    assert again.returncode == 0, again.stderr
+    assert listing(root) == after_first and "installing" not in again.stdout
+
+
 # -- the service definitions ------------------------------------------------------------
 
 
