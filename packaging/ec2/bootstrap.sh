@@ -493,8 +493,9 @@ for path in paths:
     os.replace(tmp, path)
 PY
     # Compiled once here, naming /opt/xecr: the booted image's /opt is read-only to users.
+    # A module that does not compile (pip skips those too) stays as it is.
     "$venv/bin/python" -m compileall -q -f -s "$ROOT" -p / "$venv/lib" >/dev/null ||
-        die "cannot compile the modules under $venv"
+        say "note: some modules under $venv did not compile"
 }
 
 install_pip() {
@@ -592,6 +593,8 @@ install_package() {
         unpack_into_root
     elif [ "$KIND" = deb ]; then
         command -v dpkg >/dev/null 2>&1 || die "$NAME is a Debian package and dpkg is missing: take the .rpm or the executable bundle"
+        # User-data has no terminal: no debconf questions.
+        export DEBIAN_FRONTEND=noninteractive
         if ! dpkg -i "$file"; then
             command -v apt-get >/dev/null 2>&1 || die "dpkg could not install $NAME (see above)"
             say "installing what $NAME depends on with apt-get"
@@ -625,7 +628,7 @@ install_xecr() {
     MARK=$(source_mark)
     if [ "$REINSTALL" = 0 ] && [ -x "$installed" ] && [ -f "$marker" ] &&
         [ "$(cat "$marker")" = "$MARK" ]; then
-        say "unchanged ${installed%/bin/xecr} (xecr from $SOURCE; --reinstall to install again)"
+        say "unchanged $installed (xecr from $SOURCE; --reinstall to install again)"
         return 0
     fi
     fetch_source
@@ -643,7 +646,7 @@ install_xecr
 if [ "$KIND" = deb ] || [ "$KIND" = rpm ] ||
     { [ "${XECR_BOOTSTRAP_SKIP_INSTALL:-}" = 1 ] && [ ! -e "$ROOT$VENV/bin/xecr" ] && [ -x "$ROOT/usr/bin/xecr" ]; }; then
     XECR_BIN=/usr/bin/xecr
-    if [ -e "$ROOT/usr/local/bin/xecr" ]; then
+    if [ -e "$ROOT/usr/local/bin/xecr" ] || [ -L "$ROOT/usr/local/bin/xecr" ]; then
         say "note: $ROOT/usr/local/bin/xecr comes before /usr/bin/xecr on PATH; remove it if the package replaces it"
     fi
 else
