@@ -1,10 +1,14 @@
-"""packaging/kubernetes: the example kubelet configs agree with what xecr reads."""
+"""packaging/kubernetes: the example kubelet configs agree with what xecr reads, and the
+DaemonSet that installs the plugin from the image is valid against the Kubernetes API."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
+import pytest
 import yaml
 
 from ecr_helper import service_account
@@ -53,3 +57,66 @@ def test_the_audience_rbac_allows_the_configured_audience() -> None:
 
 def test_the_node_identity_config_sends_no_tokens() -> None:
     assert "tokenAttributes" not in _provider("credential-provider-config.yaml")
+
+
+# -- the DaemonSet that installs the plugin from the image ---------------------------------
+
+DAEMONSET = FOLDER / "daemonset-install-plugin.yaml"
+# The oldest Kubernetes whose kubelet takes credential providers as GA, and the newest
+# schema kubernetes-validate bundles (offline: the schemas ship inside the package).
+K8S_VERSIONS = ("1.26", kubernetes_validate.latest_version())
+
+
+def _daemonset() -> dict[str, Any]:
+    [doc] = [doc for doc in yaml.safe_load_all(DAEMONSET.read_text()) if doc]
+    found: dict[str, Any] = doc
+    return found
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_the_daemonset_is_valid_against_the_kubernetes_api_schema(version: str) -> None:
+    # strict: a field the API does not know (a typo) fails too.
+    kubernetes_validate.validate(_daemonset(), version, strict=True)
+
+
+def _break_field(doc: dict[str, Any]) -> None:
+    doc["spec"]["template"]["spec"]["containers"][0]["volumeMount"] = []  # typo of volumeMounts
+
+
+def _break_type(doc: dict[str, Any]) -> None:
+    doc["spec"]["template"]["spec"]["containers"][0]["securityContext"]["runAsUser"] = "root"
+
+
+def _break_required(doc: dict[str, Any]) -> None:
+    del doc["spec"]["selector"]
+
+
+@pytest.mark.parametrize("damage", [_break_field, _break_type, _break_required])
+def test_the_schema_check_refuses_a_broken_daemonset(
+    damage: Callable[[dict[str, Any]], None],
+) -> None:
+    doc = _daemonset()
+    damage(doc)
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(doc, K8S_VERSIONS[-1], strict=True)
+
+
+def test_the_daemonset_installs_into_the_eks_plugin_folder_without_privilege() -> None:
+    spec = _daemonset()["spec"]["template"]["spec"]
+    [container] = spec["containers"]
+    assert not spec.get("initContainers") and not spec.get("hostNetwork")
+    assert spec["nodeSelector"] == {"kubernetes.io/os": "linux"}
+    assert {"operator": "Exists"} in spec["tolerations"]
+    # The two folders of the command are the node's /opt/xecr and the EKS AMIs' plugin folder.
+    host = {volume["name"]: volume["hostPath"]["path"] for volume in spec["volumes"]}
+    mounted = {mount["mountPath"]: host[mount["name"]] for mount in container["volumeMounts"]}
+    command = container["command"]
+    assert command[:2] == ["/opt/xecr/install-node", "--wait"]
+    assert [mounted[folder] for folder in command[2:]] == [
+        "/opt/xecr",
+        "/etc/eks/image-credential-provider",
+    ]
+    context = container["securityContext"]
+    assert context["runAsUser"] == 0 and context["readOnlyRootFilesystem"] is True
+    assert context["privileged"] is False and context["allowPrivilegeEscalation"] is False
+    assert set(container["resources"]) == {"requests", "limits"}

@@ -8,7 +8,8 @@ tracebacks go to the log file only.
 
 :func:`run` is the console scripts' entry point: :func:`main`, then, once a
 protocol verb has answered, the process ends without the interpreter's
-teardown (see :func:`_leave`).
+teardown (see :func:`_leave`). On Windows, which xecr does not support (it
+needs POSIX file locks and modes), it says so in one line, exit 1.
 """
 
 from __future__ import annotations
@@ -24,8 +25,19 @@ if TYPE_CHECKING:
     from typing import NoReturn
 
 
+UNSUPPORTED_PLATFORM = (
+    "xecr: Windows is not supported natively (xecr needs POSIX file locks and permissions); "
+    "install and run it inside WSL2 (see the Install section of the README)"
+)
+
+
 def run() -> NoReturn:
     """The console scripts' entry point (``docker-credential-xecr``, ``xecr``)."""
+    if sys.platform == "win32":
+        # Checked before anything imports fcntl or grp, so a Windows user reads one
+        # line instead of a traceback; one comparison costs the cached get nothing.
+        sys.stderr.write(UNSUPPORTED_PLATFORM + "\n")
+        raise SystemExit(1)
     code = main()
     if _protocol_verb(sys.argv[1:], _is_helper(sys.argv[0])):
         _leave(code)
