@@ -9,6 +9,11 @@ lock was won). Source credentials come from boto3's standard chain
 instance metadata), with the metadata probe held to one short attempt so a
 machine without credentials fails in about a second, not a minute.
 ``AWS_ENDPOINT_URL`` and its per-service forms are honoured by botocore.
+
+Every session is made by :func:`session`, and loads botocore's own data only:
+never its customer data (``~/.aws/models``, the ``data_path`` setting,
+``AWS_DATA_PATH``), whose endpoint rule sets would decide where signed
+requests go: root with another user's HOME must not send them where she says.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import boto3
 import botocore.session
 from botocore import exceptions as bx
 from botocore.config import Config as BotoConfig
+from botocore.loaders import Loader
 
 from ecr_helper import log, source
 from ecr_helper.errors import (
@@ -82,12 +88,21 @@ def session(profile: str | None) -> boto3.Session:
     """A boto3 session on the standard chain with a quick metadata probe."""
     source.refuse_unsafe_files(os.environ)  # root with another user's HOME (sudo -E)
     core = botocore.session.Session(profile=profile)
+    core.register_component("data_loader", builtin_loader())
     core.set_config_variable("metadata_service_timeout", 1)
     core.set_config_variable("metadata_service_num_attempts", 1)
     core.set_config_variable("sts_regional_endpoints", "regional")
     for hook in SESSION_HOOKS:
         hook(core)
     return boto3.Session(botocore_session=core)
+
+
+def builtin_loader() -> Loader:
+    """A loader of botocore's bundled data alone (boto3 adds its own bundled folder).
+
+    botocore's default searches ``~/.aws/models`` and the ``data_path`` folders
+    first; xecr needs none of that, for anyone."""
+    return Loader(extra_search_paths=[Loader.BUILTIN_DATA_PATH], include_default_search_paths=False)
 
 
 def boto_config(timeouts: Timeouts) -> BotoConfig:

@@ -92,8 +92,11 @@ def check_config_file(path: str, info: os.stat_result, system: bool = False) -> 
         )
 
 
-def read_file(path: str, limit: int = 1 << 20) -> bytes | None:
-    """The bytes of a regular file we may trust, or None when it is missing or unsafe."""
+def read_file(path: str, limit: int = 1 << 20, root_only: bool = False) -> bytes | None:
+    """The bytes of a regular file we may trust, or None when it is missing or unsafe.
+
+    Trusted: yours or root's; ``root_only``: root's alone."""
+    owners = (0,) if root_only else (os.geteuid(), 0)
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
         fd = os.open(path, flags)
@@ -103,7 +106,7 @@ def read_file(path: str, limit: int = 1 << 20) -> bytes | None:
         info = os.fstat(fd)
         if (
             not stat.S_ISREG(info.st_mode)
-            or info.st_uid not in (os.geteuid(), 0)
+            or info.st_uid not in owners
             or info.st_mode & _FILE_FORBIDDEN
             or info.st_size > limit
         ):

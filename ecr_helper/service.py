@@ -81,7 +81,7 @@ class Service:
 
     def key(self, settings: RegistrySettings) -> str:
         """The cache key of ``settings``' token for this environment's identity."""
-        return cache_key(settings, self.env)
+        return cache_key(settings, self.env, self.store.machine)
 
     def cached(self, settings: RegistrySettings) -> Token | None:
         """What the cache holds for ``settings``, servable or not (status)."""

@@ -3,7 +3,9 @@
 :func:`key_inputs` lists every input that decides which identity boto3's
 credential chain starts from, so the token cache can keep identities apart.
 It runs on every cached ``get``: it reads the environment only (``os``,
-nothing imported, no file read, no AWS call). :func:`describe` and
+nothing imported, no file read, no AWS call). :func:`machine_key_inputs` is
+the machine-wide identity: the one root's daemon fetches with for the
+machine-wide config, the same for every reader of the machine-wide cache. :func:`describe` and
 :func:`sso_login_command` read the AWS config file, for ``xecr doctor`` and for an
 expired SSO login's error line; they are never on the cached path.
 """
@@ -71,6 +73,21 @@ def key_inputs(source_profile: str | None, env: Mapping[str, str], digest: Any) 
     parts.append(f"config_file={aws_config}")
     parts.append(f"credentials_file={credentials}")
     return parts
+
+
+MACHINE_IDENTITY = "identity=machine"
+
+
+def machine_key_inputs(source_profile: str | None) -> list[str]:
+    """The machine-wide identity's inputs: root's, whoever asks.
+
+    Under the machine-wide config, with the machine-wide cache, the identity
+    is whatever root's environment selects (the daemon's): a docker-group
+    user with her own HOME must find the entries it keeps, so nothing of the
+    caller's environment is in. Only root writes that folder, and its readers
+    take only root's entries from it (:class:`~ecr_helper.cache.file.FileCache`).
+    """
+    return [MACHINE_IDENTITY, f"source_profile={source_profile or ''}"]
 
 
 def profile_name(source_profile: str | None, env: Mapping[str, str]) -> str | None:

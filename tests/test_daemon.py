@@ -64,8 +64,8 @@ def folder() -> str:
 def cached(host: str) -> Token | None:
     loaded = config.load(os.environ)
     settings = loaded.resolve(host)
-    store = cache.FileCache(paths.cache_dir(os.environ, loaded.system))
-    return store.read(cache.cache_key(settings, os.environ))
+    store = cache.file_cache(os.environ, loaded.system)
+    return store.read(cache.cache_key(settings, os.environ, store.machine))
 
 
 def closed_url() -> str:

@@ -7,7 +7,10 @@ a ``get`` in this environment may be served: everything that changes what a
 token is for goes into it, so two roles, two external ids or two source
 identities (every input that selects one: :func:`ecr_helper.source.key_inputs`)
 never share a token; it is computed from the settings and the environment
-alone, with no AWS call and no file read. On the cached ``get``'s
+alone, with no AWS call and no file read. In the machine-wide cache the
+source identity is the machine's (root's, :func:`ecr_helper.source.machine_key_inputs`),
+the same for every reader, so a docker-group user is served what root's
+daemon keeps; that cache takes entries from root only. On the cached ``get``'s
 path: nothing here imports more than the file backend needs.
 """
 
@@ -29,12 +32,18 @@ __all__ = ["FileCache", "TokenCache", "cache_key", "file_cache", "open_cache"]
 KEY_VERSION = "2"
 
 
-def cache_key(settings: RegistrySettings, env: Mapping[str, str]) -> str:
+def cache_key(settings: RegistrySettings, env: Mapping[str, str], machine: bool = False) -> str:
     """The key of ``settings``' token for the identity ``env`` selects.
 
-    The endpoint is left out on purpose: a ``get`` that cannot reach AWS must
-    still find what the daemon fetched.
+    ``machine``: the key in the machine-wide cache, where the identity is
+    root's whatever ``env`` says (see the module docstring). The endpoint is
+    left out on purpose: a ``get`` that cannot reach AWS must still find what
+    the daemon fetched.
     """
+    if machine:
+        identity = source.machine_key_inputs(settings.source_profile)
+    else:
+        identity = source.key_inputs(settings.source_profile, env, digest)
     parts = [
         KEY_VERSION,
         settings.host,
@@ -43,7 +52,7 @@ def cache_key(settings: RegistrySettings, env: Mapping[str, str]) -> str:
         settings.registry_id,
         list(settings.role_arns),
         settings.external_id or "",
-        source.key_inputs(settings.source_profile, env, digest),
+        identity,
     ]
     return digest(_cjson.dumps(parts))[:32]
 

@@ -37,6 +37,8 @@ class TokenCache:
 
     name = "none"
     folder: str | None = None
+    # The machine-wide cache: keyed by the machine's identity, written by root only.
+    machine = False
 
     def read(self, key: str) -> Token | None:
         return None

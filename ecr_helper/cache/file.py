@@ -5,6 +5,13 @@ One JSON entry per key in the cache folder, written atomically by
 fetches across processes (filelock, imported only when a lock is needed).
 Anything wrong with an entry (corrupt, truncated, foreign, unsafe) makes it a
 miss, never a crash; the next fetch replaces it.
+
+The machine-wide cache (``machine``) is root's: its entries are keyed by the
+machine's identity (:func:`ecr_helper.cache.cache_key`), so anyone else
+using it is only a reader. A reader (not root) uses it only when the folder
+is root's and closed to writes by others, takes only root's entries, and
+never writes, locks or notes anything there: nothing a user writes is ever
+served to root or to another user as the machine's token.
 """
 
 from __future__ import annotations
@@ -72,6 +79,8 @@ class FileCache(TokenCache):
         self.dir_mode = 0o750 if shared_gid is not None else 0o700
         self.file_mode = 0o640 if shared_gid is not None else 0o600
         self.machine = machine
+        # Not root in the machine-wide cache: read root's entries, write nothing.
+        self._reader = machine and os.geteuid() != 0
         self._ready = False
 
     def _path(self, key: str, suffix: str = ".json") -> str:
@@ -85,14 +94,27 @@ class FileCache(TokenCache):
         """
         if not self._ready:
             assert self.folder is not None
-            if self.machine and os.geteuid() != 0:
-                securefile.check_dir(self.folder)
+            if self._reader:
+                _check_machine_dir(self.folder)
             else:
                 securefile.ensure_dir(self.folder, self.dir_mode, self.gid)
             self._ready = True
 
+    def _read(self, path: str, limit: int) -> bytes | None:
+        if self._reader:
+            try:
+                self.prepare()
+            except CacheError:
+                return None
+        return securefile.read_file(path, limit, root_only=self._reader)
+
+    def _writable(self) -> None:
+        if self._reader:
+            raise CacheError(f"the machine-wide cache {self.folder} is written by root only")
+        self.prepare()
+
     def read(self, key: str) -> Token | None:
-        raw = securefile.read_file(self._path(key), limit=1 << 16)
+        raw = self._read(self._path(key), 1 << 16)
         if raw is None:
             return None
         try:
@@ -101,7 +123,7 @@ class FileCache(TokenCache):
             return None
 
     def write(self, key: str, token: Token) -> None:
-        self.prepare()
+        self._writable()
         data = _cjson.dumps(token.to_json()).encode()
         securefile.write_atomic(self._path(key), data, self.file_mode, self.gid)
         assert self.folder is not None
@@ -112,13 +134,13 @@ class FileCache(TokenCache):
         # `at` honour it (see refresh.obtain); every later get asks AWS again.
         data = _cjson.dumps({"at": at, "error": message}).encode()
         try:
-            self.prepare()
+            self._writable()
             securefile.write_atomic(self._path(key, ".fail"), data, self.file_mode, self.gid)
         except CacheError:
             pass
 
     def failure_since(self, key: str, since: float, until: float | None = None) -> str | None:
-        raw = securefile.read_file(self._path(key, ".fail"), limit=1 << 14)
+        raw = self._read(self._path(key, ".fail"), 1 << 14)
         if raw is None:
             return None
         try:
@@ -131,13 +153,14 @@ class FileCache(TokenCache):
         return error if at > since and (until is None or at <= until) else None
 
     def delete(self, key: str) -> bool:
+        self._writable()
         return securefile.remove(self._path(key))
 
     # The parsed copy of a config file (see :func:`ecr_helper.config.load`) lives
     # beside the tokens, keyed by the config file's absolute path.
 
     def _copy_path(self, source: str) -> str | None:
-        if self.machine and os.geteuid() != 0:
+        if self._reader:
             return None  # the machine-wide cache is written by root only
         try:
             self.prepare()
@@ -166,10 +189,24 @@ class FileCache(TokenCache):
 
     def lock(self, key: str, timeout: float) -> Lock:
         try:
-            self.prepare()
+            self._writable()
         except CacheError:
             return NoLock()
         return FileLock(self._path(key, ".lock"), timeout, self.file_mode)
+
+
+def _check_machine_dir(folder: str) -> None:
+    """Refuse a machine-wide folder that is not root's (:class:`CacheError`)."""
+    try:
+        info = os.lstat(folder)
+    except OSError as exc:
+        raise CacheError(f"cannot use folder {folder}: {exc.strerror}") from None
+    securefile.check_dir(folder, info)
+    if info.st_uid != 0:
+        raise CacheError(
+            f"refusing folder {folder}: the machine-wide cache must be root's "
+            f"(owned by uid {info.st_uid})"
+        )
 
 
 def read_entries(store: TokenCache, prefix: str) -> dict[str, Token]:
