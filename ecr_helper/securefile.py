@@ -11,6 +11,7 @@ share with other tools (the TOML config, Docker's ``config.json``).
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import time
@@ -21,6 +22,8 @@ from ecr_helper.errors import CacheError, ConfigError, XecrError
 # with the docker group) but never group-writable or open to others.
 _DIR_FORBIDDEN = 0o027
 _FILE_FORBIDDEN = 0o022
+# A folder whose files are all private (0600) may be listed by others, never changed.
+NO_WRITE_BY_OTHERS = 0o022
 
 
 def ensure_dir(path: str, mode: int = 0o700, gid: int | None = None) -> None:
@@ -45,8 +48,14 @@ def ensure_dir(path: str, mode: int = 0o700, gid: int | None = None) -> None:
     check_dir(path, info)
 
 
-def check_dir(path: str, info: os.stat_result | None = None) -> None:
-    """Refuse a folder that is a symlink, foreign-owned or open to others."""
+def check_dir(
+    path: str, info: os.stat_result | None = None, *, forbidden: int = _DIR_FORBIDDEN
+) -> None:
+    """Refuse a folder that is a symlink, foreign-owned or open to others.
+
+    ``forbidden``: the mode bits that refuse it; a folder whose files are all
+    0600 may use :data:`NO_WRITE_BY_OTHERS` (others may list it, not change it).
+    """
     try:
         info = info or os.lstat(path)
     except OSError as exc:
@@ -57,11 +66,38 @@ def check_dir(path: str, info: os.stat_result | None = None) -> None:
         raise CacheError(f"refusing folder {path}: not a folder")
     if info.st_uid not in (os.geteuid(), 0):
         raise CacheError(f"refusing folder {path}: owned by uid {info.st_uid}, not by you or root")
-    if info.st_mode & _DIR_FORBIDDEN:
+    if info.st_mode & forbidden:
+        expected = (
+            "(expected 0700, or 0750 for the machine-wide cache)"
+            if forbidden == _DIR_FORBIDDEN
+            else f"(run `chmod go-w {path}`)"
+        )
         raise CacheError(
             f"refusing folder {path}: mode {stat.S_IMODE(info.st_mode):04o} lets others in "
-            "(expected 0700, or 0750 for the machine-wide cache)"
+            + expected
         )
+
+
+def open_dir(path: str, *, forbidden: int = _DIR_FORBIDDEN) -> int:
+    """A descriptor of the folder ``path`` itself, checked as :func:`check_dir` checks.
+
+    The folder is opened without following a symlink and the check is made on
+    what was opened, so writes through the descriptor (``dir_fd``) land in the
+    folder that was checked even if its path is changed meanwhile.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            check_dir(path, forbidden=forbidden)  # says what it is instead
+        raise CacheError(f"cannot use folder {path}: {exc.strerror}") from None
+    try:
+        check_dir(path, os.fstat(fd), forbidden=forbidden)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def check_config_file(path: str, info: os.stat_result, system: bool = False) -> None:
@@ -127,17 +163,29 @@ def read_file(path: str, limit: int = 1 << 20, root_only: bool = False) -> bytes
         os.close(fd)
 
 
-def write_atomic(path: str, data: bytes, mode: int = 0o600, gid: int | None = None) -> None:
-    """Replace ``path`` with ``data`` atomically. Raises :class:`CacheError` on failure."""
+def write_atomic(
+    path: str,
+    data: bytes,
+    mode: int = 0o600,
+    gid: int | None = None,
+    *,
+    uid: int | None = None,
+    dir_fd: int | None = None,
+) -> None:
+    """Replace ``path`` with ``data`` atomically. Raises :class:`CacheError` on failure.
+
+    ``uid``/``gid``: the owner and group to give the file (None: the writer's).
+    ``dir_fd``: ``path`` is a name in that folder (see :func:`open_dir`).
+    """
     folder = os.path.dirname(path) or "."
     tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     try:
-        fd = os.open(tmp, flags, mode)
+        fd = os.open(tmp, flags, mode, dir_fd=dir_fd)
         try:
             os.fchmod(fd, mode)
-            if gid is not None:
-                os.fchown(fd, -1, gid)
+            if gid is not None or uid is not None:
+                os.fchown(fd, -1 if uid is None else uid, -1 if gid is None else gid)
             view = memoryview(data)
             while view:
                 written = os.write(fd, view)
@@ -145,15 +193,15 @@ def write_atomic(path: str, data: bytes, mode: int = 0o600, gid: int | None = No
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(tmp, path)
+        os.replace(tmp, path, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     except OSError as exc:
         try:
-            os.unlink(tmp)
+            os.unlink(tmp, dir_fd=dir_fd)
         except OSError:
             pass
         raise CacheError(f"cannot write {path}: {exc.strerror}") from None
     try:
-        dfd = os.open(folder, os.O_RDONLY)
+        dfd = os.open(folder, os.O_RDONLY, dir_fd=dir_fd)
         try:
             os.fsync(dfd)
         finally:
@@ -229,15 +277,22 @@ class folder_lock:
     cached get's path, which imports this module.)
     """
 
-    def __init__(self, folder: str, wait: float = EDIT_LOCK_WAIT) -> None:
+    def __init__(
+        self, folder: str, wait: float = EDIT_LOCK_WAIT, *, dir_fd: int | None = None
+    ) -> None:
         self.folder = folder
         self.wait = wait
+        self._dir_fd = dir_fd  # lock the folder this descriptor holds (``folder`` only names it)
         self._fd: int | None = None
 
     def __enter__(self) -> None:
         folder, wait = self.folder, self.wait
         try:
-            fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | os.O_CLOEXEC)
+            fd = os.open(
+                folder if self._dir_fd is None else ".",
+                os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | os.O_CLOEXEC,
+                dir_fd=self._dir_fd,
+            )
         except OSError as exc:
             raise XecrError(f"cannot open folder {folder} to lock it: {exc.strerror}") from None
         try:

@@ -45,6 +45,8 @@ _SESSION_MAX = 64
 # A token whose exp is this far past is refused even from the cache: the kubelet
 # never sends one, and STS would refuse it.
 _CLOCK_SKEW = 60.0
+# The last second of the year 9999, the latest time Python's datetime can hold.
+_MAX_EXP = 253402300799
 
 
 class KubeletOptions(Frozen):
@@ -151,7 +153,7 @@ def claims(token: str) -> dict[str, Any]:
     try:
         raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
         body = json.loads(raw)
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):
         raise InputError("the request's serviceAccountToken has no readable JWT claims") from None
     if not isinstance(body, dict):
         raise InputError("the request's serviceAccountToken has no readable JWT claims")
@@ -183,10 +185,7 @@ def service_account(token: str, now: float) -> ServiceAccount:
     else:
         audiences = ()
     issuer = body.get("iss") if isinstance(body.get("iss"), str) else ""
-    expiry = body.get("exp")
-    expires_at: float | None = None
-    if isinstance(expiry, int | float) and not isinstance(expiry, bool):
-        expires_at = float(expiry)
+    expires_at = _expiry(body.get("exp"), f"{namespace}/{name}")
     found = ServiceAccount(namespace, name, uid, str(issuer), audiences, expires_at)
     if expires_at is not None and expires_at < now - _CLOCK_SKEW:
         raise InputError(
@@ -194,6 +193,27 @@ def service_account(token: str, now: float) -> ServiceAccount:
             "check the node's clock"
         )
     return found
+
+
+def _expiry(value: object, label: str) -> float | None:
+    """The token's ``exp`` as a time the clock can be compared with (None: absent).
+
+    NaN would pass every expiry check (it compares false) and float(10**400)
+    overflows: a number outside the years datetime holds is no expiry a kubelet
+    sets, and is refused here, before any AWS call.
+    """
+    if value is None:
+        return None
+    if (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and -_MAX_EXP <= value <= _MAX_EXP  # NaN compares false
+    ):
+        return float(value)
+    raise InputError(
+        f"the serviceAccountToken of service account {label} has an exp claim that is "
+        "not a time (seconds since 1970): check the token the kubelet sends"
+    )
 
 
 def session_name(account: ServiceAccount) -> str:

@@ -13,7 +13,17 @@ import pytest
 from ecr_helper import config
 from ecr_helper.errors import ConfigError, UsageError
 from ecr_helper.setup import configure
-from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE
+from tests.helpers import (
+    CENTRAL,
+    CENTRAL_HOST,
+    CONFIG,
+    PULL_ROLE,
+    XECR,
+    Result,
+    assert_one_line_failure,
+    run,
+)
+from tests.test_isolation import NOBODY, as_root_with, hand_over, hostile_home, require_root
 
 HUB_ROLE = "arn:aws:iam::333333333333:role/hub"
 
@@ -330,3 +340,184 @@ def test_edit_is_pure_text_in_text_out() -> None:
     assert text == f'[registries."{CENTRAL_HOST}"]\nrole_arn = "{PULL_ROLE}"\n'
     again = configure.edit(text, "mem.toml", CENTRAL_HOST, {"role_arn": PULL_ROLE}, False)
     assert again == (text, None, ())
+
+
+# ---------------------------------------------------------------------------
+# Big and odd files, through the installed `xecr configure` (issue 20, item 8)
+# ---------------------------------------------------------------------------
+
+BOUND = 20.0
+MEMORY = 512 << 20
+NEW_HOST = "222222222222.dkr.ecr.us-east-1.amazonaws.com"
+NEW_ROLE = "arn:aws:iam::222222222222:role/ecr-pull"
+
+
+def _limit_memory() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY, MEMORY))
+
+
+def _configure(*args: str, env: dict[str, str] | None = None) -> Result:
+    """`xecr configure NEW_HOST --role-arn NEW_ROLE`, bounded in time and memory."""
+    return run(
+        [XECR, "configure", *(args or (NEW_HOST, "--role-arn", NEW_ROLE))],
+        timeout=BOUND,
+        env=env,
+        preexec_fn=_limit_memory,
+    )
+
+
+def _padded(size: int) -> bytes:
+    """A valid config of exactly ``size`` bytes: the standard one, then comment lines."""
+    head = CONFIG.encode()
+    line = b"# " + b"x" * 97 + b"\n"
+    body = head + line * ((size - len(head)) // len(line))
+    return body + b"#" * (size - len(body) - 1) + b"\n"
+
+
+@pytest.mark.slow
+def test_configure_never_writes_a_config_get_refuses(
+    isolated_env: Path, write_config: Callable[[str], Path]
+) -> None:
+    path = write_config("")
+    original = _padded(config.MAX_CONFIG - 100)
+    path.write_bytes(original)
+    assert config.load(_env()).hosts() == [CENTRAL_HOST]  # get reads it
+
+    result = _configure()
+
+    assert_one_line_failure(result, str(path), "larger than 1024 KiB", stream="stderr")
+    assert "added" not in result.out
+    assert path.read_bytes() == original
+    assert config.load(_env()).hosts() == [CENTRAL_HOST]
+    assert not _docker_file(isolated_env).exists()
+
+
+@pytest.mark.slow
+def test_a_huge_config_is_refused_without_reading_it_all(
+    isolated_env: Path, write_config: Callable[[str], Path]
+) -> None:
+    # 14.5 MB took 27.7 s and 645 MB, then was written back past get's limit.
+    path = write_config("")
+    original = _padded(14_500_000)
+    path.write_bytes(original)
+    result = _configure()
+    assert_one_line_failure(result, str(path), "larger than 1024 KiB", stream="stderr")
+    assert path.read_bytes() == original
+
+
+def _fifo(path: Path) -> None:
+    os.mkfifo(path)
+
+
+def _not_utf8(path: Path) -> None:
+    path.write_bytes(b'\xff\xfe{"credHelpers": {}}')
+
+
+def _nested(path: Path) -> None:
+    path.write_text('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}")
+
+
+def _too_big(path: Path) -> None:
+    path.write_text(json.dumps({"auths": {"x": "a" * (2 << 20)}}))
+
+
+def _a_folder(path: Path) -> None:
+    path.mkdir()
+
+
+ODD_DOCKER_FILES: dict[str, tuple[Callable[[Path], None], str]] = {
+    "a FIFO": (_fifo, "not a regular file"),
+    "not UTF-8": (_not_utf8, "not UTF-8 text"),
+    "nested 100000 deep": (_nested, "nested too deeply"),
+    "2 MiB": (_too_big, "larger than 1024 KiB"),
+    "a folder": (_a_folder, "not a regular file"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", list(ODD_DOCKER_FILES))
+def test_an_odd_docker_config_is_one_line_and_nothing_is_written(
+    case: str, isolated_env: Path
+) -> None:
+    make, says = ODD_DOCKER_FILES[case]
+    docker = _docker_file(isolated_env)
+    docker.parent.mkdir()
+    make(docker)
+    before = docker.lstat()
+    result = _configure()
+    assert_one_line_failure(result, str(docker), says, stream="stderr")
+    assert "internal error" not in result.err
+    after = docker.lstat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    # Docker's file is read first: xecr's config is not changed either.
+    assert not _user_file(isolated_env).exists()
+
+
+@pytest.mark.slow
+def test_a_symlinked_docker_config_is_updated_where_it_points(isolated_env: Path) -> None:
+    real = isolated_env / "dotfiles" / "docker.json"
+    real.parent.mkdir()
+    real.write_text(json.dumps({"auths": {"ghcr.io": {"auth": "dXNlcjpwYXNz"}}}))
+    real.chmod(0o640)
+    link = _docker_file(isolated_env)
+    link.parent.mkdir()
+    link.symlink_to(os.path.relpath(real, link.parent))
+    result = _configure()
+    assert result.returncode == 0, result.err
+    assert link.is_symlink() and link.resolve() == real
+    assert json.loads(real.read_text()) == {
+        "auths": {"ghcr.io": {"auth": "dXNlcjpwYXNz"}},
+        "credHelpers": {NEW_HOST: "xecr"},
+    }
+    assert stat.S_IMODE(real.stat().st_mode) == 0o640
+    assert [p.name for p in link.parent.iterdir()] == ["config.json"]
+
+
+# -- root with her HOME (`sudo -E xecr configure`) ---------------------------------------
+
+
+def _owner(path: Path) -> tuple[int, int, int]:
+    info = path.lstat()
+    return info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("folders", ["exist", "missing"])
+def test_sudo_e_leaves_her_files_hers(tmp_path: Path, folders: str) -> None:
+    require_root()
+    home = hostile_home(tmp_path)
+    if folders == "missing":
+        (home / ".config" / "xecr").rmdir()
+        (home / ".config").rmdir()
+    docker = home / ".docker" / "config.json"
+    docker.write_text(json.dumps({"credsStore": "desktop"}))
+    docker.chmod(0o644)
+    hand_over(home)
+
+    result = _configure(env=as_root_with(home))
+
+    assert result.returncode == 0, result.err
+    assert _owner(docker) == (NOBODY, NOBODY, 0o644)
+    assert json.loads(docker.read_text())["credHelpers"] == {NEW_HOST: "xecr"}
+    ours = home / ".config" / "xecr" / "config.toml"
+    assert NEW_ROLE in ours.read_text()
+    assert _owner(ours) == (NOBODY, NOBODY, 0o600)
+    assert _owner(ours.parent)[:2] == (NOBODY, NOBODY)
+    assert _owner(ours.parent.parent)[:2] == (NOBODY, NOBODY)
+
+
+@pytest.mark.slow
+def test_sudo_e_never_follows_her_symlink_to_a_file_of_roots(tmp_path: Path) -> None:
+    require_root()
+    roots = tmp_path / "root-docker.json"
+    roots.write_text('{"credsStore": "pass"}')
+    roots.chmod(0o600)
+    home = hostile_home(tmp_path)
+    (home / ".docker" / "config.json").symlink_to(roots)
+    hand_over(home)
+    # Root's own log folder, so the one line on stderr is the refusal.
+    result = _configure(env={**as_root_with(home), "XECR_LOG_DIR": str(tmp_path / "log")})
+    assert_one_line_failure(result, "refused: a symlink owned by uid 65534", stream="stderr")
+    assert roots.read_text() == '{"credsStore": "pass"}'

@@ -7,8 +7,11 @@ AWS for an address that is not ours.
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import random
+import re
 import resource
 import string
 from collections.abc import Callable
@@ -16,11 +19,13 @@ from pathlib import Path
 
 import pytest
 
+from tests import k8s_tokens
 from tests.fakeaws import FakeAws
 from tests.helpers import (
     CENTRAL_HOST,
     CONFIG,
     HELPER,
+    PULL_ROLE,
     XECR,
     Result,
     assert_one_line_failure,
@@ -225,3 +230,41 @@ def test_unknown_people_command_is_a_usage_error(args: list[str], configured: Fa
     assert "Traceback" not in result.err
     assert result.err.splitlines()[-1].startswith("xecr")
     assert configured.counts() == {}
+
+
+# -- crafted Kubernetes service-account tokens (issue 20, item 9) --------------------------
+
+
+def _kubelet_token(payload: bytes) -> str:
+    body = base64.urlsafe_b64encode(payload).rstrip(b"=").decode()
+    return f"eyJhbGciOiJSUzI1NiJ9.{body}.c2ln"
+
+
+def _claims_with(exp: str) -> bytes:
+    text = json.dumps(k8s_tokens.claims("team-a", "builder"))
+    return re.sub(r'"exp": \d+', f'"exp": {exp}', text).encode()
+
+
+CRAFTED_TOKENS = {
+    "claims nested 5000 deep": _kubelet_token(
+        b'{"sub": "system:serviceaccount:a:b", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    ),
+    "exp NaN": _kubelet_token(_claims_with("NaN")),
+    "exp 10**400": _kubelet_token(_claims_with(str(10**400))),
+}
+
+
+@pytest.mark.parametrize("case", list(CRAFTED_TOKENS))
+def test_a_crafted_service_account_token_is_one_line_before_any_aws_call(
+    case: str, configured: FakeAws, tmp_path: Path
+) -> None:
+    tok = CRAFTED_TOKENS[case]
+    request = k8s_tokens.request(
+        f"{CENTRAL_HOST}/team-a/app:1", tok, {k8s_tokens.ROLE_ANNOTATION: PULL_ROLE}
+    )
+    result = _bounded([HELPER, "kubelet"], request)
+    line = assert_one_line_failure(result, "serviceAccountToken", stream="stderr")
+    assert "internal error" not in line
+    assert configured.counts() == {}, "a crafted token reached AWS"
+    assert tok.split(".")[1][:16] not in result.err
+    scan(configured, tmp_path, [result])

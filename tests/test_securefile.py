@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ecr_helper import securefile
-from ecr_helper.errors import CacheError
+from ecr_helper.errors import CacheError, XecrError
 
 STRANGER = 54321  # a uid (and gid) nobody on the test machine has
 
@@ -273,3 +273,76 @@ def test_remove(private: Path) -> None:
     (private / "sub").mkdir()
     with pytest.raises(CacheError, match="cannot remove"):
         securefile.remove(str(private / "sub"))
+
+
+# -- folders checked once and used through a descriptor (issue 20) -------------------------
+
+
+@pytest.mark.parametrize("bits", [0o700, 0o750, 0o755, 0o705])
+def test_open_dir_no_write_by_others_accepts_folders_others_may_only_list(
+    tmp_path: Path, bits: int
+) -> None:
+    folder = tmp_path / "sink"
+    folder.mkdir()
+    folder.chmod(bits)
+    fd = securefile.open_dir(str(folder), forbidden=securefile.NO_WRITE_BY_OTHERS)
+    os.close(fd)
+
+
+@pytest.mark.parametrize("bits", [0o720, 0o702, 0o777, 0o1777])
+def test_open_dir_no_write_by_others_refuses_writable_folders(tmp_path: Path, bits: int) -> None:
+    folder = tmp_path / "sink"
+    folder.mkdir()
+    folder.chmod(bits)
+    with pytest.raises(CacheError, match=f"mode {bits:04o} lets others in .*chmod go-w"):
+        securefile.open_dir(str(folder), forbidden=securefile.NO_WRITE_BY_OTHERS)
+
+
+def test_open_dir_refuses_a_symlink_and_a_file(tmp_path: Path, private: Path) -> None:
+    link = tmp_path / "link"
+    link.symlink_to(private)
+    with pytest.raises(CacheError, match="it is a symlink"):
+        securefile.open_dir(str(link))
+    (tmp_path / "file").write_text("")
+    with pytest.raises(CacheError, match="not a folder"):
+        securefile.open_dir(str(tmp_path / "file"))
+
+
+def test_write_atomic_through_a_folder_descriptor_lands_in_the_checked_folder(
+    tmp_path: Path, private: Path
+) -> None:
+    fd = securefile.open_dir(str(private))
+    try:
+        moved = tmp_path / "moved"
+        private.rename(moved)
+        private.symlink_to(tmp_path / "elsewhere")  # the path now names another place
+        securefile.write_atomic("config.json", b"{}", dir_fd=fd)
+    finally:
+        os.close(fd)
+    assert (moved / "config.json").read_bytes() == b"{}"
+    assert mode(moved / "config.json") == 0o600
+    assert leftovers(moved) == [] and not (tmp_path / "elsewhere").exists()
+
+
+def test_write_atomic_gives_the_owner_asked_for(private: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("only root gives files away")
+    path = private / "hers.json"
+    securefile.write_atomic(str(path), b"x", 0o644, STRANGER, uid=STRANGER)
+    info = path.stat()
+    assert (info.st_uid, info.st_gid, mode(path)) == (STRANGER, STRANGER, 0o644)
+
+
+def test_folder_lock_on_a_descriptor_excludes_a_lock_by_path(private: Path) -> None:
+    fd = securefile.open_dir(str(private))
+    try:
+        with (
+            securefile.folder_lock(str(private), dir_fd=fd),
+            pytest.raises(XecrError, match="editing files in"),
+            securefile.folder_lock(str(private), wait=0.05),
+        ):
+            pass
+        with securefile.folder_lock(str(private), wait=0.05):
+            pass
+    finally:
+        os.close(fd)

@@ -197,3 +197,46 @@ def test_an_oversized_token_is_refused_before_it_is_read() -> None:
     with pytest.raises(InputError, match="longer than 16384 bytes") as caught:
         sa.pod_role(huge, {k8s_tokens.ROLE_ANNOTATION: ROLE}, sa.KubeletOptions(), NOW)
     assert "AAAA" not in str(caught.value)
+
+
+def _raw_jwt(payload: bytes) -> str:
+    """A JWT whose claims are exactly ``payload`` (json.dumps cannot write some of them)."""
+    body = base64.urlsafe_b64encode(payload).rstrip(b"=").decode()
+    return f"eyJhbGciOiJSUzI1NiJ9.{body}.c2ln"
+
+
+def _with_exp(exp: str) -> str:
+    claims = json.dumps(k8s_tokens.claims("team-a", "builder"))
+    return _raw_jwt(re.sub(r'"exp": -?\d+', f'"exp": {exp}', claims).encode())
+
+
+# Issue 20, item 9: each of these was an "internal error" (RecursionError,
+# OverflowError), or NaN passed the expiry check and went on to STS and ECR.
+CRAFTED = {
+    "claims nested 5000 deep": (
+        _raw_jwt(b'{"sub": "system:serviceaccount:a:b", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}"),
+        "no readable JWT claims",
+    ),
+    "exp NaN": (_with_exp("NaN"), "team-a/builder has an exp claim that is not a time"),
+    "exp Infinity": (_with_exp("Infinity"), "exp claim that is not a time"),
+    "exp -Infinity": (_with_exp("-Infinity"), "exp claim that is not a time"),
+    "exp 10**400": (_with_exp(str(10**400)), "exp claim that is not a time"),
+    "exp 1e400": (_with_exp("1e400"), "exp claim that is not a time"),
+    "exp past the year 9999": (_with_exp("253402300800"), "exp claim that is not a time"),
+    "exp a string": (_with_exp('"tomorrow"'), "exp claim that is not a time"),
+    "exp true": (_with_exp("true"), "exp claim that is not a time"),
+}
+
+
+@pytest.mark.parametrize("case", list(CRAFTED))
+def test_crafted_claims_are_one_input_line(case: str) -> None:
+    tok, message = CRAFTED[case]
+    with pytest.raises(InputError, match=message) as caught:
+        sa.pod_role(tok, {k8s_tokens.ROLE_ANNOTATION: ROLE}, sa.KubeletOptions(), NOW)
+    line = str(caught.value)
+    assert "\n" not in line and tok.split(".")[1][:16] not in line
+
+
+def test_an_exp_within_datetime_years_is_kept() -> None:
+    account = sa.service_account(_with_exp("253402300799"), NOW)
+    assert account.expires_at == 253402300799.0

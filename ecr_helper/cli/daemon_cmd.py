@@ -60,6 +60,10 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     sink: str | None = args.write_docker_config
     if sink is not None and not sink.strip():
         raise UsageError("--write-docker-config needs a folder")
+    if sink is not None:
+        from ecr_helper.daemon.docker_sink import check_folder
+
+        check_folder(sink)  # a folder tokens must not go to stops the start, before any AWS call
     listen: tuple[str, int] | None = None
     if args.listen is not None:
         if args.once:

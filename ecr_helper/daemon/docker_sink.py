@@ -4,6 +4,11 @@ cannot run credential helpers.
 :class:`DockerConfigSink` writes the configured registries' tokens into
 ``DIR/config.json`` as the daemon refreshes them, through
 :func:`ecr_helper.setup.dockerconfig.update`, which keeps every other key.
+The tokens are secrets: the file is always 0600 and ``DIR`` must be a folder
+only its owner (the daemon's user, or root) can change, never a symlink
+(:func:`ecr_helper.setup.dockerconfig.open_sink_folder`). A ``DIR`` that is not
+is refused when the sink is made, so the daemon does not start; one that turns
+unsafe later is refused at each write, logged, and the daemon keeps serving.
 """
 
 from __future__ import annotations
@@ -15,12 +20,17 @@ from typing import TYPE_CHECKING, Any
 
 from ecr_helper import log
 from ecr_helper.errors import XecrError
-from ecr_helper.setup.dockerconfig import update
+from ecr_helper.setup.dockerconfig import FILE_NAME, check_sink, update
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
     from ecr_helper.token import Token
+
+
+def check_folder(folder: str) -> None:
+    """Raise :class:`XecrError` (one line) when ``folder`` is no place for tokens."""
+    check_sink(os.path.join(folder, FILE_NAME))
 
 
 class DockerConfigSink:
@@ -32,7 +42,9 @@ class DockerConfigSink:
     """
 
     def __init__(self, folder: str, hosts: Iterable[str] = ()) -> None:
-        self.path = os.path.join(folder, "config.json")
+        """Raises :class:`XecrError` (one line) for a ``folder`` tokens must not go to."""
+        check_folder(folder)
+        self.path = os.path.join(folder, FILE_NAME)
         self._lock = threading.Lock()
         self._hosts = set(hosts)
         self._written: set[str] = set()
@@ -65,7 +77,7 @@ class DockerConfigSink:
                     auths[host] = {"auth": base64.b64encode(pair).decode("ascii")}
 
         try:
-            update(self.path, change)
+            update(self.path, change, private=True)
         except XecrError as exc:
             message = f"cannot keep {self.path}: {exc}"
             log.warning(message)

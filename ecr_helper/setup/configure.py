@@ -4,9 +4,12 @@ The TOML file is edited with tomlkit so the person's comments, key order and
 formatting survive; only the keys named on the command line are set, and
 only when their value differs, so running the same command twice writes
 nothing. The edited document is checked with :func:`ecr_helper.config_schema.check`
-before it replaces the file (atomically, keeping its mode). Docker's
-``config.json`` gets ``credHelpers[HOST] = "xecr"`` through
-:mod:`ecr_helper.setup.dockerconfig`, which keeps every other key.
+before it replaces the file (atomically, through a symlink into its target,
+keeping its mode and owner; never larger than :data:`ecr_helper.config.MAX_CONFIG`,
+which ``get`` would refuse). Docker's ``config.json`` gets
+``credHelpers[HOST] = "xecr"`` through :mod:`ecr_helper.setup.dockerconfig`,
+which keeps every other key; it is read first, so a file there that cannot be
+edited stops the command before anything is written.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import tomlkit
 import tomlkit.exceptions
 
 from ecr_helper import config_schema, paths, securefile
+from ecr_helper.config import MAX_CONFIG
 from ecr_helper.errors import ConfigError, InputError, UsageError
 from ecr_helper.registry import (
     PUBLIC_REGION,
@@ -34,7 +38,7 @@ from ecr_helper.registry import (
     normalize,
     parse_ecr_host,
 )
-from ecr_helper.setup import dockerconfig
+from ecr_helper.setup import dockerconfig, userfiles
 
 # Keys in the order a new section lists them.
 _ORDER = ("registry_id", "region", "role_arn", "external_id", "role_session_name", "source_profile")
@@ -258,14 +262,14 @@ def _check_target(path: str) -> None:
 
 def _read(path: str) -> str:
     _check_target(path)
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except FileNotFoundError:
+    # Bounded like `get`'s read, and never opening a FIFO put there meanwhile.
+    found = userfiles.read_regular(str(Path(path).resolve()), MAX_CONFIG, shown=path)
+    if found is None:
         return ""
-    except (OSError, UnicodeDecodeError) as exc:
-        problem = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise ConfigError(path, "", f"cannot read it: {problem}") from None
+    try:
+        return found[0].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path, "", f"not UTF-8 text (byte {exc.start})") from None
 
 
 def _folder(path: str, system: bool) -> Path:
@@ -273,29 +277,47 @@ def _folder(path: str, system: bool) -> Path:
     # Follow a symlink (dotfile managers link config files) so the link is kept.
     real = Path(path).resolve()
     try:
-        real.parent.mkdir(mode=0o755 if system else 0o700, parents=True, exist_ok=True)
+        userfiles.make_dirs(str(real.parent), 0o755 if system else 0o700)
     except OSError as exc:
         raise ConfigError(path, "", f"cannot create its folder: {exc.strerror}") from None
     return real.parent
 
 
 def _write(path: str, text: str, system: bool) -> None:
+    data = text.encode("utf-8")
+    if len(data) > MAX_CONFIG:
+        # `get` would refuse the file: every registry would fail.
+        raise ConfigError(
+            path,
+            "",
+            f"the change would make it larger than {MAX_CONFIG // 1024} KiB, more than "
+            "xecr reads; nothing was written",
+        )
     real = Path(path).resolve()
     try:
-        info = real.stat()
-        mode, gid = stat.S_IMODE(info.st_mode), info.st_gid
+        info: os.stat_result | None = real.stat()
     except FileNotFoundError:
-        # No secrets live here; the machine-wide file must be readable by every user.
-        mode, gid = (0o644 if system else 0o600), None
+        info = None
     except OSError as exc:
         raise ConfigError(path, "", f"cannot update it: {exc.strerror}") from None
-    securefile.write_atomic(str(real), text.encode("utf-8"), mode, gid)
+    try:
+        uid, gid = userfiles.owner_for(info, real.parent.stat())
+    except OSError as exc:
+        raise ConfigError(path, "", f"cannot update it: {exc.strerror}") from None
+    # No secrets live here; the machine-wide file must be readable by every user.
+    mode = stat.S_IMODE(info.st_mode) if info is not None else (0o644 if system else 0o600)
+    securefile.write_atomic(str(real), data, mode, gid, uid=uid)
 
 
 def configure(request: Request, env: Mapping[str, str]) -> Result:
     """Create or update the registry's section, then route it to xecr in Docker's config."""
     host, keys = wanted(request)
     path = target_file(env, request.system)
+    docker_path = dockerconfig.config_path(env) if request.docker else None
+    # Read Docker's file first: one that cannot be edited stops us before any write.
+    previous = (
+        dockerconfig.helper_for(dockerconfig.load(docker_path), host) if docker_path else None
+    )
     # Parallel runs (bootstrap and config-management tools) take turns, so each
     # edits what the one before it wrote and no section is lost.
     with securefile.folder_lock(str(_folder(path, request.system))):
@@ -309,12 +331,8 @@ def configure(request: Request, env: Mapping[str, str]) -> Result:
     if not existed and not request.system and not env.get("XECR_CONFIG"):
         system_file = paths.system_config_file(env)
         shadowed = system_file if Path(system_file).exists() else None
-    docker_path: str | None = None
     docker_changed = False
-    previous: str | None = None
-    if request.docker:
-        docker_path = dockerconfig.config_path(env)
-        previous = dockerconfig.helper_for(dockerconfig.load(docker_path), host)
+    if docker_path is not None:
         docker_changed = dockerconfig.update(docker_path, dockerconfig.set_helper(host))
     return Result(
         host=host,
