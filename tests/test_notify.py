@@ -5,16 +5,23 @@ directly."""
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
 import socket
+import subprocess
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from ecr_helper import log
 from ecr_helper.daemon import notify
 from ecr_helper.daemon.liveness import Liveness, WatchdogPinger
+from tests.fakeaws import FakeAws
+from tests.helpers import CENTRAL_HOST, PULL_ROLE, XECR, installed, wait_for
 
 
 class Receiver:
@@ -103,6 +110,74 @@ def test_status_is_one_bounded_line_so_it_cannot_inject_fields(receiver: Receive
     assert set(got) == {"STATUS"}
     assert got["STATUS"].startswith("a READY=1 x")
     assert len(got["STATUS"]) <= 200
+
+
+def fill(sock: socket.socket, address: str) -> int:
+    """Send to ``address`` until its queue is full; the number of datagrams it took."""
+    sock.setblocking(False)
+    sent = 0
+    while True:
+        try:
+            sock.sendto(b"WATCHDOG=1", address)
+        except BlockingIOError:
+            return sent
+        sent += 1
+
+
+@pytest.mark.timeout(10)  # before the fix the send waited for ever
+def test_a_full_queue_drops_the_message_at_once_and_says_so_once_at_debug(
+    receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as other:
+        assert fill(other, receiver.address) > 0  # nobody reads: the queue is full
+    sender = notify.Notifier(receiver.address)
+    caplog.set_level(logging.DEBUG, logger=log.LOGGER)
+    started = time.monotonic()
+    assert not sender.watchdog()  # dropped, not waited on
+    assert not sender.status("still here")
+    assert time.monotonic() - started < 1.0
+    full = [r for r in caplog.records if "queue is full" in r.getMessage()]
+    assert len(full) == 1 and full[0].levelno == logging.DEBUG
+    receiver.messages()  # systemd reads again
+    assert sender.watchdog()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(60)
+def test_a_notify_socket_nobody_reads_never_blocks_reload_or_stop(
+    fake_aws: FakeAws, write_config: Callable[[str], Path], tmp_path: Path
+) -> None:
+    write_config(f'[registries."{CENTRAL_HOST}"]\nrole_arn = "{PULL_ROLE}"\n')
+    address = str(tmp_path / "notify.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as never_read:
+        never_read.bind(address)
+        # A ping every 0.1 s fills the socket's queue (10 datagrams) within a second.
+        env = dict(os.environ, NOTIFY_SOCKET=address, WATCHDOG_USEC="200000")
+        err_path = tmp_path / "daemon.err"
+        with err_path.open("wb") as err:
+            proc = subprocess.Popen(
+                [installed(XECR), "daemon"],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                env=env,
+            )
+        try:
+            wait_for(lambda: "started (pid" in err_path.read_text(), 30, "the daemon to start")
+            time.sleep(2.0)  # well past 10 queued messages
+            assert proc.poll() is None, err_path.read_text()
+            write_config("")
+            proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: "reloaded" in err_path.read_text(), 5, "the reload to take effect")
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=5) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+    text = err_path.read_text()
+    assert "reloaded" in text and "0 registries" in text
+    assert "Traceback" not in text
 
 
 @pytest.mark.parametrize(

@@ -1,36 +1,62 @@
 """The daemon's HTTP listener (``xecr daemon --listen HOST:PORT``): ``GET /metrics``
 and ``GET /healthz``, on loopback unless the address names another interface.
 
-A standard-library threaded server on a daemon thread: each connection has
-its own thread and a read timeout, so a slow or idle scraper can hold up
-neither the other scrapers nor the refreshes. :func:`routes` maps the two
-paths to their pages (the metrics are rendered elsewhere, ``/healthz`` is
-:func:`ecr_helper.daemon.health.healthz`). Requests are logged at debug
-level, never at info (a scrape every 15 s would bury the refresh lines).
+One thread and a selector serve every connection, each one request
+(:class:`~ecr_helper.daemon.http_exchange.Exchange`), within :class:`Limits`
+that no client can stretch: a wall-clock deadline from accept (a client
+trickling its request a byte at a time is cut all the same), a bounded
+request head, and a bounded number of connections, so that the listener
+never holds more than a small, fixed share of the process's descriptors:
+the refreshes need theirs for AWS connections and cache files. Past the
+limit the oldest connection still sending its request is closed for the new
+one: a flood of slow clients churns among itself while a scraper, which
+sends its request at once, is answered. :func:`routes` maps the two paths to
+their pages (``/healthz`` is :func:`ecr_helper.daemon.health.healthz`).
+Requests are logged at debug level, never at info (a scrape every 15 s would
+bury the refresh lines); limits being hit, at most once a minute as a warning.
 """
 
 from __future__ import annotations
 
+import errno
 import ipaddress
+import selectors
 import socket
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 
 from ecr_helper import log
 from ecr_helper.daemon import health
 from ecr_helper.daemon.health import RegistryView
+from ecr_helper.daemon.http_exchange import DONE, READING, TEXT, Exchange, Page, Route
 from ecr_helper.errors import UsageError, XecrError
 
-# (status, content type, body)
-Page = tuple[int, str, bytes]
-Route = Callable[[], Page]
+__all__ = ["DEFAULT_PORT", "LOOPBACK", "Limits", "Listener", "Page", "Route", "parse_listen"]
 
 LOOPBACK = "127.0.0.1"
 DEFAULT_PORT = 9464  # only the example in messages and docs; --listen has no default
-_READ_TIMEOUT = 10.0
-_TEXT = "text/plain; charset=utf-8"
+# Pending connections wait in the kernel, not in our descriptors: a burst of
+# clients must not push a scraper's connection out of the queue.
+_BACKLOG = 1024
+# Accepted per turn of the loop, so that a connection just accepted has its request
+# read before a burst of newer ones could push it out to make room.
+_ACCEPT_BATCH = 4
+# Out of descriptors (the process's or the system's): stop accepting for a moment.
+_NO_DESCRIPTORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+_PAUSE = 0.5
+_WARN_EVERY = 60.0
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What clients may take of the listener (documented in packaging/README.md)."""
+
+    connections: int = 64  # in flight at once, never more than half of RLIMIT_NOFILE
+    seconds: float = 10.0  # from accept to close, whatever the client sends
+    head_bytes: int = 8192  # request line and header fields together
+    fields: int = 64  # header fields
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -64,7 +90,7 @@ def routes(
 
     def healthz() -> Page:
         status, body = health.healthz(views(), clock())
-        return status, _TEXT, body.encode()
+        return status, TEXT, body.encode()
 
     return {"/metrics": metrics, "/healthz": healthz}
 
@@ -73,20 +99,21 @@ class Listener:
     """The listener, bound on construction (so a taken port fails at start-up);
     :meth:`start` serves, :meth:`close` stops."""
 
-    def __init__(self, host: str, port: int, routes: Mapping[str, Route]) -> None:
-        server_class = _V6Server if _is_v6(host) else _Server
-        try:
-            self._server = server_class((host, port), _handler(dict(routes)))
-        except OSError as exc:
-            raise XecrError(
-                f"cannot listen on {_hostport(host, port)}: {exc.strerror or exc} "
-                "(check --listen: another process may hold the port)"
-            ) from None
-        bound = self._server.server_address
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        routes: Mapping[str, Route],
+        limits: Limits | None = None,
+    ) -> None:
+        self._sock = _bind(host, port)
+        bound = self._sock.getsockname()
         self.host, self.port = str(bound[0]), int(bound[1])
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="xecr-listen", daemon=True
-        )
+        self.limits = limits or Limits()
+        self._routes = dict(routes)
+        self._wake, self._waker = socket.socketpair()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="xecr-listen", daemon=True)
 
     @property
     def url(self) -> str:
@@ -97,52 +124,197 @@ class Listener:
         return self
 
     def close(self) -> None:
+        self._stopping.set()
         if self._thread.is_alive():
-            self._server.shutdown()
-        self._server.server_close()
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    # A restarted daemon must get its port back at once, not after TIME_WAIT.
-    allow_reuse_address = True
-
-
-class _V6Server(_Server):
-    address_family = socket.AF_INET6
-
-
-def _handler(routes: dict[str, Route]) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        timeout = _READ_TIMEOUT
-
-        def version_string(self) -> str:
-            return "xecr"
-
-        def do_GET(self) -> None:
-            route = routes.get(self.path.partition("?")[0])
-            if route is None:
-                self._send(404, _TEXT, b"not found: try /metrics or /healthz\n")
-                return
             try:
-                page = route()
-            except Exception as exc:  # a bad page must not kill the listener
-                log.exception_debug(f"{self.path} failed: {type(exc).__name__}")
-                page = (500, _TEXT, b"internal error (details at DEBUG in the log)\n")
-            self._send(*page)
+                self._waker.send(b"x")
+            except OSError:
+                pass
+            self._thread.join(timeout=5)
+        for sock in (self._sock, self._wake, self._waker):
+            sock.close()
 
-        def _send(self, status: int, content_type: str, body: bytes) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            self.wfile.write(body)
+    def _serve(self) -> None:
+        loop = _Loop(self._sock, self._wake, self._routes, self.limits)
+        try:
+            while not self._stopping.is_set():
+                try:
+                    loop.step()
+                except Exception as exc:  # never seen: keep serving, never spin
+                    log.exception_debug(f"listener: {type(exc).__name__}")
+                    loop.warn("error", "listener: unexpected error (details at DEBUG in the log)")
+                    self._stopping.wait(0.1)
+        finally:
+            loop.close()
 
-        def log_message(self, format: str, *args: object) -> None:
-            log.debug(f"listener: {self.address_string()} {format % args}")
 
-    return Handler
+class _Loop:
+    """The listener's connections and the selector that drives them (one thread)."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        wake: socket.socket,
+        routes: Mapping[str, Route],
+        limits: Limits,
+    ) -> None:
+        self._listening = sock
+        self._routes = routes
+        self._limits = limits
+        self._most = _connection_cap(limits.connections)
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(sock, selectors.EVENT_READ)
+        self._selector.register(wake, selectors.EVENT_READ)
+        self._wake = wake
+        # In accept order, so the first is the oldest.
+        self._open: dict[socket.socket, Exchange] = {}
+        self._paused_until: float | None = None
+        self._warned: dict[str, tuple[float, int]] = {}
+
+    def close(self) -> None:
+        for exchange in list(self._open.values()):
+            self._drop(exchange)
+        self._selector.close()
+
+    def step(self) -> None:
+        """Wait for the next event or deadline, and handle what is ready."""
+        now = time.monotonic()
+        deadlines = [exchange.deadline for exchange in self._open.values()]
+        if self._paused_until is not None:
+            deadlines.append(self._paused_until)
+        timeout = max(0.0, min(deadlines, default=now + 1.0) - now)
+        for key, mask in self._selector.select(timeout):
+            if key.fileobj is self._listening:
+                self._accept()
+            elif key.fileobj is self._wake:
+                self._wake.recv(64)
+            else:
+                self._handle(key.data, mask)
+        self._expire(time.monotonic())
+
+    def _accept(self) -> None:
+        for _ in range(_ACCEPT_BATCH):
+            try:
+                sock, address = self._listening.accept()
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                if exc.errno in _NO_DESCRIPTORS:
+                    self._pause(exc)
+                    return
+                continue  # that client gave up (ECONNABORTED and the like)
+            if len(self._open) >= self._most:
+                self._make_room()
+            sock.setblocking(False)
+            now = time.monotonic()
+            exchange = Exchange(
+                sock,
+                _peer(address),
+                self._routes,
+                now + self._limits.seconds,
+                self._limits.head_bytes,
+                self._limits.fields,
+            )
+            self._open[sock] = exchange
+            self._selector.register(sock, exchange.events, exchange)
+
+    def _make_room(self) -> None:
+        reading = (e for e in self._open.values() if e.state == READING)
+        victim = next(reading, None) or next(iter(self._open.values()))
+        log.debug(f"listener: {victim.peer} closed to make room ({victim.state})")
+        self.warn(
+            "full",
+            f"listener: more than {self._most} connections at once; closing the oldest "
+            "unfinished ones to make room",
+        )
+        self._drop(victim)
+
+    def _pause(self, exc: OSError) -> None:
+        self.warn(
+            "descriptors",
+            f"listener: cannot accept ({exc.strerror or exc}); pausing new connections "
+            "so the refreshes keep their descriptors",
+        )
+        self._selector.unregister(self._listening)
+        self._paused_until = time.monotonic() + _PAUSE
+
+    def _handle(self, exchange: Exchange, mask: int) -> None:
+        now = time.monotonic()
+        try:
+            if mask & selectors.EVENT_READ:
+                exchange.on_read(now)
+            elif mask & selectors.EVENT_WRITE:
+                exchange.on_write(now)
+        except Exception as exc:  # one connection's bug must not stop the others
+            log.exception_debug(f"listener: {exchange.peer} failed: {type(exc).__name__}")
+            exchange.state = DONE
+        if exchange.state == DONE:
+            self._drop(exchange)
+        elif self._selector.get_key(exchange.sock).events != exchange.events:
+            self._selector.modify(exchange.sock, exchange.events, exchange)
+
+    def _expire(self, now: float) -> None:
+        for exchange in [e for e in self._open.values() if e.deadline <= now]:
+            if exchange.state == READING:
+                log.debug(f"listener: {exchange.peer} cut: no complete request in time")
+            self._drop(exchange)
+        if self._paused_until is not None and now >= self._paused_until:
+            self._paused_until = None
+            self._selector.register(self._listening, selectors.EVENT_READ)
+
+    def _drop(self, exchange: Exchange) -> None:
+        self._open.pop(exchange.sock, None)
+        try:
+            self._selector.unregister(exchange.sock)
+        except (KeyError, ValueError):
+            pass
+        exchange.sock.close()
+
+    def warn(self, kind: str, message: str) -> None:
+        """``message`` at most once a minute per kind, with how often it happened since."""
+        now = time.monotonic()
+        last, count = self._warned.get(kind, (float("-inf"), 0))
+        if now - last < _WARN_EVERY:
+            self._warned[kind] = (last, count + 1)
+            return
+        more = f" ({count} more times in the last minute)" if count else ""
+        log.warning(message + more)
+        self._warned[kind] = (now, 0)
+
+
+def _connection_cap(wanted: int) -> int:
+    """``wanted``, but never more than half the descriptors this process may open."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return max(1, wanted)
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft <= 0:
+        return max(1, wanted)
+    return max(1, min(wanted, soft // 2))
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if _is_v6(host) else socket.AF_INET)
+    try:
+        # A restarted daemon must get its port back at once, not after TIME_WAIT.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(_BACKLOG)
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        raise XecrError(
+            f"cannot listen on {_hostport(host, port)}: {exc.strerror or exc} "
+            "(check --listen: another process may hold the port)"
+        ) from None
+    return sock
+
+
+def _peer(address: object) -> str:
+    if isinstance(address, tuple) and len(address) >= 2:
+        return _hostport(str(address[0]), int(address[1]))
+    return str(address)
 
 
 def _is_v6(host: str) -> bool:

@@ -3,9 +3,12 @@ is one datagram of ``KEY=value`` lines sent to the Unix socket named by
 ``$NOTIFY_SOCKET`` (a name starting with ``@`` is in the abstract namespace).
 
 Without ``NOTIFY_SOCKET`` (a plain shell, launchd, ``Type=simple``) every
-call is a no-op, so the daemon runs the same everywhere. A failed send is
-logged once at debug level and never raised: a supervisor's socket must not
-stop the refreshes it supervises.
+call is a no-op, so the daemon runs the same everywhere. A send never waits:
+a supervisor that stops reading fills its socket's queue (ten datagrams by
+default) and a blocking send would then hold the command loop, so reloads
+and stops with it. A message that does not fit is dropped; a failed or
+dropped send is logged once at debug level and never raised: a supervisor's
+socket must not stop the refreshes it supervises.
 
 ``$WATCHDOG_USEC`` (and ``$WATCHDOG_PID`` when set) say whether systemd
 expects ``WATCHDOG=1`` from this process and how often; :func:`watchdog_interval`
@@ -32,6 +35,7 @@ class Notifier:
     def __init__(self, address: str | None) -> None:
         self._address: str | bytes | None = _socket_address(address) if address else None
         self._warned = False
+        self._dropped = 0  # messages dropped on a full queue since the last delivery
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Notifier:
@@ -41,6 +45,11 @@ class Notifier:
     def enabled(self) -> bool:
         return self._address is not None
 
+    @property
+    def congested(self) -> bool:
+        """The last message was dropped because the socket's queue was full."""
+        return self._dropped > 0
+
     def send(self, *fields: str) -> bool:
         """Send ``fields`` as one message; True when it was delivered."""
         if self._address is None or not fields:
@@ -48,7 +57,16 @@ class Notifier:
         data = "\n".join(fields).encode("utf-8", "replace")
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+                sock.setblocking(False)  # MSG_DONTWAIT, portably
                 sock.sendto(data, self._address)
+        except BlockingIOError:
+            if not self._dropped:
+                log.debug(
+                    "systemd notify socket's queue is full (the supervisor is not reading); "
+                    "dropping notify messages until it reads again"
+                )
+            self._dropped += 1
+            return False
         except OSError as exc:
             if not self._warned:
                 self._warned = True
@@ -57,6 +75,9 @@ class Notifier:
                     "readiness and watchdog messages are not delivered"
                 )
             return False
+        if self._dropped:
+            log.debug(f"systemd notify socket reads again ({self._dropped} messages dropped)")
+            self._dropped = 0
         return True
 
     def ready(self, status: str) -> bool:

@@ -11,8 +11,11 @@
   promise stops the pings;
 * ``STOPPING=1`` when a stop begins.
 
-Everything is sent from the command loop (:meth:`SystemdReporter.tick`);
-workers only record what happened, under a lock.
+Everything is sent from the command loop (:meth:`SystemdReporter.tick`),
+never while holding the lock: workers only record what happened, under it.
+A send never waits (:class:`~ecr_helper.daemon.notify.Notifier` drops what a
+full queue cannot take), so a supervisor that stops reading can delay
+neither a reload nor a stop; a dropped ``READY=1`` is sent again.
 """
 
 from __future__ import annotations
@@ -86,13 +89,8 @@ class SystemdReporter:
         with self._lock:
             changed, self._changed = self._changed, False
             round_done = self._pending is not None and not self._pending
-        if changed and self._notifier.enabled:
-            line = health.summary(self._views(), self._clock())
-            if not self._ready and round_done:
-                self._ready = True
-                self._notifier.ready(line)
-            else:
-                self._notifier.status(line)
+        if self._notifier.enabled:
+            self._report(changed, round_done)
         self._pinger.tick()
         if self._pinger.withheld != self._withheld:
             self._withheld = list(self._pinger.withheld)
@@ -103,6 +101,17 @@ class SystemdReporter:
                 )
             else:
                 log.info("every refresh loop is making progress again")
+
+    def _report(self, changed: bool, round_done: bool) -> None:
+        owed = not self._ready and round_done
+        if not (changed or owed):
+            return
+        line = health.summary(self._views(), self._clock())
+        if owed:
+            # systemd waits for READY=1: one dropped on a full queue goes again next tick.
+            self._ready = self._notifier.ready(line) or not self._notifier.congested
+        else:
+            self._notifier.status(line)
 
     def stopping(self) -> None:
         self._notifier.stopping()
