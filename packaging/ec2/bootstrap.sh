@@ -697,7 +697,7 @@ UNIT_TEXT=$(cat <<'UNIT'
 # Install: see packaging/README.md (packaging/ec2/bootstrap.sh does it all).
 [Unit]
 Description=xecr login daemon: keeps Amazon ECR tokens fresh for Docker
-Documentation=https://pypi.org/project/xecr/
+Documentation=file:/usr/share/doc/xecr/README.md
 Wants=network-online.target
 After=network-online.target
 Before=docker.service containerd.service
