@@ -10,9 +10,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# python3.11 (Debian's): the interpreter the bundle carries. gcc and
+# python3 (the distribution's): the interpreter the bundle carries. gcc and
 # libc6-dev: the static launcher. rpm: rpmbuild. dpkg-deb comes with dpkg.
-PACKAGES="python3.11 python3.11-venv libpython3.11-stdlib gcc libc6-dev rpm git"
+PACKAGES="python3 python3-venv libpython3-stdlib gcc libc6-dev rpm git"
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     missing=""
     for pkg in $PACKAGES; do
