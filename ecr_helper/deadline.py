@@ -78,13 +78,21 @@ def _sso_hint(profile: str | None, work: Callable[[], T]) -> T:
         raise SsoLoginNeeded(f"the AWS SSO login has expired: run `{command}`") from None
 
 
-def fetch_token(settings: RegistrySettings, quick: bool = False) -> Token:
-    """:func:`ecr_helper.ecr.fetch_token` within :data:`FETCH_DEADLINE` (quick: 3 s)."""
+def fetch_token(
+    settings: RegistrySettings,
+    quick: bool = False,
+    sessions: Callable[[str | None], Any] | None = None,
+) -> Token:
+    """:func:`ecr_helper.ecr.fetch_token` within :data:`FETCH_DEADLINE` (quick: 3 s);
+    ``sessions`` gives the source session of a profile (the daemon shares them)."""
     from ecr_helper import ecr
 
     return within(
         QUICK_DEADLINE if quick else FETCH_DEADLINE,
-        lambda: _sso_hint(settings.source_profile, lambda: ecr.fetch_token(settings, quick)),
+        lambda: _sso_hint(
+            settings.source_profile,
+            lambda: ecr.fetch_token(settings, quick, sessions=sessions),
+        ),
         f"fetching the token of registry {settings.registry_id} from AWS",
     )
 
