@@ -41,9 +41,10 @@ BACKOFF_FRACTION = 0.10
 # boots before its network or its role is ready must get its first token soon,
 # so the cap is lower than the 5 minutes a 12-hour token would allow.
 UNKNOWN_LIFETIME_CAP = 60.0
-# A token's times are wall-clock times; sleeping in slices notices a clock
-# jump or a laptop resuming from suspend instead of oversleeping through it.
-MAX_SLEEP = 30.0
+# A token's times are wall-clock times, waits are monotonic: the scheduler
+# looks at the wall clock at least this often, so a step of it (NTP, a VM
+# restored) or a laptop resuming from suspend is noticed within seconds.
+MAX_SLEEP = 5.0
 MIN_DELAY = 0.01
 
 
