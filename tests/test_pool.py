@@ -105,11 +105,11 @@ def test_a_stepped_wall_clock_brings_a_refresh_within_seconds(
         wait_for(lambda: fetch.count() == 3, 10, "the first tokens")
         time.sleep(0.2)
         assert fetch.count() == 3
+        before = [v.token for v in d.views()]
         wall.offset = step
-        # Before the refresh, `get` on this clock would not be served these tokens
-        # (a step back makes them look issued in the future; 8 h on, past half-life).
-        views = d.views()
-        assert all(refresh.state(v.token, wall()) != refresh.FRESH for v in views)
+        # On the stepped clock these tokens are no longer fresh: a step back makes
+        # them look issued in the future (`get` refuses them), 8 h on is past half-life.
+        assert all(refresh.state(token, wall()) != refresh.FRESH for token in before)
         wait_for(lambda: fetch.count() == 6, schedule.MAX_SLEEP + 5, "a refresh after the step")
         wait_for(
             lambda: health.healthz(d.views(), wall()) == (200, "ok\n"), 5, "/healthz to be 200"

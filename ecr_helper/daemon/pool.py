@@ -61,7 +61,7 @@ class Pool:
         self.threads = [
             threading.Thread(target=self._schedule, name=SCHEDULER, daemon=True),
             *(
-                threading.Thread(target=self._fetch, name=f"xecr-fetch-{n}", daemon=True)
+                threading.Thread(target=self._fetch, name=f"xecr-pool-{n}", daemon=True)
                 for n in range(max(1, threads))
             ),
         ]

@@ -156,20 +156,13 @@ class Worker:
     def step(self) -> None:
         """The refresh that is due: adopt a token someone else refreshed, else fetch one."""
         cached = self._read()
-        if cached is not None:
-            self._lifetime = self._lifetime or cached.lifetime
-            basis = self._planned.issued_at if self._planned is not None else None
-            if (
-                self._started
-                and cached.issued_at != basis
-                and refresh.state(cached, self._clocks.wall()) == refresh.FRESH
-            ):
-                # Someone else refreshed it: plan from their token, fetch nothing.
-                self._plan(schedule.next_refresh(cached, self._rand), cached)
-                self._recovered("another process refreshed it")
-                if not self.stopped:
-                    self._publish(self.target, cached)
-                return
+        if cached is not None and self._refreshed_elsewhere(cached):
+            # Plan from their token, fetch nothing.
+            self._plan(schedule.next_refresh(cached, self._rand), cached)
+            self._recovered("another process refreshed it")
+            if not self.stopped:
+                self._publish(self.target, cached)
+            return
         self._started = True
         self._promise(self._refresh_bound)
         try:
@@ -191,6 +184,17 @@ class Worker:
         )
         if not self.stopped:
             self._publish(self.target, token)
+
+    def _refreshed_elsewhere(self, cached: Token) -> bool:
+        """Whether ``cached`` is a fresh token someone else (a ``get``, ``xecr login``)
+        stored after the one the plan was made from."""
+        self._lifetime = self._lifetime or cached.lifetime
+        basis = self._planned.issued_at if self._planned is not None else None
+        return (
+            self._started
+            and cached.issued_at != basis
+            and refresh.state(cached, self._clocks.wall()) == refresh.FRESH
+        )
 
     def _failed(self, reason: str, overloaded: bool) -> None:
         self.failures += 1
