@@ -35,6 +35,21 @@ FETCH_DEADLINE = 15.0
 # Refreshing a still-valid token must not hold up a pull by more than 5 s.
 QUICK_DEADLINE = 3.0
 
+_live_lock = threading.Lock()
+_live = 0
+
+
+def live() -> int:
+    """The threads :func:`within` started that have not ended, abandoned ones included."""
+    with _live_lock:
+        return _live
+
+
+def _count(change: int) -> None:
+    global _live
+    with _live_lock:
+        _live += change
+
 
 def within(seconds: float, work: Callable[[], T], what: str) -> T:
     """``work()``'s result, or :class:`EndpointError` once ``seconds`` have passed.
@@ -52,10 +67,16 @@ def within(seconds: float, work: Callable[[], T], what: str) -> T:
         except BaseException as exc:  # handed to the caller, whatever it is
             failure.append(exc)
         finally:
+            _count(-1)
             done.set()
 
     started = time.monotonic()
-    threading.Thread(target=run, name="xecr-fetch", daemon=True).start()
+    _count(+1)
+    try:
+        threading.Thread(target=run, name="xecr-fetch", daemon=True).start()
+    except BaseException:
+        _count(-1)
+        raise
     if not done.wait(seconds):
         waited = time.monotonic() - started
         raise EndpointError(

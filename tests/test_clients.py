@@ -1,13 +1,18 @@
 """ecr_helper.daemon.clients against the loopback fake: the daemon's fetches share
-one AWS session per source identity, and a failure or age brings a new one."""
+one AWS session per source identity, a failure or age brings a new one, and
+fetches abandoned at their deadline bound how many more may start."""
 
 from __future__ import annotations
 
+import pytest
+
+from ecr_helper import deadline
 from ecr_helper.config import RegistrySettings
+from ecr_helper.daemon import clients
 from ecr_helper.daemon.clients import SharedSessions
-from ecr_helper.errors import AwsError
+from ecr_helper.errors import AwsError, EndpointError
 from tests.fakeaws import FakeAws
-from tests.helpers import PULL_ROLE
+from tests.helpers import PULL_ROLE, wait_for
 
 HOSTS = [f"{100000000000 + n}.dkr.ecr.us-east-1.amazonaws.com" for n in range(3)]
 
@@ -44,3 +49,30 @@ def test_a_failed_fetch_or_an_old_session_brings_a_new_one(fake_aws: FakeAws) ->
     now[0] += 2.0
     shared.fetch(settings(HOSTS[2]), False)
     assert shared.made == 3  # and after SESSION_MAX_AGE
+
+
+def test_fetches_wait_for_abandoned_ones_so_threads_stay_bounded(
+    fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An endpoint that never answers: each fetch is abandoned at its deadline and
+    # its thread lives on until botocore gives up. Past MAX_LIVE, fetches fail
+    # fast with one line instead of starting yet another thread.
+    base = deadline.live()
+    monkeypatch.setattr(clients, "MAX_LIVE", base + 2)
+    monkeypatch.setattr(clients, "LIVE_WAIT", 0.5)
+    monkeypatch.setattr(deadline, "FETCH_DEADLINE", 0.3)
+    fake_aws.fail("AssumeRole", "hang")
+    shared = SharedSessions()
+    errors = []
+    for host in HOSTS * 2:
+        with pytest.raises(EndpointError) as caught:
+            shared.fetch(settings(host), False)
+        errors.append(str(caught.value))
+        assert deadline.live() <= base + 2
+    assert fake_aws.calls("AssumeRole") == 2
+    assert "did not finish within" in errors[0]
+    assert errors[-1].startswith(f"{base + 2} earlier AWS calls have not ended")
+    assert all("\n" not in line for line in errors)
+    fake_aws.clear_faults()
+    wait_for(lambda: deadline.live() == base, 20, "the abandoned fetches to end")
+    assert shared.fetch(settings(HOSTS[0]), False).secret == "100000000000-auth-token"

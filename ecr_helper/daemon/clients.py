@@ -10,6 +10,13 @@ daemon's own and the same for every fetch), and new clients are made on it;
 :func:`ecr_helper.aws.client` makes them one at a time, since botocore
 sessions are not thread-safe (their clients are).
 
+A fetch that outlives its deadline is abandoned, and its thread ends only
+when botocore's own timeouts end it, which an endpoint that answers one byte
+every few seconds never does. Before each fetch, :meth:`SharedSessions.fetch`
+therefore waits while :data:`MAX_LIVE` fetch threads are still alive, and
+fails the fetch (one line, retried with backoff) if they do not end: the
+daemon's threads stay bounded whatever the endpoint does.
+
 A kept session is dropped, so that what a fresh one would read is read
 again (keys rotated in ``~/.aws/credentials``, a new SSO login, a profile
 edited): after :data:`SESSION_MAX_AGE`, after any failed fetch from it, and
@@ -32,6 +39,10 @@ if TYPE_CHECKING:
 # Long enough that a fleet of registries shares one session through a refresh
 # wave, short enough that edited AWS files are read again within minutes.
 SESSION_MAX_AGE = 900.0
+# The pool's 4 fetches in flight and up to 8 abandoned ones.
+MAX_LIVE = 12
+# How long a fetch waits for abandoned ones to end before it fails.
+LIVE_WAIT = 15.0
 
 
 class SharedSessions:
@@ -70,12 +81,27 @@ class SharedSessions:
             self._kept.clear()
 
     def fetch(self, settings: RegistrySettings, quick: bool) -> Token:
-        """:func:`ecr_helper.deadline.fetch_token` on the profile's kept session."""
+        """:func:`ecr_helper.deadline.fetch_token` on the profile's kept session,
+        once fewer than :data:`MAX_LIVE` fetch threads are alive."""
         from ecr_helper import deadline
 
+        self._wait_for_abandoned()
         try:
             return deadline.fetch_token(settings, quick, sessions=self.session)
         except Exception:
             # Whatever went wrong, the next try starts from the AWS files again.
             self.forget(settings.source_profile)
             raise
+
+    def _wait_for_abandoned(self) -> None:
+        from ecr_helper import deadline
+        from ecr_helper.errors import EndpointError
+
+        waiting_since = time.monotonic()
+        while (alive := deadline.live()) >= MAX_LIVE:
+            if time.monotonic() - waiting_since >= LIVE_WAIT:
+                raise EndpointError(
+                    f"{alive} earlier AWS calls have not ended (an endpoint that answers "
+                    "too slowly): check the network, proxy settings and AWS_ENDPOINT_URL"
+                )
+            time.sleep(0.1)
