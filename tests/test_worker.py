@@ -79,7 +79,7 @@ def run(worker: Worker, time: FakeClocks, fetch: ScriptedFetch, calls: int) -> l
         if worker.is_due(time.wall, time.mono):
             worker.step()
         else:
-            time.sleep(min(schedule.MAX_SLEEP, worker.remaining(time.wall, time.mono)))
+            time.sleep(schedule.sleep_for(worker.remaining(time.wall, time.mono)))
     raise AssertionError("the worker never made the fetches")
 
 

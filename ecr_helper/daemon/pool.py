@@ -127,7 +127,7 @@ class Pool:
                     self._state[worker] = _QUEUED
                     self._queue.put(worker)
                     continue
-                left = min(schedule.MAX_SLEEP, worker.remaining(wall, mono))
+                left = schedule.sleep_for(worker.remaining(wall, mono))
                 pause = left if pause is None else min(pause, left)
         return pause
 

@@ -100,9 +100,10 @@ def retry_at(
     return now + backoff(failures, lifetime, rand, overloaded=overloaded)
 
 
-def sleep_for(due: float, now: float) -> float:
-    """How long to sleep before looking again: until ``due``, in bounded slices."""
-    return min(MAX_SLEEP, max(0.0, due - now))
+def sleep_for(remaining: float) -> float:
+    """How long to sleep before looking again, ``remaining`` seconds before the
+    next refresh: until then, in slices of at most :data:`MAX_SLEEP`."""
+    return min(MAX_SLEEP, max(0.0, remaining))
 
 
 def _unit(rand: Random) -> float:
