@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -76,6 +77,10 @@ _CREDENTIAL_CODES = frozenset(
 )
 # Called with each botocore session made here: the daemon's metrics (--listen) hook in.
 SESSION_HOOKS: list[Callable[[botocore.session.Session], None]] = []
+# botocore sessions are not thread-safe, their clients are: the daemon's fetch
+# threads share one session per source identity (ecr_helper.daemon.clients), so
+# clients are made one at a time.
+_CLIENT_LOCK = threading.Lock()
 
 
 def default_session_name(env: dict[str, str] | None = None) -> str:
@@ -131,9 +136,10 @@ def client(
     try:
         # The service name is a plain str here, which boto3-stubs' Literal
         # overloads cannot match.
-        return sess.client(  # type: ignore[call-overload]
-            service, region_name=region, config=boto_config(timeouts), **extra
-        )
+        with _CLIENT_LOCK:
+            return sess.client(  # type: ignore[call-overload]
+                service, region_name=region, config=boto_config(timeouts), **extra
+            )
     except bx.BotoCoreError as exc:
         mapped = _describe(exc, service, region)
         if mapped is None:
@@ -280,9 +286,14 @@ def assume_chain(
 
 
 def assume_for(
-    settings: RegistrySettings, timeouts: Timeouts = NORMAL
+    settings: RegistrySettings,
+    timeouts: Timeouts = NORMAL,
+    sessions: Callable[[str | None], boto3.Session] | None = None,
 ) -> tuple[boto3.Session, dict[str, Any] | None]:
-    """The source session and the credentials of the registry's role chain."""
+    """The source session and the credentials of the registry's role chain.
+
+    ``sessions`` gives the source session of a profile (the daemon shares them);
+    by default a new one is made."""
     return _source_and_chain(
         settings.source_profile,
         settings.role_arns,
@@ -291,6 +302,7 @@ def assume_for(
         session_name=settings.role_session_name,
         duration=settings.duration_seconds,
         timeouts=timeouts,
+        sessions=sessions,
     )
 
 
@@ -303,8 +315,10 @@ def _source_and_chain(
     session_name: str | None = None,
     duration: int | None = None,
     timeouts: Timeouts = NORMAL,
+    sessions: Callable[[str | None], boto3.Session] | None = None,
 ) -> tuple[boto3.Session, dict[str, Any] | None]:
-    sess = call_with(lambda: session(profile), "sts", region, session_error)
+    make = sessions or session
+    sess = call_with(lambda: make(profile), "sts", region, session_error)
     creds = assume_chain(
         sess,
         role_arns,

@@ -35,6 +35,21 @@ FETCH_DEADLINE = 15.0
 # Refreshing a still-valid token must not hold up a pull by more than 5 s.
 QUICK_DEADLINE = 3.0
 
+_live_lock = threading.Lock()
+_live = 0
+
+
+def live() -> int:
+    """The threads :func:`within` started that have not ended, abandoned ones included."""
+    with _live_lock:
+        return _live
+
+
+def _count(change: int) -> None:
+    global _live
+    with _live_lock:
+        _live += change
+
 
 def within(seconds: float, work: Callable[[], T], what: str) -> T:
     """``work()``'s result, or :class:`EndpointError` once ``seconds`` have passed.
@@ -52,10 +67,16 @@ def within(seconds: float, work: Callable[[], T], what: str) -> T:
         except BaseException as exc:  # handed to the caller, whatever it is
             failure.append(exc)
         finally:
+            _count(-1)
             done.set()
 
     started = time.monotonic()
-    threading.Thread(target=run, name="xecr-fetch", daemon=True).start()
+    _count(+1)
+    try:
+        threading.Thread(target=run, name="xecr-fetch", daemon=True).start()
+    except BaseException:
+        _count(-1)
+        raise
     if not done.wait(seconds):
         waited = time.monotonic() - started
         raise EndpointError(
@@ -78,13 +99,21 @@ def _sso_hint(profile: str | None, work: Callable[[], T]) -> T:
         raise SsoLoginNeeded(f"the AWS SSO login has expired: run `{command}`") from None
 
 
-def fetch_token(settings: RegistrySettings, quick: bool = False) -> Token:
-    """:func:`ecr_helper.ecr.fetch_token` within :data:`FETCH_DEADLINE` (quick: 3 s)."""
+def fetch_token(
+    settings: RegistrySettings,
+    quick: bool = False,
+    sessions: Callable[[str | None], Any] | None = None,
+) -> Token:
+    """:func:`ecr_helper.ecr.fetch_token` within :data:`FETCH_DEADLINE` (quick: 3 s);
+    ``sessions`` gives the source session of a profile (the daemon shares them)."""
     from ecr_helper import ecr
 
     return within(
         QUICK_DEADLINE if quick else FETCH_DEADLINE,
-        lambda: _sso_hint(settings.source_profile, lambda: ecr.fetch_token(settings, quick)),
+        lambda: _sso_hint(
+            settings.source_profile,
+            lambda: ecr.fetch_token(settings, quick, sessions=sessions),
+        ),
         f"fetching the token of registry {settings.registry_id} from AWS",
     )
 

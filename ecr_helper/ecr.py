@@ -31,11 +31,13 @@ def fetch_token(
     settings: RegistrySettings,
     quick: bool = False,
     clock: Callable[[], float] = time.time,
+    sessions: Callable[[str | None], boto3.Session] | None = None,
 ) -> Token:
     """Assume the configured chain and fetch the registry's token from ECR
-    (or, for ECR Public, from the ``ecr-public`` service, which has no registry ids)."""
+    (or, for ECR Public, from the ``ecr-public`` service, which has no registry ids).
+    ``sessions`` gives the source session of a profile (see :func:`aws.assume_for`)."""
     timeouts = aws.QUICK if quick else aws.NORMAL
-    sess, creds = aws.assume_for(settings, timeouts)
+    sess, creds = aws.assume_for(settings, timeouts, sessions)
     if settings.role_arn:
         identity = settings.role_arn
     elif settings.source_profile:

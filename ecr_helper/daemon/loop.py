@@ -2,10 +2,12 @@
 cache that ``get`` reads, so no pull waits on STS and ECR, and pulls keep
 working through a short AWS or network outage.
 
-One :class:`~ecr_helper.daemon.worker.Worker` thread per registry. One daemon
-per cache folder (:mod:`ecr_helper.daemon.lock`). Signals belong to the CLI,
-which turns them into ``STOP``/``RELOAD`` commands on the queue
-:meth:`Daemon.serve` reads.
+One :class:`~ecr_helper.daemon.worker.Worker` per registry, run by one
+scheduler and a few fetch threads (:mod:`ecr_helper.daemon.pool`), whatever
+the number of registries; the fetches share one AWS session per source
+identity (:mod:`ecr_helper.daemon.clients`). One daemon per cache folder
+(:mod:`ecr_helper.daemon.lock`). Signals belong to the CLI, which turns them
+into ``STOP``/``RELOAD`` commands on the queue :meth:`Daemon.serve` reads.
 
 Observers (:class:`Observer`) hear which registries are configured and how
 each refresh ended: the systemd reporter always (a no-op without
@@ -20,28 +22,30 @@ import os
 import queue
 import random
 import stat
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from ecr_helper import log, service
+from ecr_helper import log
 from ecr_helper.cache import FileCache, TokenCache
 from ecr_helper.daemon import lock
+from ecr_helper.daemon.clients import SharedSessions
 from ecr_helper.daemon.docker_sink import DockerConfigSink
 from ecr_helper.daemon.health import RegistryView
 from ecr_helper.daemon.liveness import Liveness
+from ecr_helper.daemon.pool import FETCH_THREADS, Pool
 from ecr_helper.daemon.systemd import SystemdReporter
-from ecr_helper.daemon.worker import REFRESH_BOUND, Fetch, Target, Wait, Worker
+from ecr_helper.daemon.worker import REFRESH_BOUND, Clocks, Fetch, Target, Wait, Worker
 from ecr_helper.errors import XecrError
 from ecr_helper.service import Service
 from ecr_helper.token import Token
 
 STOP = "stop"
 RELOAD = "reload"
-# How long a stop waits for workers busy in a fetch before leaving them be.
+# How long a stop waits for fetch threads busy in a fetch before leaving them be.
 STOP_GRACE = 2.0
 
 
@@ -139,24 +143,34 @@ def _share_machine_folder(store: FileCache) -> None:
 
 
 class Daemon:
-    """The long-running daemon. :meth:`open`, then :meth:`serve` until ``STOP``."""
+    """The long-running daemon. :meth:`open`, then :meth:`serve` until ``STOP``.
+
+    ``clock`` is the wall clock (token times), ``monotonic`` the clock waits are
+    planned on; a test that injects a fake ``clock`` alone has it drive both.
+    ``fetch`` defaults to the real one on sessions shared per source identity.
+    """
 
     def __init__(
         self,
         env: Mapping[str, str],
         *,
-        fetch: Fetch = service.fetch,
+        fetch: Fetch | None = None,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] | None = None,
         rand: Callable[[], float] = random.random,
         wait: Wait | None = None,
         docker_config_dir: str | None = None,
         refresh_bound: float = REFRESH_BOUND,
+        threads: int = FETCH_THREADS,
     ) -> None:
         self.env = env
-        self._fetch = fetch
+        self.sessions = SharedSessions()
+        self._fetch = fetch or self.sessions.fetch
         self._clock = clock
+        if monotonic is None:
+            monotonic = time.monotonic if clock is time.time else clock
+        self._clocks = Clocks(clock, monotonic)
         self._rand = rand
-        self._wait = wait
         self._sink = DockerConfigSink(docker_config_dir) if docker_config_dir else None
         self._workers: dict[str, Worker] = {}
         self._lock: lock.InstanceLock | None = None
@@ -165,6 +179,7 @@ class Daemon:
         self.folder = ""
         self.targets: dict[str, Target] = {}
         self.liveness = Liveness()
+        self._pool = Pool(self._clocks, wait, liveness=self.liveness, threads=threads)
         self._refresh_bound = refresh_bound
         self.reporter = SystemdReporter(env, self.liveness, self.views, clock)
         self._observers: list[Observer] = [self.reporter]
@@ -228,22 +243,22 @@ class Daemon:
         self._track(self.targets)
         for target in self.targets.values():
             self._start_worker(target)
+        self._pool.start()
 
     def _start_worker(self, target: Target) -> None:
         worker = Worker(
             target,
             self.store,
             self._fetch,
-            self._clock,
+            self._clocks,
             self._rand,
             self._publish,
-            self._wait,
             liveness=self.liveness,
             report=self._refreshed,
             refresh_bound=self._refresh_bound,
         )
         self._workers[target.host] = worker
-        worker.start()
+        self._pool.add(worker)
 
     def _publish(self, target: Target, token: Token) -> None:
         if self._sink is not None:
@@ -280,9 +295,11 @@ class Daemon:
         )
         self._track(fresh)
         self.service = Service(self.env, loaded, self.store, self.folder, self._fetch, self._clock)
+        # The AWS files may have changed with the config: fresh sessions from now on.
+        self.sessions.clear()
         for host, worker in list(self._workers.items()):
             if fresh.get(host) != worker.target:
-                worker.stop()
+                self._pool.remove(worker)
                 del self._workers[host]
         if self._sink is not None:
             self._sink.set_hosts(fresh)
@@ -291,20 +308,15 @@ class Daemon:
                 self._start_worker(target)
 
     def stop(self, grace: float = STOP_GRACE) -> bool:
-        """Stop every worker; True when all ended within ``grace`` seconds."""
-        workers = list(self._workers.values())
+        """Stop the scheduler and the fetch threads; True when all ended within ``grace``
+        seconds."""
         self._workers.clear()
-        for worker in workers:
-            worker.stop()
-        deadline = time.monotonic() + grace
-        for worker in workers:
-            worker.thread.join(max(0.0, deadline - time.monotonic()))
-        return not any(worker.thread.is_alive() for worker in workers)
+        return self._pool.stop(grace)
 
     def serve(self, commands: queue.SimpleQueue[str], poll: float = 0.5) -> bool:
         """Run until ``STOP`` arrives on ``commands``; ``RELOAD`` reloads the config.
 
-        Returns whether every worker ended in time (see :meth:`stop`).
+        Returns whether every thread ended in time (see :meth:`stop`).
         """
         self.start()
         poll = min(poll, self.reporter.poll)
@@ -329,11 +341,12 @@ class Daemon:
 def run_once(
     env: Mapping[str, str],
     *,
-    fetch: Fetch = service.fetch,
+    fetch: Fetch | None = None,
     docker_config_dir: str | None = None,
 ) -> OnceResult:
-    """Refresh every configured registry now, all at once (``xecr daemon --once``)."""
-    opened = Service.open(env, fetch=fetch)
+    """Refresh every configured registry now, :data:`FETCH_THREADS` at a time
+    (``xecr daemon --once``), on sessions shared per source identity."""
+    opened = Service.open(env, fetch=fetch or SharedSessions().fetch)
     found = targets(opened)
     broken = [
         RefreshOutcome(host, "", None, str(error))
@@ -363,11 +376,8 @@ def run_once(
         else:
             results[target.host] = RefreshOutcome(settings.host, settings.registry_id, token)
 
-    threads = [threading.Thread(target=one, args=(t,), daemon=True) for t in found.values()]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with ThreadPoolExecutor(FETCH_THREADS, thread_name_prefix="xecr-once") as threads:
+        list(threads.map(one, found.values()))
     outcomes = (*(results[host] for host in found), *broken)
     sink_error = None
     if docker_config_dir:

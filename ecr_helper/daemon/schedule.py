@@ -41,9 +41,10 @@ BACKOFF_FRACTION = 0.10
 # boots before its network or its role is ready must get its first token soon,
 # so the cap is lower than the 5 minutes a 12-hour token would allow.
 UNKNOWN_LIFETIME_CAP = 60.0
-# A token's times are wall-clock times; sleeping in slices notices a clock
-# jump or a laptop resuming from suspend instead of oversleeping through it.
-MAX_SLEEP = 30.0
+# A token's times are wall-clock times, waits are monotonic: the scheduler
+# looks at the wall clock at least this often, so a step of it (NTP, a VM
+# restored) or a laptop resuming from suspend is noticed within seconds.
+MAX_SLEEP = 5.0
 MIN_DELAY = 0.01
 
 
@@ -99,9 +100,10 @@ def retry_at(
     return now + backoff(failures, lifetime, rand, overloaded=overloaded)
 
 
-def sleep_for(due: float, now: float) -> float:
-    """How long to sleep before looking again: until ``due``, in bounded slices."""
-    return min(MAX_SLEEP, max(0.0, due - now))
+def sleep_for(remaining: float) -> float:
+    """How long to sleep before looking again, ``remaining`` seconds before the
+    next refresh: until then, in slices of at most :data:`MAX_SLEEP`."""
+    return min(MAX_SLEEP, max(0.0, remaining))
 
 
 def _unit(rand: Random) -> float:

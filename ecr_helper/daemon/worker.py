@@ -1,19 +1,25 @@
-"""One registry's worker in the daemon: keeps that registry's token fresh.
+"""One registry in the daemon: when its token is due, and one refresh of it.
 
-It fetches at start, then refreshes at the time :mod:`ecr_helper.daemon.schedule`
-gives, re-reading the cache first (a ``get`` or ``xecr login`` may have
-refreshed it already). AWS errors never stop a worker: it logs one line and
-retries with backoff. Workers are daemon threads so that a stop is never held
-up by a fetch in flight (writes are atomic).
+A :class:`Worker` owns no thread: the daemon's scheduler
+(:mod:`ecr_helper.daemon.pool`) asks :meth:`Worker.is_due` and runs
+:meth:`Worker.step` on one of a few fetch threads. A step re-reads the cache
+first (a ``get`` or ``xecr login`` may have refreshed it already), else
+fetches, and plans the next refresh at the time
+:mod:`ecr_helper.daemon.schedule` gives. AWS errors never stop a worker: it
+logs one line and retries with backoff (full jitter when AWS throttled or
+failed on its side, :func:`ecr_helper.daemon.schedule.backoff`).
 
-The clock, the random source and the wait are parameters, so the schedule's
-tests run on a fake clock: ``wait(stop, seconds)`` sleeps until ``stop`` is
-set or the time has passed and says whether ``stop`` is set.
+Times. A token's times are wall-clock times, so the plan is made on the wall
+clock; each plan is also kept on the monotonic clock, which no NTP step or VM
+restore moves. A registry is due when either time has come (a wall clock
+stepped forward brings the refresh forward), and at once when the wall clock
+says its token is no longer served, as after a step back that puts the
+token's issue time in the future: then ``get`` would refuse it, so the
+daemon replaces it whatever the plan says.
 
-Before each wait and each refresh the worker promises :class:`Liveness` when
-it will be back (the watchdog ping depends on it), and after each refresh it
-reports the result (metrics, systemd status). A throttled or 5xx refresh is
-retried with full jitter (:func:`ecr_helper.daemon.schedule.backoff`).
+During a refresh the worker promises :class:`Liveness` to be back within the
+refresh bound (the watchdog ping depends on it), and after each refresh it
+reports the result (metrics, systemd status).
 """
 
 from __future__ import annotations
@@ -34,12 +40,13 @@ from ecr_helper.token import Token
 Fetch = Callable[[RegistrySettings, bool], Token]
 Wait = Callable[[threading.Event, float], bool]
 Report = Callable[[str, bool], None]
+Clock = Callable[[], float]
 
 # The longest a refresh may take before the worker counts as hung: renew waits
 # up to refresh.LOCK_WAIT for the cache lock, then fetches, and a fetch's own
 # timeouts end it well within a minute.
 REFRESH_BOUND = refresh.LOCK_WAIT + 60.0
-# A wait may overrun a little (a loaded machine, the cache read after it).
+# A wait may overrun a little (a loaded machine, the scan after it).
 WAIT_MARGIN = 10.0
 
 
@@ -55,22 +62,25 @@ class Target:
         return self.settings.host
 
 
-def _event_wait(stop: threading.Event, seconds: float) -> bool:
-    return stop.wait(seconds)
+@dataclass(frozen=True)
+class Clocks:
+    """The wall clock (token times) and the monotonic clock (waits) of the daemon."""
+
+    wall: Clock
+    monotonic: Clock
 
 
 class Worker:
-    """Keeps one registry's token fresh until stopped."""
+    """Keeps one registry's token fresh, one :meth:`step` at a time, until stopped."""
 
     def __init__(
         self,
         target: Target,
         store: TokenCache,
         fetch: Fetch,
-        clock: Callable[[], float],
+        clocks: Clocks,
         rand: Callable[[], float],
         publish: Callable[[Target, Token], None],
-        wait: Wait | None = None,
         *,
         liveness: Liveness | None = None,
         report: Report | None = None,
@@ -79,36 +89,59 @@ class Worker:
         self.target = target
         self._store = store
         self._fetch = fetch
-        self._clock = clock
+        self._clocks = clocks
         self._rand = rand
         self._publish = publish
-        self._stop = threading.Event()
-        self._wait: Wait = wait or _event_wait
         self._liveness = liveness
         self._report = report
         self._refresh_bound = refresh_bound
         self._stopping = threading.Lock()
+        self.stopped = False
         self.failures = 0
-        self.due: float | None = None  # when the next refresh or retry is planned
-        self.thread = threading.Thread(target=self._run, name=f"xecr-{target.host}", daemon=True)
-
-    def start(self) -> None:
-        self.thread.start()
+        # The next refresh or retry, on both clocks: fetch every registry at once on start.
+        self.due: float = clocks.wall()
+        self._due_mono = clocks.monotonic()
+        self._planned: Token | None = None  # the token the plan was made from
+        self._lifetime: float | None = None
+        self._started = False
 
     def stop(self) -> None:
         with self._stopping:
-            self._stop.set()
+            self.stopped = True
             if self._liveness is not None:
                 # A stopped worker may still be inside a fetch: it no longer counts.
                 self._liveness.forget(self.target.host)
 
+    def is_due(self, wall: float, mono: float) -> bool:
+        """Whether to refresh now: the plan's time has come on either clock, or the
+        wall clock says the token it was made from is no longer served."""
+        if mono >= self._due_mono or wall >= self.due:
+            return True
+        # Only a plan from a token: a retry keeps its backoff, whatever the clock says.
+        planned = self._planned if self.failures == 0 else None
+        return planned is not None and refresh.state(planned, wall) == refresh.EXPIRED
+
+    def remaining(self, wall: float, mono: float) -> float:
+        """Seconds until the plan's time on the sooner of the two clocks."""
+        return max(0.0, min(self._due_mono - mono, self.due - wall))
+
+    def _plan(self, due: float, token: Token | None) -> None:
+        wall, mono = self._clocks.wall(), self._clocks.monotonic()
+        self.due, self._due_mono = due, mono + (due - wall)
+        if token is not None:
+            self._planned, self._lifetime = token, token.lifetime
+
     def _promise(self, within: float) -> None:
         with self._stopping:
-            if self._liveness is not None and not self._stop.is_set():
+            if self._liveness is not None and not self.stopped:
                 self._liveness.promise(self.target.host, within)
 
+    def _done(self) -> None:
+        if self._liveness is not None:
+            self._liveness.forget(self.target.host)
+
     def _ended(self, ok: bool) -> None:
-        if self._report is not None:
+        if self._report is not None and not self.stopped:
             try:
                 self._report(self.target.host, ok)
             except Exception:  # an observer's bug must not stop the refreshes
@@ -120,69 +153,63 @@ class Worker:
         except XecrError:
             return None
 
-    def _run(self) -> None:
-        due = self._clock()  # fetch every registry at once on start
-        basis: float | None = None  # issued_at of the token `due` was planned from
-        lifetime: float | None = None
-        started = False
-        while not self._stop.is_set():
-            now = self._clock()
-            cached = self._read()
-            if cached is not None:
-                lifetime = lifetime or cached.lifetime
-                if (
-                    started
-                    and cached.issued_at != basis
-                    and refresh.state(cached, now) == refresh.FRESH
-                ):
-                    # Someone else refreshed it: plan from their token, fetch nothing.
-                    due, basis, lifetime = (
-                        schedule.next_refresh(cached, self._rand),
-                        cached.issued_at,
-                        cached.lifetime,
-                    )
-                    self._recovered("another process refreshed it")
-                    self._publish(self.target, cached)
-            self.due = due
-            if now < due:
-                pause = schedule.sleep_for(due, now)
-                self._promise(pause + WAIT_MARGIN)
-                self._wait(self._stop, pause)
-                continue
-            started = True
-            self._promise(self._refresh_bound)
+    def step(self) -> None:
+        """The refresh that is due: adopt a token someone else refreshed, else fetch one."""
+        cached = self._read()
+        if cached is not None and self._refreshed_elsewhere(cached):
+            # Plan from their token, fetch nothing.
+            self._plan(schedule.next_refresh(cached, self._rand), cached)
+            self._recovered("another process refreshed it")
+            if not self.stopped:
+                self._publish(self.target, cached)
+            return
+        self._started = True
+        self._promise(self._refresh_bound)
+        try:
             token, reason, overloaded = self._attempt()
-            if token is None:
-                self.failures += 1
-                now = self._clock()
-                due = schedule.retry_at(
-                    now, self.failures, lifetime, self._rand, overloaded=overloaded
-                )
-                self.due = due
-                self._ended(False)
-                settings = self.target.settings
-                log.warning(
-                    f"refresh of {settings.host} ({settings.subject}) "
-                    f"failed (attempt {self.failures}, next try in {due - now:.1f}s): "
-                    f"{reason}"
-                )
-                continue
-            due, basis, lifetime = (
-                schedule.next_refresh(token, self._rand),
-                token.issued_at,
-                token.lifetime,
-            )
-            self.due = due
-            self._recovered(
-                f"after {self.failures} failed attempt" + ("s" if self.failures > 1 else "")
-            )
-            self._ended(True)
-            log.info(
-                f"refreshed {self.target.host} ({self.target.settings.subject})"
-                f": valid {token.lifetime:.0f}s, next refresh in "
-                f"{max(0.0, due - self._clock()):.0f}s"
-            )
+        finally:
+            self._done()
+        if token is None:
+            self._failed(reason, overloaded)
+            return
+        self._plan(schedule.next_refresh(token, self._rand), token)
+        self._recovered(
+            f"after {self.failures} failed attempt" + ("s" if self.failures > 1 else "")
+        )
+        self._ended(True)
+        log.info(
+            f"refreshed {self.target.host} ({self.target.settings.subject})"
+            f": valid {token.lifetime:.0f}s, next refresh in "
+            f"{max(0.0, self.due - self._clocks.wall()):.0f}s"
+        )
+        if not self.stopped:
             self._publish(self.target, token)
+
+    def _refreshed_elsewhere(self, cached: Token) -> bool:
+        """Whether ``cached`` is a fresh token someone else (a ``get``, ``xecr login``)
+        stored after the one the plan was made from."""
+        self._lifetime = self._lifetime or cached.lifetime
+        basis = self._planned.issued_at if self._planned is not None else None
+        return (
+            self._started
+            and cached.issued_at != basis
+            and refresh.state(cached, self._clocks.wall()) == refresh.FRESH
+        )
+
+    def _failed(self, reason: str, overloaded: bool) -> None:
+        self.failures += 1
+        now = self._clocks.wall()
+        lifetime = self._lifetime
+        self._plan(
+            schedule.retry_at(now, self.failures, lifetime, self._rand, overloaded=overloaded), None
+        )
+        self._ended(False)
+        settings = self.target.settings
+        log.warning(
+            f"refresh of {settings.host} ({settings.subject}) "
+            f"failed (attempt {self.failures}, next try in {self.due - now:.1f}s): "
+            f"{reason}"
+        )
 
     def _attempt(self) -> tuple[Token | None, str, bool]:
         """A new token, or None, the one-line reason it could not be had and
@@ -194,7 +221,7 @@ class Worker:
                     self._store,
                     self.target.key,
                     self._fetch,
-                    clock=self._clock,
+                    clock=self._clocks.wall,
                 ),
                 "",
                 False,
