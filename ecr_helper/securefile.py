@@ -128,6 +128,20 @@ def check_config_file(path: str, info: os.stat_result, system: bool = False) -> 
         )
 
 
+def read_capped(fd: int, limit: int) -> bytes:
+    """At most LIMIT + 1 bytes from FD: one more than allowed tells a file that
+    grew past LIMIT after it was checked from one that fits."""
+    chunks = []
+    remaining = limit + 1
+    while remaining > 0:
+        chunk = os.read(fd, min(remaining, 65536))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
 def read_file(path: str, limit: int = 1 << 20, root_only: bool = False) -> bytes | None:
     """The bytes of a regular file we may trust, or None when it is missing or unsafe.
 
@@ -147,15 +161,7 @@ def read_file(path: str, limit: int = 1 << 20, root_only: bool = False) -> bytes
             or info.st_size > limit
         ):
             return None
-        chunks = []
-        remaining = limit + 1
-        while remaining > 0:
-            chunk = os.read(fd, min(remaining, 65536))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            remaining -= len(chunk)
-        data = b"".join(chunks)
+        data = read_capped(fd, limit)
         return data if len(data) <= limit else None
     except OSError:
         return None

@@ -13,24 +13,13 @@ cd "$(dirname "$0")/.."
 # python3 (the distribution's): the interpreter the bundle carries. gcc and
 # libc6-dev: the static launcher. rpm: rpmbuild. dpkg-deb comes with dpkg.
 PACKAGES="python3 python3-venv libpython3-stdlib gcc libc6-dev rpm git"
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    missing=""
-    for pkg in $PACKAGES; do
-        dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
-    done
-    if [ -n "$missing" ]; then
-        echo "installing Debian packages:$missing"
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq
-        # shellcheck disable=SC2086 # a list of package names
-        apt-get install -y -qq --no-install-recommends $missing >/dev/null
-    fi
-fi
+# shellcheck disable=SC2086 # a list of package names
+./scripts/apt-install.sh $PACKAGES
 
 SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct)}
 export SOURCE_DATE_EPOCH
 venv=build/release-venv
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/python" -m pip install -q --disable-pip-version-check \
-    'build==1.6.1' 'twine>=6.1' 2>&1 | grep -v '^WARNING: Location' || true
+    'build==1.6.1' 'twine>=6.1'
 exec "$venv/bin/python" -m release "$@"

@@ -5,18 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    missing=""
-    for pkg in $(cat tests/e2e/apt-packages.txt); do
-        dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
-    done
-    if [ -n "$missing" ]; then
-        echo "installing Debian packages:$missing"
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq
-        apt-get install -y -qq --no-install-recommends $missing >/dev/null
-    fi
-fi
+# shellcheck disable=SC2046 # one package name a line
+./scripts/apt-install.sh $(cat tests/e2e/apt-packages.txt)
 
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip

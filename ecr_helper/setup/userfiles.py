@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import stat
 
+from ecr_helper import securefile
 from ecr_helper.errors import ConfigError
 
 
@@ -91,19 +92,11 @@ def read_regular(
     try:
         info = os.fstat(fd)
         _check_regular(shown, info, limit)  # what was opened, if it changed meanwhile
-        chunks: list[bytes] = []
-        remaining = limit + 1
-        while remaining > 0:
-            chunk = os.read(fd, min(remaining, 65536))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            remaining -= len(chunk)
+        data = securefile.read_capped(fd, limit)
     except OSError as exc:
         raise ConfigError(shown, "", f"cannot read it: {exc.strerror}") from None
     finally:
         os.close(fd)
-    data = b"".join(chunks)
     if len(data) > limit:
         raise ConfigError(shown, "", f"larger than {limit // 1024} KiB; is it the right file?")
     return data, info
