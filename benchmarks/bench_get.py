@@ -370,6 +370,38 @@ def release_rows(args: argparse.Namespace, tmp: Path, cached: Command) -> list[s
     return rows
 
 
+def cold_row(args: argparse.Namespace, fake: FakeAwsProcess, cold: Command, boto: Command) -> str:
+    fake.reset()
+    result = paired(cold, boto, args.rounds, args.warmup)
+    calls = fake.calls()
+    want = 2 * (args.rounds + args.warmup)
+    if calls.get("AssumeRole") != want or calls.get("GetAuthorizationToken") != want:
+        raise BenchError(f"the cold rounds made {calls} calls; expected {want} of each")
+    return row("cold get", result, AIM)
+
+
+def ecr_login_rows(
+    args: argparse.Namespace, cached: Command, offline: dict[str, str], trap: Trap, rows: list[str]
+) -> str:
+    """Time the Go helper's cached get when it is installed (a row into ROWS); its note."""
+    binary = shutil.which("docker-credential-ecr-login")
+    if not binary:
+        return "docker-credential-ecr-login: not installed"
+    if args.skip_ecr_login:
+        return "docker-credential-ecr-login: skipped (--skip-ecr-login)"
+    check(cached, run_once(cached))  # the cold rounds left a token: still a hit
+    ecr_login, why = prepare_ecr_login(binary, offline, trap)
+    note = f"docker-credential-ecr-login {ecr_login_version(binary)}: {why}"
+    if ecr_login is None:
+        return note + "; comparison SKIPPED, no figures"
+    hits = trap.hits
+    result = paired(cached, ecr_login, args.rounds, args.warmup)
+    if trap.hits != hits:
+        raise BenchError("a cached get made a network call during the rounds")
+    rows.append(row("cached get", result, None))
+    return note
+
+
 def bench(args: argparse.Namespace, tmp: Path) -> int:
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"building a venv with a real install of xecr in {tmp} ...", file=sys.stderr)
@@ -425,31 +457,8 @@ def bench(args: argparse.Namespace, tmp: Path) -> int:
             rows += release_rows(args, tmp, cached)
 
         if not args.skip_cold:
-            fake.reset()
-            result = paired(cold, boto, args.rounds, args.warmup)
-            calls = fake.calls()
-            want = 2 * (args.rounds + args.warmup)
-            if calls.get("AssumeRole") != want or calls.get("GetAuthorizationToken") != want:
-                raise BenchError(f"the cold rounds made {calls} calls; expected {want} of each")
-            rows.append(row("cold get", result, AIM))
-
-        ecr_note = "docker-credential-ecr-login: not installed"
-        binary = shutil.which("docker-credential-ecr-login")
-        if binary and not args.skip_ecr_login:
-            check(cached, run_once(cached))  # the cold rounds left a token: still a hit
-            ecr_login, why = prepare_ecr_login(binary, offline, trap)
-            version = ecr_login_version(binary)
-            ecr_note = f"docker-credential-ecr-login {version}: {why}"
-            if ecr_login is not None:
-                hits = trap.hits
-                result = paired(cached, ecr_login, args.rounds, args.warmup)
-                if trap.hits != hits:
-                    raise BenchError("a cached get made a network call during the rounds")
-                rows.append(row("cached get", result, None))
-            else:
-                ecr_note += "; comparison SKIPPED, no figures"
-        elif binary:
-            ecr_note = "docker-credential-ecr-login: skipped (--skip-ecr-login)"
+            rows.append(cold_row(args, fake, cold, boto))
+        ecr_note = ecr_login_rows(args, cached, offline, trap, rows)
 
         print(
             f"\nxecr get, {args.rounds} paired rounds (A then B each round, "
