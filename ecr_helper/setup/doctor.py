@@ -28,6 +28,7 @@ from ecr_helper.errors import (
     NotOurRegistry,
 )
 from ecr_helper.setup import dockerconfig, endpoints, status
+from ecr_helper.setup.trust_advice import trust_hint
 from ecr_helper.token import Token
 
 
@@ -159,17 +160,14 @@ def _assume_check(
     except AwsError as exc:
         # AssumeRoleDenied names the hop that failed; anything else names the chain's end.
         role = getattr(exc, "role_arn", None) or settings.role_arn or ""
-        external = (
-            f"; its sts:ExternalId must be {settings.external_id!r}"
-            if settings.external_id and role == settings.role_arn
-            else ""
-        )
-        first = role == settings.role_arns[0]
-        caller = who if first else "the role before it in the chain"
+        hops = settings.role_arns
+        first = role not in hops[1:]
+        caller = who if first else hops[hops.index(role) - 1]
+        external = settings.external_id if role == settings.role_arn else None
         hint = (
             endpoints.unreachable_hint("sts", settings.region, env)
             if isinstance(exc, EndpointError)
-            else f"{role}'s trust policy must name {caller} as principal{external}"
+            else trust_hint(role, caller, external, settings.region, first=first)
         )
         checks.append(Check(name, False, _naming(str(exc), role, "role"), hint))
         return False
