@@ -95,6 +95,7 @@ def test_a_failed_last_refresh_is_a_warning_naming_registry_and_reason(
         f"WARN daemon: running (pid 4321), but the last refresh of {OTHER_HOST} failed: {reason}"
     )
     assert CENTRAL_HOST not in check.detail
+    assert "the checks above show which link fails" in check.hint and "HUP" not in check.hint
     # a warning: the run fails only on a failure
     assert doctor.passed(
         doctor.run(dict(os.environ), (), Probes().probes(), lambda: NOW, docker=False)
@@ -116,6 +117,7 @@ def test_a_token_past_its_refresh_point_is_a_warning(two_registries: None, runni
     check = _daemon()
     assert check.warning_only and not check.ok
     assert f"the token of {CENTRAL_HOST} is 1h0m past its refresh point" in check.detail
+    assert "takes it on reload (kill -HUP 4321)" in check.hint
     _write(CENTRAL_HOST, NOW - LIFETIME - 60)
     assert "(expired: pulls ask AWS themselves)" in _daemon().detail
 

@@ -71,7 +71,7 @@ def test_a_helper_on_the_path_is_named(
     write_config(f'[registries."{CENTRAL_HOST}"]\n')
     _docker(isolated_env, {"credHelpers": {CENTRAL_HOST: "xecr"}})
     check = _run()["docker config"]
-    assert check.ok and check.detail.endswith(f"Docker runs {helper_on_path}")
+    assert check.ok and check.detail.endswith(f"(credHelpers), run as {helper_on_path}")
 
 
 def test_a_helper_off_the_path_says_where_pipx_put_it(
@@ -141,10 +141,10 @@ def test_the_installed_doctor_flags_a_helper_off_the_path(
     assert "docker-credential-xecr is not on PATH, so Docker cannot run it" in line
     folder = os.path.dirname(installed(HELPER))
     assert f"it is in {folder} (the virtualenv xecr runs from)" in line
-    # With the folder on the PATH it passes, naming what Docker runs.
+    # With the folder on the PATH it passes, naming what Docker will run.
     done = run([installed(XECR), "doctor"], extra_env={"PATH": folder}, timeout=60)
     assert done.returncode == 0, done.out
-    assert f"Docker runs {installed(HELPER)}" in done.out
+    assert f"to xecr (credHelpers), run as {installed(HELPER)}" in done.out
 
 
 def test_the_virtualenv_is_a_place_looked_in(isolated_env: Path) -> None:

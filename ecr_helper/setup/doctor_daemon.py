@@ -24,6 +24,8 @@ from ecr_helper.token import Token
 
 # A refresh under way (the worker bounds one at 90 s) is not late.
 GRACE = 120.0
+FAILED = "failed"
+LATE = "past its refresh point and not renewed"
 
 
 def refresh_deadline(token: Token) -> float:
@@ -40,7 +42,7 @@ def trouble(
     # A note older than the token was a failure the daemon has since recovered from.
     failure = store.failure_since(key, token.issued_at if token else float("-inf"))
     if failure is not None:
-        return f"the last refresh of {settings.host} failed: {failure}"
+        return f"the last refresh of {settings.host} {FAILED}: {failure}"
     if token is not None and now > refresh_deadline(token) + GRACE:
         late = status.countdown(now - refresh_deadline(token))
         state = refresh.state(token, now)
@@ -78,14 +80,14 @@ def daemon_check(
     found = [reason for host in hosts if (reason := _trouble_of(loaded, env, store, host, now))]
     if not found:
         return Check("daemon", True, running)
-    return Check(
-        "daemon",
-        False,
-        f"{running}, but " + "; ".join(found),
-        "the daemon retries with backoff and its log says each attempt; "
-        "the checks above show which link fails",
-        warning_only=True,
-    )
+    hint = "the daemon retries with backoff and its log says each attempt"
+    if any(LATE in reason for reason in found):
+        # A registry added after the daemon started is not among its own.
+        reload = f"kill -HUP {pid}" if pid > 0 else "SIGHUP"
+        hint += f"; a daemon started before a registry was configured takes it on reload ({reload})"
+    if any(FAILED in reason for reason in found):
+        hint += "; the checks above show which link fails"
+    return Check("daemon", False, f"{running}, but " + "; ".join(found), hint, warning_only=True)
 
 
 def _trouble_of(

@@ -37,7 +37,7 @@ class HelperLookup:
 
     found: str | None
     elsewhere: str | None = None
-    place: str = ""  # what put it ``elsewhere``: "pipx", "the virtualenv xecr runs from"
+    place: str = ""  # what put it ``elsewhere`` (:func:`install_places`)
 
 
 def install_places(env: Mapping[str, str]) -> list[tuple[str, str]]:
@@ -123,7 +123,7 @@ def host_check(
             name, False, f"{path} sends {' and '.join(routed)} to xecr, but {detail}", hint
         )
     how = ", ".join(sorted({routes[each][1] for each in routed}))
-    sent = f"{path} sends {' and '.join(routed)} to xecr ({how}); Docker runs {lookup.found}"
+    sent = f"{path} sends {' and '.join(routed)} to xecr ({how}), run as {lookup.found}"
     unrouted = [each for each in names if each not in routed]
     if not unrouted:
         return Check(name, True, sent)
@@ -154,9 +154,9 @@ def other_checks(
         for host, helper in (helpers.items() if isinstance(helpers, dict) else ())
         if helper == dockerconfig.HELPER_NAME and isinstance(host, str)
     ]
+    found = [check for host in named if (check := _unserved(path, loaded, source, host))]
     if document.get("credsStore") == dockerconfig.HELPER_NAME:
         named.append("credsStore")
-    found = [check for host in named if (check := _unserved(path, loaded, source, host))]
     if named and lookup.found is None and not reported:
         detail, hint = missing_helper(lookup)
         shown = ", ".join(named)
@@ -169,8 +169,6 @@ def other_checks(
 def _unserved(path: str, loaded: config.Config, source: str, host: str) -> Check | None:
     """A credHelpers entry sending xecr a host it answers "not found" for: Docker then
     pulls from it without credentials."""
-    if host == "credsStore":
-        return None
     try:
         loaded.resolve(host)
     except (NotOurRegistry, InputError):
