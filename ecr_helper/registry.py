@@ -175,6 +175,17 @@ def parse_ecr_host(host: str) -> EcrHost | None:
     )
 
 
+def misnumbered_id(host: str) -> str | None:
+    """Why ``host`` (normalized) is not the ECR host it looks like: its first label,
+    the account id, has a number of digits other than 12. None for any other host."""
+    label, dot, rest = host.partition(".")
+    if not dot or len(label) == 12 or not (label.isascii() and label.isdigit()):
+        return None
+    if parse_ecr_host(f"{'0' * 12}.{rest}") is None:
+        return None
+    return f"{label} has {len(label)} digits, but an ECR host starts with a 12-digit account id"
+
+
 def _region_of(text: str) -> str | None:
     """The partition whose region pattern ``text`` matches, if any.
 

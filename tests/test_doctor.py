@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from ecr_helper.errors import (
 from ecr_helper.setup import doctor
 from ecr_helper.token import Token
 from tests.fakeaws import FakeAws
-from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE
+from tests.helpers import CENTRAL, CENTRAL_HOST, HELPER, PULL_ROLE, installed
 
 NOW = 1_800_000_000.0
 HUB_ROLE = "arn:aws:iam::333333333333:role/hub"
@@ -77,6 +78,14 @@ class FakeProbes:
 @pytest.fixture(autouse=True)
 def daemon_not_running(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(lock, "is_running", lambda folder: None)
+
+
+@pytest.fixture(autouse=True)
+def helper_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Docker finds docker-credential-xecr on the PATH; these tests are not about that
+    # (tests/test_doctor_docker.py is), so it is there whatever PATH pytest ran with.
+    installed(HELPER)
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
 
 
 @pytest.fixture

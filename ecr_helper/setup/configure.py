@@ -35,6 +35,7 @@ from ecr_helper.registry import (
     is_public_host,
     is_region,
     is_registry_id,
+    misnumbered_id,
     normalize,
     parse_ecr_host,
 )
@@ -136,6 +137,10 @@ def wanted(request: Request) -> tuple[str, dict[str, Any]]:
             if given is not None and given != actual:
                 raise UsageError(f"{option} {given} contradicts the ECR host {host} ({actual})")
     else:
+        misnumbered = misnumbered_id(host)
+        if misnumbered is not None and request.registry_id is None:
+            # A typo in an ECR host, not an alias to be told --registry-id and --region.
+            raise UsageError(f"{host} is not an ECR host: {misnumbered}")
         if request.registry_id is not None:
             keys["registry_id"] = request.registry_id
         if request.region is not None:

@@ -5,7 +5,9 @@ the run) with a hint that says what to change. Doctor never trusts a cache:
 it calls GetCallerIdentity, AssumeRole on every hop of the chain and
 GetAuthorizationToken against AWS, through :class:`Probes` so tests can
 inject the calls, and stores nothing. A failure names the role ARN or the
-registry id it concerns.
+registry id it concerns. Docker's side (routes, the helper on the PATH) is
+:mod:`.doctor_docker`'s, the daemon's health :mod:`.doctor_daemon`'s, whom a
+trust policy must name :mod:`.trust_advice`'s.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from dataclasses import dataclass, replace
 
 from ecr_helper import config, deadline, securefile
 from ecr_helper.cache import file_cache
-from ecr_helper.daemon import lock
 from ecr_helper.errors import (
     AwsError,
     CacheError,
@@ -27,30 +28,13 @@ from ecr_helper.errors import (
     InputError,
     NotOurRegistry,
 )
-from ecr_helper.setup import dockerconfig, endpoints, status
+from ecr_helper.registry import misnumbered_id, normalize
+from ecr_helper.setup import dockerconfig, doctor_daemon, doctor_docker, endpoints, status
+from ecr_helper.setup.checks import Check, passed
+from ecr_helper.setup.trust_advice import trust_hint
 from ecr_helper.token import Token
 
-
-@dataclass(frozen=True)
-class Check:
-    """One check's outcome. A failed ``warning_only`` check is shown but fails nothing."""
-
-    name: str
-    ok: bool
-    detail: str
-    hint: str = ""
-    warning_only: bool = False
-
-    @property
-    def failed(self) -> bool:
-        return not self.ok and not self.warning_only
-
-    def line(self) -> str:
-        if self.ok:
-            return f"PASS {self.name}: {self.detail}"
-        word = "WARN" if self.warning_only else "FAIL"
-        hint = f" -- {self.hint}" if self.hint else ""
-        return f"{word} {self.name}: {self.detail}{hint}"
+__all__ = ["Check", "Probes", "live_probes", "passed", "run"]
 
 
 @dataclass(frozen=True)
@@ -80,10 +64,6 @@ def live_probes() -> Probes:
     )
 
 
-def passed(checks: Sequence[Check]) -> bool:
-    return not any(check.failed for check in checks)
-
-
 def _naming(text: str, subject: str, label: str) -> str:
     # Every failure line must name the role or registry it is about.
     return text if subject in text else f"{label} {subject}: {text}"
@@ -93,7 +73,7 @@ def _registry_checks(
     settings: config.RegistrySettings,
     probes: Probes,
     identities: dict[tuple[str, str | None], str | AwsError],
-    docker_path: str | None,
+    docker: tuple[str, doctor_docker.HelperLookup] | None,
     suffix: str,
     now: Callable[[], float],
     env: Mapping[str, str],
@@ -127,8 +107,8 @@ def _registry_checks(
         chain_ok = _assume_check(settings, probes, who, suffix, checks, env)
         if chain_ok:
             _token_check(settings, probes, suffix, now, checks, env)
-    if docker_path is not None:
-        checks.append(_docker_check(docker_path, settings.host, suffix))
+    if docker is not None:
+        checks.append(doctor_docker.host_check(docker[0], settings, suffix, docker[1]))
     return checks
 
 
@@ -159,17 +139,14 @@ def _assume_check(
     except AwsError as exc:
         # AssumeRoleDenied names the hop that failed; anything else names the chain's end.
         role = getattr(exc, "role_arn", None) or settings.role_arn or ""
-        external = (
-            f"; its sts:ExternalId must be {settings.external_id!r}"
-            if settings.external_id and role == settings.role_arn
-            else ""
-        )
-        first = role == settings.role_arns[0]
-        caller = who if first else "the role before it in the chain"
+        hops = settings.role_arns
+        first = role not in hops[1:]
+        caller = who if first else hops[hops.index(role) - 1]
+        external = settings.external_id if role == settings.role_arn else None
         hint = (
             endpoints.unreachable_hint("sts", settings.region, env)
             if isinstance(exc, EndpointError)
-            else f"{role}'s trust policy must name {caller} as principal{external}"
+            else trust_hint(role, caller, external, settings.region, first=first)
         )
         checks.append(Check(name, False, _naming(str(exc), role, "role"), hint))
         return False
@@ -216,28 +193,6 @@ def _token_check(
     )
 
 
-def _docker_check(path: str, host: str, suffix: str) -> Check:
-    name = f"docker config{suffix}"
-    hint = f"run `xecr configure {host}`"
-    try:
-        document = dockerconfig.load(path)
-    except ConfigError as exc:
-        return Check(name, False, str(exc), f"fix or move {path}, then {hint}")
-    helper = dockerconfig.helper_for(document, host)
-    if helper == dockerconfig.HELPER_NAME:
-        return Check(name, True, f"{path} sends {host} to xecr (credHelpers)")
-    store = document.get("credsStore")
-    if helper is None and store == dockerconfig.HELPER_NAME:
-        return Check(name, True, f"{path} sends {host} to xecr (credsStore)")
-    if helper is not None:
-        why = f'credHelpers sends it to "{helper}"'
-    elif isinstance(store, str) and store:
-        why = f'credsStore sends it to "{store}"'
-    else:
-        why = "no credential helper is named for it"
-    return Check(name, False, f"{path} does not send {host} to xecr: {why}", hint)
-
-
 def _cache_folder(loaded: config.Config, env: Mapping[str, str]) -> str:
     """The folder ``get`` would use, looked at without being made (doctor changes nothing)."""
     folder = file_cache(env, loaded.system).folder
@@ -264,19 +219,6 @@ def _cache_check(loaded: config.Config, env: Mapping[str, str]) -> Check:
         )
     mode = stat.S_IMODE(os.lstat(folder).st_mode)
     return Check("cache folder", True, f"{folder} is private ({mode:04o})")
-
-
-def _daemon_check(loaded: config.Config, env: Mapping[str, str]) -> Check:
-    daemon = status.DaemonState(lock.is_running(_cache_folder(loaded, env)))
-    if daemon.pid:
-        return Check("daemon", True, daemon.line().removeprefix("daemon: "))
-    return Check(
-        "daemon",
-        False,
-        "not running",
-        "optional: `xecr daemon` keeps tokens fresh ahead of pulls",
-        warning_only=True,
-    )
 
 
 def run(
@@ -323,7 +265,10 @@ def run(
             )
         )
     docker_path = dockerconfig.config_path(env) if docker else None
+    lookup = doctor_docker.find_helper(env) if docker else None
+    where = (docker_path, lookup) if docker_path is not None and lookup is not None else None
     identities: dict[tuple[str, str | None], str | AwsError] = {}
+    checked: list[str] = []
     for name in targets:
         suffix = f" [{name}]" if len(targets) > 1 else ""
         if loaded.error_for(name) is not None:
@@ -334,54 +279,48 @@ def run(
             checks.append(Check(f"config{suffix}", False, str(exc), "fix that key"))
             continue
         except (NotOurRegistry, InputError):
-            checks.append(
-                Check(
-                    f"registry{suffix}",
-                    False,
-                    f"{name!r} is neither an ECR host nor a registry in {source}",
-                    f"run `xecr configure {name} --registry-id ID --region REGION`",
-                )
-            )
+            checks.append(_unknown_registry(name, source, suffix))
             continue
-        checks.extend(
-            _registry_checks(settings, probes, identities, docker_path, suffix, clock, env)
-        )
-    if docker_path is not None:
-        checks.extend(_unserved_routes(docker_path, loaded, source))
+        checked.append(settings.host)
+        checks.extend(_registry_checks(settings, probes, identities, where, suffix, clock, env))
+    if where is not None:
+        reported = any(doctor_docker.says_missing(c) for c in checks)
+        checks.extend(doctor_docker.other_checks(*where, loaded, source, reported))
     checks.append(_cache_check(loaded, env))
-    checks.append(_daemon_check(loaded, env))
+    kept = [h for h in loaded.hosts() if loaded.error_for(h) is None]
+    if registries:  # the daemon's registries that were asked about
+        kept = [h for h in kept if _host_of(loaded, h) in checked]
+    folder = _cache_folder(loaded, env)
+    checks.append(doctor_daemon.daemon_check(loaded, env, folder, kept, clock))
     return _advice_once(checks)
 
 
-def _unserved_routes(path: str, loaded: config.Config, source: str) -> list[Check]:
-    """A credHelpers entry that sends a host to xecr which xecr answers "not found" for:
-    Docker then pulls from it without credentials."""
+def _host_of(loaded: config.Config, name: str) -> str | None:
     try:
-        document = dockerconfig.load(path)
-    except ConfigError:
-        return []  # already reported by the docker config check
-    helpers = document.get("credHelpers")
-    if not isinstance(helpers, dict):
-        return []
-    found: list[Check] = []
-    for host, helper in helpers.items():
-        if helper != dockerconfig.HELPER_NAME or not isinstance(host, str):
-            continue
-        try:
-            loaded.resolve(host)
-        except (NotOurRegistry, InputError):
-            found.append(
-                Check(
-                    f"docker config [{host}]",
-                    False,
-                    f"{path}: credHelpers sends {host} to xecr, but it is neither an ECR "
-                    f"host nor a registry in {source}, so Docker pulls it without credentials",
-                    f"remove that entry, or `xecr configure {host} --registry-id ID`",
-                )
-            )
-        except ConfigError:
-            continue  # a broken section: reported with the config
-    return found
+        return loaded.resolve(name).host
+    except (ConfigError, NotOurRegistry, InputError):
+        return None
+
+
+def _unknown_registry(name: str, source: str, suffix: str) -> Check:
+    """A name xecr does not serve: an 11-digit "ECR host" is a typo, not an alias."""
+    try:
+        misnumbered = misnumbered_id(normalize(name))
+    except InputError:
+        misnumbered = None
+    if misnumbered is not None:
+        return Check(
+            f"registry{suffix}",
+            False,
+            f"{name!r} is not an ECR host: {misnumbered}",
+            "check the account id in the host name",
+        )
+    return Check(
+        f"registry{suffix}",
+        False,
+        f"{name!r} is neither an ECR host nor a registry in {source}",
+        f"run `xecr configure {name} --registry-id ID --region REGION`",
+    )
 
 
 def _advice_once(checks: list[Check]) -> list[Check]:
