@@ -115,36 +115,11 @@ def wanted(request: Request) -> tuple[str, dict[str, Any]]:
         raise UsageError(str(exc)) from None
     if not is_host(host):
         raise UsageError(f"{request.registry!r} is not a registry host name (host or host:port)")
-    keys: dict[str, Any] = {}
-    ecr = parse_ecr_host(host)
     if request.registry_id is not None and not is_registry_id(request.registry_id):
         raise UsageError(f"--registry-id {request.registry_id!r}: expected a 12-digit account id")
     if request.region is not None and not is_region(request.region):
         raise UsageError(f"--region {request.region!r}: expected an AWS region like us-east-1")
-    if is_public_host(host):
-        if request.registry_id is not None:
-            raise UsageError("--registry-id: ECR Public has no registry id")
-        if request.region not in (None, PUBLIC_REGION):
-            raise UsageError(
-                f"--region {request.region}: ECR Public's tokens come from {PUBLIC_REGION} only"
-            )
-    elif ecr is not None:
-        # The host already says both; a different value would be a contradiction.
-        for option, given, actual in (
-            ("--registry-id", request.registry_id, ecr.registry_id),
-            ("--region", request.region, ecr.region),
-        ):
-            if given is not None and given != actual:
-                raise UsageError(f"{option} {given} contradicts the ECR host {host} ({actual})")
-    else:
-        misnumbered = misnumbered_id(host)
-        if misnumbered is not None and request.registry_id is None:
-            # A typo in an ECR host, not an alias to be told --registry-id and --region.
-            raise UsageError(f"{host} is not an ECR host: {misnumbered}")
-        if request.registry_id is not None:
-            keys["registry_id"] = request.registry_id
-        if request.region is not None:
-            keys["region"] = request.region
+    keys = _where_keys(request, host)
     if request.role_arns:
         keys["role_arn"] = (
             request.role_arns[0] if len(request.role_arns) == 1 else list(request.role_arns)
@@ -154,6 +129,38 @@ def wanted(request: Request) -> tuple[str, dict[str, Any]]:
         if value is not None:
             keys[key] = value
     return host, keys
+
+
+def _where_keys(request: Request, host: str) -> dict[str, Any]:
+    """registry_id and region for host's section: none for ECR and ECR Public hosts
+    (which carry their own, so a different value is refused), those given for an alias."""
+    ecr = parse_ecr_host(host)
+    if is_public_host(host):
+        if request.registry_id is not None:
+            raise UsageError("--registry-id: ECR Public has no registry id")
+        if request.region not in (None, PUBLIC_REGION):
+            raise UsageError(
+                f"--region {request.region}: ECR Public's tokens come from {PUBLIC_REGION} only"
+            )
+        return {}
+    if ecr is not None:
+        for option, given, actual in (
+            ("--registry-id", request.registry_id, ecr.registry_id),
+            ("--region", request.region, ecr.region),
+        ):
+            if given is not None and given != actual:
+                raise UsageError(f"{option} {given} contradicts the ECR host {host} ({actual})")
+        return {}
+    misnumbered = misnumbered_id(host)
+    if misnumbered is not None and request.registry_id is None:
+        # A typo in an ECR host, not an alias to be told --registry-id and --region.
+        raise UsageError(f"{host} is not an ECR host: {misnumbered}")
+    keys: dict[str, Any] = {}
+    if request.registry_id is not None:
+        keys["registry_id"] = request.registry_id
+    if request.region is not None:
+        keys["region"] = request.region
+    return keys
 
 
 def _parse(path: str, text: str) -> tomlkit.TOMLDocument:
@@ -201,41 +208,63 @@ def edit(
         registries = tomlkit.table(is_super_table=True)
         document["registries"] = registries
     name = _find(registries, host)
-    action: str | None
-    changed: list[str] = []
     if name is None:
-        missing = [
-            option
-            for option, key in (("--registry-id", "registry_id"), ("--region", "region"))
-            if need_alias_keys and key not in keys and not (key == "region" and key in defaults)
-        ]
-        if missing:
-            what = {
-                "--registry-id": "the central registry's account id",
-                "--region": "its region; or set [defaults] region",
-            }
-            raise UsageError(
-                f"{host} is not an ECR host name: give "
-                + " and ".join(f"{option} ({what[option]})" for option in missing)
-            )
-        section = tomlkit.table()
-        for key in _ORDER:
-            if key in keys:
-                section[key] = keys[key]
-                changed.append(key)
-        registries[canonical_host(host)] = section
-        action = "added"
+        _require_alias_keys(host, keys, defaults, need_alias_keys)
+        changed = _add_section(registries, host, keys)
+        action: str | None = "added"
     else:
-        section = registries[name]
-        if not isinstance(section, dict):
-            raise ConfigError(path, f'registries."{name}"', "must be a table")
-        for key in _ORDER:
-            if key in keys and (key not in section or _unwrap(section[key]) != keys[key]):
-                section[key] = keys[key]
-                changed.append(key)
+        changed = _update_section(registries, name, keys, path)
         action = "updated" if changed else None
     if action is None:
         return text, None, ()
+    _check_edited(document, path, host)
+    return tomlkit.dumps(document), action, tuple(changed)
+
+
+def _require_alias_keys(
+    host: str, keys: Mapping[str, Any], defaults: Mapping[str, Any], need: bool
+) -> None:
+    missing = [
+        option
+        for option, key in (("--registry-id", "registry_id"), ("--region", "region"))
+        if need and key not in keys and not (key == "region" and key in defaults)
+    ]
+    if missing:
+        what = {
+            "--registry-id": "the central registry's account id",
+            "--region": "its region; or set [defaults] region",
+        }
+        raise UsageError(
+            f"{host} is not an ECR host name: give "
+            + " and ".join(f"{option} ({what[option]})" for option in missing)
+        )
+
+
+def _add_section(registries: Any, host: str, keys: Mapping[str, Any]) -> list[str]:
+    section = tomlkit.table()
+    changed = []
+    for key in _ORDER:
+        if key in keys:
+            section[key] = keys[key]
+            changed.append(key)
+    registries[canonical_host(host)] = section
+    return changed
+
+
+def _update_section(registries: Any, name: str, keys: Mapping[str, Any], path: str) -> list[str]:
+    section = registries[name]
+    if not isinstance(section, dict):
+        raise ConfigError(path, f'registries."{name}"', "must be a table")
+    changed = []
+    for key in _ORDER:
+        if key in keys and (key not in section or _unwrap(section[key]) != keys[key]):
+            section[key] = keys[key]
+            changed.append(key)
+    return changed
+
+
+def _check_edited(document: tomlkit.TOMLDocument, path: str, host: str) -> None:
+    """Refuse an edit that leaves the file, or host's section, invalid."""
     try:
         _, _, broken = config_schema.check(_plain(document), path)
     except ConfigError as exc:
@@ -245,7 +274,6 @@ def edit(
     if host in broken:
         key, problem = broken[host]
         raise UsageError(f"the change would leave {key} invalid: {problem}")
-    return tomlkit.dumps(document), action, tuple(changed)
 
 
 def _check_target(path: str) -> None:
