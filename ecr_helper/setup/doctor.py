@@ -237,6 +237,35 @@ def run(
     except ConfigError as exc:
         return [Check("config", False, str(exc), "fix the file and key named above")]
     source = loaded.path or "no config file"
+    checks = _config_checks(loaded, source)
+    targets = list(registries) or loaded.hosts()
+    if not targets:
+        checks.append(
+            Check(
+                "registry",
+                False,
+                "no registry named and none configured",
+                "name one (`xecr doctor HOST`) or add one with `xecr configure HOST`",
+            )
+        )
+    docker_path = dockerconfig.config_path(env) if docker else None
+    lookup = doctor_docker.find_helper(env) if docker else None
+    where = (docker_path, lookup) if docker_path is not None and lookup is not None else None
+    checked = _each_registry(loaded, source, targets, checks, probes, where, clock, env)
+    if where is not None:
+        reported = any(doctor_docker.says_missing(c) for c in checks)
+        checks.extend(doctor_docker.other_checks(*where, loaded, source, reported))
+    checks.append(_cache_check(loaded, env))
+    kept = [h for h in loaded.hosts() if loaded.error_for(h) is None]
+    if registries:  # the daemon's registries that were asked about
+        kept = [h for h in kept if _host_of(loaded, h) in checked]
+    folder = _cache_folder(loaded, env)
+    checks.append(doctor_daemon.daemon_check(loaded, env, folder, kept, clock))
+    return _advice_once(checks)
+
+
+def _config_checks(loaded: config.Config, source: str) -> list[Check]:
+    """The config file's line, then one per broken registry section."""
     count = len(loaded.registries)
     if loaded.path:
         broken = f", {len(loaded.broken)} broken" if loaded.broken else ""
@@ -254,19 +283,20 @@ def run(
                 "fix that key; the other registries are served meanwhile",
             )
         )
-    targets = list(registries) or loaded.hosts()
-    if not targets:
-        checks.append(
-            Check(
-                "registry",
-                False,
-                "no registry named and none configured",
-                "name one (`xecr doctor HOST`) or add one with `xecr configure HOST`",
-            )
-        )
-    docker_path = dockerconfig.config_path(env) if docker else None
-    lookup = doctor_docker.find_helper(env) if docker else None
-    where = (docker_path, lookup) if docker_path is not None and lookup is not None else None
+    return checks
+
+
+def _each_registry(
+    loaded: config.Config,
+    source: str,
+    targets: Sequence[str],
+    checks: list[Check],
+    probes: Probes,
+    where: tuple[str, doctor_docker.HelperLookup] | None,
+    clock: Callable[[], float],
+    env: Mapping[str, str],
+) -> list[str]:
+    """Append each target's live checks to CHECKS; the hosts checked."""
     identities: dict[tuple[str, str | None], str | AwsError] = {}
     checked: list[str] = []
     for name in targets:
@@ -283,16 +313,7 @@ def run(
             continue
         checked.append(settings.host)
         checks.extend(_registry_checks(settings, probes, identities, where, suffix, clock, env))
-    if where is not None:
-        reported = any(doctor_docker.says_missing(c) for c in checks)
-        checks.extend(doctor_docker.other_checks(*where, loaded, source, reported))
-    checks.append(_cache_check(loaded, env))
-    kept = [h for h in loaded.hosts() if loaded.error_for(h) is None]
-    if registries:  # the daemon's registries that were asked about
-        kept = [h for h in kept if _host_of(loaded, h) in checked]
-    folder = _cache_folder(loaded, env)
-    checks.append(doctor_daemon.daemon_check(loaded, env, folder, kept, clock))
-    return _advice_once(checks)
+    return checked
 
 
 def _host_of(loaded: config.Config, name: str) -> str | None:
