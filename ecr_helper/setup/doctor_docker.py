@@ -46,7 +46,13 @@ def install_places(env: Mapping[str, str]) -> list[tuple[str, str]]:
     pipx = env.get("PIPX_BIN_DIR") or os.path.join(home, ".local", "bin")
     # Not resolved: a venv's python is a link to the base interpreter, elsewhere.
     running = os.path.dirname(sys.executable)
-    return [(pipx, PIPX), (running, "the virtualenv xecr runs from")]
+    places = [(pipx, PIPX), (running, "the virtualenv xecr runs from")]
+    # The self-contained bundle (and the packages carrying it) keeps its
+    # interpreter in libexec/ and its commands in bin/.
+    bundled = os.path.join(sys.prefix, "bin")
+    if bundled != running:
+        places.append((bundled, "the xecr bundle"))
+    return places
 
 
 def find_helper(env: Mapping[str, str], places: Sequence[tuple[str, str]] = ()) -> HelperLookup:

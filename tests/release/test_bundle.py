@@ -113,3 +113,16 @@ def test_names_no_path_of_the_build_machine(bundle: Path) -> None:
         and any(needle in path.read_bytes() for needle in needles)
     ]
     assert named == []
+
+
+def test_doctor_points_at_the_bundle_when_the_helper_is_off_path(
+    bundle: Path, tmp_path: Path, write_config: object
+) -> None:
+    write_config('[registries."111111111111.dkr.ecr.us-east-1.amazonaws.com"]\n')  # type: ignore[operator]
+    docker = Path(os.environ["DOCKER_CONFIG"])
+    docker.mkdir(parents=True, exist_ok=True)
+    (docker / "config.json").write_text(f'{{"credHelpers": {{"{CENTRAL_HOST}": "xecr"}}}}')
+    env = bare_env(Path(os.environ["HOME"]))
+    done = run([str(bundle / "bin" / "xecr"), "doctor"], env)
+    line = next(x for x in done.stdout.splitlines() if x.startswith("FAIL docker config"))
+    assert f"it is in {bundle / 'bin'} (the xecr bundle)" in line
