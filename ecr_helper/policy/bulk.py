@@ -50,7 +50,7 @@ class Scope:
             return f"repository {self.name}"
         if self.prefix:
             return f"repositories under {self.prefix}"
-        return "every repository"
+        return "repositories"
 
 
 def prefix(text: str) -> str:
