@@ -25,7 +25,7 @@ ROLE = "arn:aws:iam::222222222222:role/ci"  # a role of an account in ORG
 TEAM = [f"team/app-{i:03d}" for i in range(120)]
 OTHER = [f"other/svc-{i}" for i in range(10)]
 # Three repositories with statements xecr did not write; none of them grants ROLE pull.
-OWN = {
+OWN: dict[str, list[dict[str, Any]]] = {
     "team/app-007": [
         {
             "Sid": "OrgRead",
