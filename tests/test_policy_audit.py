@@ -95,9 +95,7 @@ def test_an_explicit_deny_wins_and_is_named() -> None:
 
 def test_org_conditions_with_the_given_org() -> None:
     granted = policy.merge(None, orgs.with_orgs(Grants(), [ORG], []), "aws")
-    assert result(granted, org=ORG) == audit.Verdict(
-        "allowed", ("XecrPullOrg",), "allowed by XecrPullOrg"
-    )
+    assert result(granted, org=ORG) == audit.Verdict("allowed", ("XecrPullOrg",), "by XecrPullOrg")
     assert result(granted, org=OU).result == "allowed"
     assert result(granted, org="o-anotherorg9").result == "not granted"
     unknown = result(granted)

@@ -157,7 +157,7 @@ def test_done_when_one_prefix_apply_grants_the_org_and_the_audit_agrees(
 
     after = audit("--org", ORG, "--prefix", "team/")
     assert after.returncode == 0, after.stdout
-    assert after.stdout.count(": allowed: allowed by XecrPullOrg\n") == 120
+    assert after.stdout.count(": allowed: by XecrPullOrg\n") == 120
     everywhere = audit("--org", ORG, "--all")
     assert everywhere.returncode == 1
     assert everywhere.stdout.splitlines()[-1] == (

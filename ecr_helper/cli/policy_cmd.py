@@ -35,9 +35,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "repository",
         help="the central repository's policy granting pull/push to accounts and roles",
         description="Print a repository policy granting pull (or push and pull) to accounts "
-        "and roles. With --apply, merge it into the repository's current policy (xecr's "
-        "statements are added or updated, every other statement is kept), show the "
-        "difference and set it; --dry-run shows the difference only.",
+        "and roles, or to every account of an AWS Organization or OU (--pull-org, "
+        "--push-org). With --apply, merge it into the current policy of --repository, of "
+        "every repository under --prefix, or of --all (xecr's statements are added or "
+        "updated, every other statement is kept), show the difference and set it where "
+        "something changes; --dry-run shows the difference only.",
     )
     p.add_argument(
         "--pull",

@@ -100,7 +100,7 @@ def evaluate(
                 return Verdict(result, sids, f"no statement allows {', '.join(hit)} to it")
             return Verdict(result, sids, "; ".join(dict.fromkeys(per_action[a][2] for a in hit)))
     sids = tuple(dict.fromkeys(s for _, ss, _ in per_action.values() for s in ss))
-    return Verdict(ALLOWED, sids, "allowed by " + ", ".join(sids))
+    return Verdict(ALLOWED, sids, "by " + ", ".join(sids))
 
 
 def _action(
