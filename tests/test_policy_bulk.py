@@ -52,6 +52,24 @@ def test_listing_pages_past_the_page_size_and_filters_by_prefix(
     assert len(every) == 27
 
 
+def test_a_repository_deleted_after_listing_fails_alone(fake_aws: FakeAws, ecr: Any) -> None:
+    make(ecr, fake_aws, "team/a", "team/b")
+    repos = bulk.repositories(ecr, bulk.Scope(prefix="team/"), CENTRAL, REGION)
+    ecr.delete_repository(repositoryName="team/a")
+    done = bulk.apply_all(
+        ecr,
+        repos,
+        registry_id=CENTRAL,
+        region=REGION,
+        partition="aws",
+        grant=orgs.with_orgs(Grants(), [ORG], []),
+        dry_run=False,
+        sleep=lambda s: None,
+    )
+    assert done[0].error == "repository team/a was deleted after it was listed; nothing written"
+    assert done[1].value is not None and done[1].value.written
+
+
 def test_one_repository_by_name_and_a_missing_one(fake_aws: FakeAws, ecr: Any) -> None:
     make(ecr, fake_aws, "team/one")
     assert [r.name for r in bulk.repositories(ecr, bulk.Scope(name="team/one"), None, REGION)] == [
@@ -200,22 +218,6 @@ def test_template_created_then_merged_keeping_foreign_statements(
     again = templates.apply(ecr, prefix="team", region=REGION, partition="aws", grant=grant)
     assert not again.changed and not again.written
     assert fake_aws.calls("UpdateRepositoryCreationTemplate") == 1
-
-
-def test_template_api_shapes_of_the_fake(fake_aws: FakeAws, ecr: Any) -> None:
-    created = ecr.create_repository_creation_template(prefix="ROOT", appliedFor=["CREATE_ON_PUSH"])
-    assert created["registryId"] == CENTRAL
-    body = created["repositoryCreationTemplate"]
-    assert body["prefix"] == "ROOT" and body["imageTagMutability"] == "MUTABLE"
-    assert body["encryptionConfiguration"] == {"encryptionType": "AES256"}
-    with pytest.raises(ecr.exceptions.TemplateAlreadyExistsException):
-        ecr.create_repository_creation_template(prefix="ROOT", appliedFor=["CREATE_ON_PUSH"])
-    with pytest.raises(ecr.exceptions.TemplateNotFoundException):
-        ecr.update_repository_creation_template(prefix="nope", repositoryPolicy="{}")
-    with pytest.raises(ecr.exceptions.ClientError, match="ValidationException"):
-        ecr.create_repository_creation_template(prefix="Bad!", appliedFor=["CREATE_ON_PUSH"])
-    with pytest.raises(ecr.exceptions.ClientError, match="ValidationException"):
-        ecr.create_repository_creation_template(prefix="x", appliedFor=["SOMETIMES"])
 
 
 def test_template_prefix_and_applied_for_are_checked() -> None:

@@ -206,6 +206,22 @@ def test_one_failing_repository_is_reported_and_the_others_go_on(
     assert "9 set, 0 already granted, 1 failed" in done.stdout
 
 
+def test_one_repository_by_uri_takes_an_org_too(fake_aws: FakeAws, registry: Any) -> None:
+    uri = f"{CENTRAL}.dkr.ecr.us-east-1.amazonaws.com/team/app-001"
+    done = xecr(
+        "repository", "--repository", uri, "--pull-org", ORG, "--apply", "--role-arn", ADMIN
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.endswith(
+        f"set the policy of repository team/app-001 in registry {CENTRAL} (us-east-1)\n"
+    )
+    single = audit("--org", ORG, "--repository", uri)
+    assert single.returncode == 0, single.stdout
+    assert single.stdout.splitlines()[-1] == (
+        f"pull by {ROLE}: 1 of 1 repository team/app-001 allow it"
+    )
+
+
 def test_an_empty_scope_is_one_line_and_exit_1(fake_aws: FakeAws, registry: Any) -> None:
     done = xecr("repository", "--prefix", "nothing/", "--pull-org", ORG, "--apply", *ADMIN_ARGS)
     assert done.returncode == 1 and done.stdout == ""

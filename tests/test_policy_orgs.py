@@ -132,3 +132,20 @@ def test_principals_and_orgs_merge_side_by_side() -> None:
     grant = orgs.with_orgs(policy.grants(["222222222222"], [], "aws"), [ORG], [])
     doc = policy.merge(None, grant, "aws")
     assert [s["Sid"] for s in doc["Statement"]] == ["XecrPull", "XecrPullOrg"]
+
+
+def test_an_org_spelled_as_a_lone_string_is_left_as_it_is() -> None:
+    written_by_hand = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "XecrPullOrg",
+                "Effect": "Allow",
+                "Principal": {"AWS": "*"},
+                "Action": PULL,
+                "Condition": {"StringEquals": {"aws:PrincipalOrgID": ORG}},
+            }
+        ],
+    }
+    merged = policy.merge(written_by_hand, org_grant([ORG]), "aws")
+    assert merged == written_by_hand and policy.diff(written_by_hand, merged, "x") == ""

@@ -17,6 +17,7 @@ from typing import TextIO
 
 from ecr_helper import policy
 from ecr_helper.cli import policy_org_cmd
+from ecr_helper.errors import AwsError
 from ecr_helper.policy import orgs
 
 _LISTED = 20  # repositories named in the summary line before "and N more"
@@ -71,7 +72,10 @@ def audit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     repos = policy_org_cmd.in_scope(ecr, scope, where)
 
     def judge(repo: bulk.Repository) -> audits.Verdict:
-        doc, _ = apply.read_policy(ecr, repo.name, where.registry_id, where.region)
+        try:
+            doc, _ = apply.read_policy(ecr, repo.name, where.registry_id, where.region)
+        except AwsError as exc:
+            raise bulk.gone(exc, repo.name) from None
         return audits.evaluate(doc, who, wanted, repo.arn)
 
     done = bulk.each(

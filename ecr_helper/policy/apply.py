@@ -118,14 +118,14 @@ def read_policy(
 MAX_POLICY_CHARS = 10240
 
 
-def policy_text(doc: Document, repository: str) -> str:
+def policy_text(doc: Document, what: str) -> str:
     """The text to write: indented when it fits ECR's limit, else compact, else refused."""
     text = policy.render(doc)
     if len(text) > MAX_POLICY_CHARS:
         text = json.dumps(doc, separators=(",", ":"))
     if len(text) > MAX_POLICY_CHARS:
         raise PolicyError(
-            f"the merged policy of repository {repository} would be {len(text)} characters, "
+            f"the merged policy of {what} would be {len(text)} characters, "
             f"over ECR's limit of {MAX_POLICY_CHARS}: grant an organization or fewer "
             "principals, or remove statements by hand"
         )
@@ -151,7 +151,9 @@ def apply(
     after = policy.merge(before, grant, partition)
     difference = policy.diff(before, after, f"repository {repository} policy")
     written = False
-    text = policy_text(after, repository) if difference else ""  # dry runs check it too
+    text = (
+        policy_text(after, f"repository {repository}") if difference else ""
+    )  # dry runs check it too
     if difference and not dry_run:
         try:
             response = aws.call(

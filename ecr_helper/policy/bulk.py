@@ -169,6 +169,15 @@ def each(
         return list(pool.map(one, repos))
 
 
+def gone(exc: AwsError, repository: str) -> AwsError:
+    """A repository listed a moment ago and now not found was deleted meanwhile."""
+    if exc.code != "RepositoryNotFoundException":
+        return exc
+    error = AwsError(f"repository {repository} was deleted after it was listed; nothing written")
+    error.code = exc.code
+    return error
+
+
 def apply_all(
     ecr: ECRClient,
     repos: Sequence[Repository],
@@ -185,14 +194,17 @@ def apply_all(
     """Merge ``grant`` into each repository's policy; write only those that change."""
 
     def work(repo: Repository) -> apply.ApplyOutcome:
-        return apply.apply(
-            ecr,
-            repository=repo.name,
-            registry_id=registry_id,
-            region=region,
-            partition=partition,
-            grant=grant,
-            dry_run=dry_run,
-        )
+        try:
+            return apply.apply(
+                ecr,
+                repository=repo.name,
+                registry_id=registry_id,
+                region=region,
+                partition=partition,
+                grant=grant,
+                dry_run=dry_run,
+            )
+        except AwsError as exc:
+            raise gone(exc, repo.name) from None
 
     return each(repos, work, progress=progress, sleep=sleep, workers=workers)

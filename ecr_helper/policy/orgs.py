@@ -129,7 +129,9 @@ def statement(existing: Mapping[str, Any] | None, sid: str, values: list[str]) -
     old = (existing or {}).get("Condition")
     if isinstance(old, dict):
         condition = {op: dict(keys) for op, keys in old.items() if isinstance(keys, dict)}
-    condition.setdefault(test, {})[key] = values
+    spelled = condition.get(test, {}).get(key)
+    # A lone string is kept as it was spelled, so an unchanged grant shows no difference.
+    condition.setdefault(test, {})[key] = spelled if [spelled] == values else values
     return {
         "Sid": sid,
         "Effect": "Allow",

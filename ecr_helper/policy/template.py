@@ -153,7 +153,7 @@ def apply(
     )
     if not difference or dry_run:
         return outcome
-    text = policy_text(after, f"template {prefix}")
+    text = policy_text(after, f"the creation template of prefix {prefix}")
     action = "UpdateRepositoryCreationTemplate" if template else "CreateRepositoryCreationTemplate"
     call = (
         ecr.update_repository_creation_template
