@@ -220,6 +220,22 @@ def test_template_created_then_merged_keeping_foreign_statements(
     assert fake_aws.calls("UpdateRepositoryCreationTemplate") == 1
 
 
+def test_template_of_another_registry_is_refused_before_writing(
+    fake_aws: FakeAws, ecr: Any
+) -> None:
+    grant = orgs.with_orgs(Grants(), [ORG], [])
+    with pytest.raises(PolicyError, match="act in registry 111111111111, not 222222222222"):
+        templates.apply(
+            ecr,
+            prefix="team",
+            region=REGION,
+            partition="aws",
+            grant=grant,
+            registry_id="222222222222",
+        )
+    assert fake_aws.calls("CreateRepositoryCreationTemplate") == 0
+
+
 def test_template_prefix_and_applied_for_are_checked() -> None:
     assert templates.prefix("team/") == "team/" and templates.prefix("ROOT") == "ROOT"
     for bad in ("Team", "team//x", "", "ROOT/x"):

@@ -295,12 +295,8 @@ def template(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         grant=given,
         applied=applied,
         dry_run=args.dry_run,
+        registry_id=where.registry_id,
     )
-    if where.registry_id and outcome.registry_id and outcome.registry_id != where.registry_id:
-        raise UsageError(
-            f"the credentials act in registry {outcome.registry_id}, not --registry-id "
-            f"{where.registry_id}: act as the registry account (--role-arn)"
-        )
     out.write(outcome.diff)
     if not outcome.changed:
         out.write(f"{outcome.where} already grants this: nothing to change\n")

@@ -134,13 +134,21 @@ def apply(
     grant: Grants,
     applied: Sequence[str] = (),
     dry_run: bool = False,
+    registry_id: str | None = None,
 ) -> TemplateOutcome:
     """Merge ``grant`` into the template's policy; create the template if there is none.
 
     ``applied`` adds to a template's ``appliedFor`` (a new one gets every kind
-    when it is empty); nothing is ever removed from it.
+    when it is empty); nothing is ever removed from it. ``registry_id``, when
+    given, must be the registry the client acts in (checked before writing).
     """
     template, registry = read(ecr, prefix, region)
+    if registry_id and registry and registry != registry_id:
+        # The template API has no registryId: it acts in the caller's own registry.
+        raise PolicyError(
+            f"the credentials act in registry {registry}, not {registry_id}: act as the "
+            "registry account (--role-arn) to set its creation template"
+        )
     before = _current_policy(template, prefix)
     after = policy.merge(before, grant, partition)
     had = tuple(str(a) for a in (template or {}).get("appliedFor", []))
