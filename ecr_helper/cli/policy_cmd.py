@@ -1,5 +1,8 @@
 """``xecr policy repository|client|trust``: print cross-account policies, or apply one.
 
+``template`` and ``audit``, and ``repository`` over many repositories, are
+:mod:`ecr_helper.cli.policy_org_cmd`'s and :mod:`ecr_helper.cli.policy_audit_cmd`'s.
+
 ``repository`` prints the central repository's policy, or with ``--apply``
 (``--dry-run``) merges the grants into the repository's current policy,
 shows the difference and writes it (or not). ``client`` prints a consumer's
@@ -26,14 +29,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "policy",
         help="print (or apply) the policies of a cross-account ECR set-up",
         description="Print the policies a cross-account ECR set-up needs, or merge a "
-        "repository policy into the one a repository has.",
+        "repository policy into the one a repository has (one, every one under a prefix, "
+        "or all), into a repository creation template, and audit who can pull.",
     )
     top.set_defaults(handler=lambda args, out, err: _usage(top, err))
     kinds = top.add_subparsers(dest="kind", metavar="KIND")
 
     p = kinds.add_parser(
         "repository",
-        help="the central repository's policy granting pull/push to accounts and roles",
+        help="the central repository's policy granting pull/push to accounts, roles "
+        "and organizations",
         description="Print a repository policy granting pull (or push and pull) to accounts "
         "and roles, or to every account of an AWS Organization or OU (--pull-org, "
         "--push-org). With --apply, merge it into the current policy of --repository, of "
