@@ -245,7 +245,7 @@ def _facts(key: str, who: Caller) -> list[str] | None:
 
 def _test(operator: str, key: str, values: list[str], who: Caller) -> bool | None:
     qualifier, _, test = operator.rpartition(":")
-    if_exists = test.endswith("IfExists")
+    # ...IfExists changes nothing here: the keys it knows exist for every IAM principal.
     test = test.removesuffix("IfExists")
     if qualifier not in ("", "ForAnyValue", "ForAllValues") or test not in _STRING_TESTS:
         return None
@@ -256,7 +256,6 @@ def _test(operator: str, key: str, values: list[str], who: Caller) -> bool | Non
         return None
     like, ignore_case, negated = _STRING_TESTS[test]
     hit = any(_string_match(p, f, like, ignore_case) for p in values for f in facts)
-    del if_exists  # the keys it knows always exist for an IAM principal
     return not hit if negated else hit
 
 
