@@ -17,6 +17,8 @@ server bound to 127.0.0.1 only. The middleware adds what moto lacks:
   ``expiresAt = now + token_ttl``. Its records have ``service == "ecr-public"``; ``calls``
   counts it under ``GetAuthorizationToken`` with private ECR's, and faults on that action
   hit both;
+* ECR's repository creation templates and DescribeRepositories paging
+  (``self.ecr``, :mod:`tests.fakeaws_ecr`);
 * counting and records of every AWS call (``calls``, ``requests``, ``reset``);
 * injected faults shaped exactly like real AWS errors (``fail``, ``clear_faults``);
 * faults for one role only (``fail(..., match={"RoleArn": ...})``): STS refusing one identity;
@@ -75,6 +77,8 @@ from xml.sax.saxutils import escape
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 from werkzeug.test import Client
+
+from tests.fakeaws_ecr import EcrExtras
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -189,6 +193,8 @@ class FakeAws:
         self.token_ttl = token_ttl  # read per request, so tests may change it at any time
         self._port = port
         self._moto: WSGIApplication = DomainDispatcherApplication(create_backend_app)
+        # Creation templates and DescribeRepositories paging (tests/fakeaws_ecr.py).
+        self.ecr = EcrExtras(self._moto)
         self._lock = threading.Condition()
         self._counts: Counter[str] = Counter()
         self._records: list[FakeRequest] = []
@@ -405,7 +411,8 @@ class FakeAws:
             return self._public(req, start_response)
         if req.action == "GetAuthorizationToken":
             return self._fresh_token(environ, start_response)
-        return self._moto(environ, start_response)
+        extra = self.ecr.answer(req, environ, start_response)
+        return extra if extra is not None else self._moto(environ, start_response)
 
     def _public(self, req: FakeRequest, start_response: StartResponse) -> Iterable[bytes]:
         """ECR Public: moto has no such service, so its token is made here."""

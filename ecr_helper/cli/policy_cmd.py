@@ -1,5 +1,8 @@
 """``xecr policy repository|client|trust``: print cross-account policies, or apply one.
 
+``template`` and ``audit``, and ``repository`` over many repositories, are
+:mod:`ecr_helper.cli.policy_org_cmd`'s and :mod:`ecr_helper.cli.policy_audit_cmd`'s.
+
 ``repository`` prints the central repository's policy, or with ``--apply``
 (``--dry-run``) merges the grants into the repository's current policy,
 shows the difference and writes it (or not). ``client`` prints a consumer's
@@ -14,6 +17,7 @@ from collections.abc import Mapping
 from typing import TextIO
 
 from ecr_helper import policy
+from ecr_helper.cli import policy_audit_cmd, policy_org_cmd
 from ecr_helper.errors import UsageError
 from ecr_helper.registry import is_region, is_registry_id, region_partition
 
@@ -25,18 +29,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "policy",
         help="print (or apply) the policies of a cross-account ECR set-up",
         description="Print the policies a cross-account ECR set-up needs, or merge a "
-        "repository policy into the one a repository has.",
+        "repository policy into the one a repository has (one, every one under a prefix, "
+        "or all), into a repository creation template, and audit who can pull.",
     )
     top.set_defaults(handler=lambda args, out, err: _usage(top, err))
     kinds = top.add_subparsers(dest="kind", metavar="KIND")
 
     p = kinds.add_parser(
         "repository",
-        help="the central repository's policy granting pull/push to accounts and roles",
+        help="the central repository's policy granting pull/push to accounts, roles "
+        "and organizations",
         description="Print a repository policy granting pull (or push and pull) to accounts "
-        "and roles. With --apply, merge it into the repository's current policy (xecr's "
-        "statements are added or updated, every other statement is kept), show the "
-        "difference and set it; --dry-run shows the difference only.",
+        "and roles, or to every account of an AWS Organization or OU (--pull-org, "
+        "--push-org). With --apply, merge it into the current policy of --repository, of "
+        "every repository under --prefix, or of --all (xecr's statements are added or "
+        "updated, every other statement is kept), show the difference and set it where "
+        "something changes; --dry-run shows the difference only.",
     )
     p.add_argument(
         "--pull",
@@ -54,38 +62,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar=_PRINCIPAL,
         help="accounts or IAM role/user ARNs that may push and pull",
     )
-    p.add_argument(
-        "--region",
-        help="the registry's region; decides the partition of account "
-        "ids (default: AWS_REGION, AWS_DEFAULT_REGION)",
-    )
+    policy_org_cmd.add_org_options(p)
     mode = p.add_mutually_exclusive_group()
     mode.add_argument(
-        "--apply", action="store_true", help="merge into the repository's policy and set it"
+        "--apply", action="store_true", help="merge into the repositories' policies and set them"
     )
     mode.add_argument(
         "--dry-run", action="store_true", help="show what --apply would change, write nothing"
     )
-    p.add_argument(
-        "--repository",
-        metavar="NAME",
-        help="the repository to apply to: a name, its URI or its ARN",
-    )
-    p.add_argument(
-        "--registry-id",
-        metavar="ID",
-        help="the registry's account id (default: the account of --role-arn, "
-        "else the credentials' own)",
-    )
-    p.add_argument(
-        "--role-arn",
-        action="append",
-        default=[],
-        metavar="ARN",
-        help="act through this role of the registry account (repeat for a chain)",
-    )
-    p.add_argument("--external-id", metavar="ID", help="external id for the last --role-arn")
-    p.add_argument("--profile", metavar="NAME", help="AWS profile of the source credentials")
+    policy_org_cmd.add_scope_options(p, required=False)
+    policy_org_cmd.add_admin_options(p)
     p.set_defaults(handler=repository)
 
     p = kinds.add_parser(
@@ -154,6 +140,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.set_defaults(handler=trust)
 
+    policy_org_cmd.register(kinds)
+    policy_audit_cmd.register(kinds)
+
 
 def _usage(parser: argparse.ArgumentParser, err: TextIO) -> int:
     parser.print_help(err)
@@ -176,6 +165,8 @@ def repository(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if not acting:
         for flag, value in (
             ("--repository", args.repository),
+            ("--all", args.all),
+            ("--prefix", args.prefix),
             ("--registry-id", args.registry_id),
             ("--role-arn", args.role_arn),
             ("--external-id", args.external_id),
@@ -183,19 +174,24 @@ def repository(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         ):
             if value:
                 raise UsageError(f"{flag} only goes with --apply or --dry-run")
-    if not args.pull and not args.push:
-        raise UsageError("name at least one principal: --pull ID|ARN or --push ID|ARN")
+    if not (args.pull or args.push or args.pull_org or args.push_org):
+        raise UsageError(
+            "name at least one principal: --pull ID|ARN or --push ID|ARN "
+            "(or an organization: --pull-org ORG or --push-org ORG)"
+        )
     if not acting:
         region = _region(args.region, os.environ)
-        grant = policy.grants(args.pull, args.push, _partition(region))
-        out.write(policy.render(policy.repository_policy(grant)))
+        grant = policy_org_cmd.grant(args, _partition(region))
+        out.write(policy.render(policy.merge(None, grant, _partition(region))))
         return 0
+    if args.all or args.prefix is not None:
+        return policy_org_cmd.repositories(args, out, err)
     return _apply(args, out)
 
 
 def _apply(args: argparse.Namespace, out: TextIO) -> int:
     if not args.repository:
-        raise UsageError("--apply and --dry-run need --repository NAME")
+        raise UsageError("--apply and --dry-run need --repository NAME, --prefix P or --all")
     ref = policy.repository_ref(args.repository)
     for flag, given, implied in (
         ("--registry-id", args.registry_id, ref.registry_id),
@@ -213,7 +209,7 @@ def _apply(args: argparse.Namespace, out: TextIO) -> int:
     if region is None:
         raise UsageError("no region: pass --region (or set AWS_REGION)")
     partition = region_partition(region)
-    grant = policy.grants(args.pull, args.push, partition)
+    grant = policy_org_cmd.grant(args, partition)
     registry_id = (
         args.registry_id or ref.registry_id or (policy.role_account(roles[-1]) if roles else None)
     )

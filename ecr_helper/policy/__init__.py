@@ -1,9 +1,11 @@
 """``xecr policy``'s core: the documents (:mod:`.documents`), merging xecr's grants into a
 repository's current policy (:mod:`.merge`) and applying it through ECR (:mod:`.apply`); a
-pod role's trust policy is :mod:`.web_identity`'s.
+pod role's trust policy is :mod:`.web_identity`'s. At organization scale: granting an
+organization or OU (:mod:`.orgs`), many repositories at once (:mod:`.bulk`), creation
+templates (:mod:`.template`) and the audit of who can pull (:mod:`.audit`).
 
-This package's public names are the documents' and the merge's; ``apply`` calls AWS and is
-imported by name.
+This package's public names are the documents' and the merge's; the other modules (some
+call AWS) are imported by name.
 """
 
 from __future__ import annotations

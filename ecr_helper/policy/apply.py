@@ -44,17 +44,17 @@ class ApplyOutcome:
         return f"repository {self.repository} in {registry} ({self.region})"
 
 
-class _RegistryId(TypedDict, total=False):
+class RegistryId(TypedDict, total=False):
     """The optional ``registryId`` of ECR's repository calls (absent: the caller's own)."""
 
     registryId: str
 
 
-def _registry(registry_id: str | None) -> _RegistryId:
+def registry_param(registry_id: str | None) -> RegistryId:
     return {"registryId": registry_id} if registry_id else {}
 
 
-def _explain(
+def explain(
     exc: AwsError, action: str, repository: str, registry_id: str | None, region: str
 ) -> AwsError:
     """Turn the codes a policy user can act on into a line that says what to check."""
@@ -87,7 +87,9 @@ def read_policy(
     """The repository's current policy (None when it has none) and the registry id."""
     try:
         response = aws.call(
-            lambda: ecr.get_repository_policy(repositoryName=repository, **_registry(registry_id)),
+            lambda: ecr.get_repository_policy(
+                repositoryName=repository, **registry_param(registry_id)
+            ),
             "ecr",
             region,
             f"ECR GetRepositoryPolicy for repository {repository}",
@@ -95,7 +97,7 @@ def read_policy(
     except AwsError as exc:
         if exc.code == "RepositoryPolicyNotFoundException":
             return None, registry_id or ""
-        raise _explain(exc, "GetRepositoryPolicy", repository, registry_id, region) from None
+        raise explain(exc, "GetRepositoryPolicy", repository, registry_id, region) from None
     registry = str(response.get("registryId") or registry_id or "")
     try:
         doc = json.loads(response["policyText"])
@@ -110,6 +112,24 @@ def read_policy(
             "a JSON object; fix it by hand before applying"
         )
     return doc, registry
+
+
+# ECR's limit on a repository policy's text (RepositoryPolicyText, max 10240).
+MAX_POLICY_CHARS = 10240
+
+
+def policy_text(doc: Document, what: str) -> str:
+    """The text to write: indented when it fits ECR's limit, else compact, else refused."""
+    text = policy.render(doc)
+    if len(text) > MAX_POLICY_CHARS:
+        text = json.dumps(doc, separators=(",", ":"))
+    if len(text) > MAX_POLICY_CHARS:
+        raise PolicyError(
+            f"the merged policy of {what} would be {len(text)} characters, "
+            f"over ECR's limit of {MAX_POLICY_CHARS}: grant an organization or fewer "
+            "principals, or remove statements by hand"
+        )
+    return text
 
 
 def apply(
@@ -131,20 +151,23 @@ def apply(
     after = policy.merge(before, grant, partition)
     difference = policy.diff(before, after, f"repository {repository} policy")
     written = False
+    text = (
+        policy_text(after, f"repository {repository}") if difference else ""
+    )  # dry runs check it too
     if difference and not dry_run:
         try:
             response = aws.call(
                 lambda: ecr.set_repository_policy(
                     repositoryName=repository,
-                    policyText=policy.render(after),
-                    **_registry(registry_id),
+                    policyText=text,
+                    **registry_param(registry_id),
                 ),
                 "ecr",
                 region,
                 f"ECR SetRepositoryPolicy for repository {repository}",
             )
         except AwsError as exc:
-            raise _explain(exc, "SetRepositoryPolicy", repository, registry_id, region) from None
+            raise explain(exc, "SetRepositoryPolicy", repository, registry_id, region) from None
         registry = str(response.get("registryId") or registry)
         written = True
     return ApplyOutcome(repository, registry, region, before, after, difference, written)

@@ -82,6 +82,9 @@ class Grants:
 
     pull: tuple[str, ...] = ()
     push: tuple[str, ...] = ()
+    # Organization ids or OU path patterns (:mod:`ecr_helper.policy.orgs`), by level.
+    pull_orgs: tuple[str, ...] = ()
+    push_orgs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
