@@ -207,15 +207,19 @@ def _create(
     return dict(template)
 
 
-def _update(
-    templates: dict[str, dict[str, Any]], prefix: str, params: dict[str, Any], account: str
-) -> dict[str, Any]:
+def _must_exist(templates: dict[str, dict[str, Any]], prefix: str, account: str) -> None:
     if prefix not in templates:
         raise _Refused(
             "TemplateNotFoundException",
             f"The repository creation template with prefix '{prefix}' does not exist in the "
             f"registry with id '{account}'",
         )
+
+
+def _update(
+    templates: dict[str, dict[str, Any]], prefix: str, params: dict[str, Any], account: str
+) -> dict[str, Any]:
+    _must_exist(templates, prefix, account)
     _validate(params, creating=False)
     template = templates[prefix]
     template.update({k: params[k] for k in _TEMPLATE_KEYS if k in params})
@@ -226,12 +230,7 @@ def _update(
 def _delete(
     templates: dict[str, dict[str, Any]], prefix: str, params: dict[str, Any], account: str
 ) -> dict[str, Any]:
-    if prefix not in templates:
-        raise _Refused(
-            "TemplateNotFoundException",
-            f"The repository creation template with prefix '{prefix}' does not exist in the "
-            f"registry with id '{account}'",
-        )
+    _must_exist(templates, prefix, account)
     return templates.pop(prefix)
 
 

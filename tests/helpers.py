@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ecr_helper.config import RegistrySettings
 from ecr_helper.daemon import loop
@@ -365,3 +366,19 @@ def warm_entry(home: Path) -> tuple[Path, list[Result]]:
 # ---------------------------------------------------------------------------
 # The tests of this module
 # ---------------------------------------------------------------------------
+
+
+def passing_probes(now: float, lifetime: float = 43200.0) -> Any:
+    """doctor's live checks, all passing: for tests about doctor's other lines."""
+    from ecr_helper.setup import doctor
+
+    def identity(region: str, profile: str | None) -> str:
+        return "arn:aws:iam::123456789012:user/dev"
+
+    def assume(settings: RegistrySettings) -> None:
+        return None
+
+    def token(settings: RegistrySettings) -> Token:
+        return Token("AWS", "pw", now, now + lifetime, settings.host, settings.registry_id)
+
+    return doctor.Probes(identity, assume, token)

@@ -17,27 +17,20 @@ from ecr_helper.daemon import lock
 from ecr_helper.setup import doctor, doctor_daemon
 from ecr_helper.token import Token
 from tests.fakeaws import FakeAws
-from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE, XECR, installed, run, wait_for
+from tests.helpers import (
+    CENTRAL,
+    CENTRAL_HOST,
+    PULL_ROLE,
+    XECR,
+    installed,
+    passing_probes,
+    run,
+    wait_for,
+)
 
 NOW = 1_800_000_000.0
 LIFETIME = 43200.0
 OTHER_HOST = "222222222222.dkr.ecr.us-east-1.amazonaws.com"
-
-
-class Probes:
-    """Live checks that all pass: this module is about the daemon line."""
-
-    def identity(self, region: str, profile: str | None) -> str:
-        return "arn:aws:iam::123456789012:user/dev"
-
-    def assume(self, settings: config.RegistrySettings) -> None:
-        return None
-
-    def token(self, settings: config.RegistrySettings) -> Token:
-        return Token("AWS", "pw", NOW, NOW + LIFETIME, settings.host, settings.registry_id)
-
-    def probes(self) -> doctor.Probes:
-        return doctor.Probes(self.identity, self.assume, self.token)
 
 
 @pytest.fixture
@@ -71,7 +64,9 @@ def _write(host: str, issued: float) -> None:
 
 
 def _daemon(now: float = NOW, *registries: str) -> doctor.Check:
-    checks = doctor.run(dict(os.environ), registries, Probes().probes(), lambda: now, docker=False)
+    checks = doctor.run(
+        dict(os.environ), registries, passing_probes(NOW, LIFETIME), lambda: now, docker=False
+    )
     [check] = [c for c in checks if c.name == "daemon"]
     return check
 
@@ -98,7 +93,7 @@ def test_a_failed_last_refresh_is_a_warning_naming_registry_and_reason(
     assert "the checks above show which link fails" in check.hint and "HUP" not in check.hint
     # a warning: the run fails only on a failure
     assert doctor.passed(
-        doctor.run(dict(os.environ), (), Probes().probes(), lambda: NOW, docker=False)
+        doctor.run(dict(os.environ), (), passing_probes(NOW, LIFETIME), lambda: NOW, docker=False)
     )
 
 

@@ -14,27 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from ecr_helper import config
 from ecr_helper.setup import doctor, doctor_docker
-from ecr_helper.token import Token
 from tests.fakeaws import FakeAws
-from tests.helpers import CENTRAL_HOST, HELPER, PULL_ROLE, XECR, installed, run
+from tests.helpers import CENTRAL_HOST, HELPER, PULL_ROLE, XECR, installed, passing_probes, run
 
 NOW = 1_800_000_000.0
 SHORT_HOST = "11111111111.dkr.ecr.us-east-1.amazonaws.com"  # 11 digits
-
-
-class Probes:
-    """Live checks that all pass: this module is about Docker's side."""
-
-    def identity(self, region: str, profile: str | None) -> str:
-        return "arn:aws:iam::123456789012:user/dev"
-
-    def assume(self, settings: config.RegistrySettings) -> None:
-        return None
-
-    def token(self, settings: config.RegistrySettings) -> Token:
-        return Token("AWS", "pw", NOW, NOW + 43200, settings.host, settings.registry_id)
 
 
 def _docker(home: Path, document: object) -> None:
@@ -43,10 +28,7 @@ def _docker(home: Path, document: object) -> None:
 
 
 def _run(*registries: str) -> dict[str, doctor.Check]:
-    p = Probes()
-    checks = doctor.run(
-        dict(os.environ), registries, doctor.Probes(p.identity, p.assume, p.token), lambda: NOW
-    )
+    checks = doctor.run(dict(os.environ), registries, passing_probes(NOW), lambda: NOW)
     return {c.name: c for c in checks}
 
 
