@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ecr_helper import config, refresh
+from ecr_helper import config, human, refresh
 from ecr_helper.errors import ConfigError, InputError, NotOurRegistry
 from ecr_helper.service import Service
 from ecr_helper.token import Token
@@ -72,18 +72,8 @@ def iso(when: float | None) -> str | None:
     return datetime.fromtimestamp(when, UTC).isoformat(timespec="seconds")
 
 
-def countdown(seconds: float) -> str:
-    """A short countdown such as ``11h59m``, ``4m10s`` or ``-2m5s`` (already past)."""
-    if seconds < 0:
-        return "-" + countdown(-seconds)
-    whole = int(seconds)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes}m"
-    if minutes:
-        return f"{minutes}m{secs}s"
-    return f"{secs}s"
+# A short countdown such as ``11h59m``, ``4m10s`` or ``-2m5s`` (already past).
+countdown = human.duration
 
 
 CONFIG_ERROR = "config error"
