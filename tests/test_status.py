@@ -20,6 +20,7 @@ from tests.fakeaws import FakeAws
 from tests.helpers import (
     CENTRAL,
     CENTRAL_HOST,
+    HELPER,
     PULL_ROLE,
     XECR,
     assert_no_secrets,
@@ -381,12 +382,17 @@ def test_a_reason_spanning_lines_is_one_line_in_the_table(
 
 
 @pytest.mark.slow
-def test_status_says_why_login_failed_until_a_login_succeeds(
-    write_config: Callable[[str], Path], fake_aws: FakeAws
+@pytest.mark.parametrize(
+    "failing",
+    [(XECR, "login"), (XECR, "daemon", "--once"), (HELPER, "get")],
+    ids=["login", "daemon", "get"],
+)
+def test_status_says_why_a_fetch_failed_until_one_succeeds(
+    write_config: Callable[[str], Path], fake_aws: FakeAws, failing: tuple[str, ...]
 ) -> None:
     write_config(f'[registries."{CENTRAL_HOST}"]\nrole_arn = "{PULL_ROLE}"\n')
     fake_aws.fail("AssumeRole", "access_denied")
-    denied = run([XECR, "login"])
+    denied = run(list(failing), CENTRAL_HOST.encode())
     assert denied.returncode == 1
     [shown] = json.loads(run([XECR, "status", "--json"]).out)
     assert shown["state"] == "none"
