@@ -1,6 +1,7 @@
 """An offline tour of xecr against a loopback AWS stand-in (tests/fakeaws.py).
 
-Everything happens in a throwaway HOME: a config that maps the central
+Everything happens in a throwaway HOME (under ``--root``, else a temporary
+folder removed at the end): a config that maps the central
 registry (account 111111111111) to a cross-account role with an external id,
 then the calls Docker makes (`get`, `list`), the people's commands, and the
 answer for a registry that is not ours. Nothing leaves 127.0.0.1.
@@ -8,6 +9,7 @@ answer for a registry that is not ours. Nothing leaves 127.0.0.1.
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import subprocess
@@ -39,12 +41,21 @@ def run(argv: list[str], env: dict[str, str], stdin: str | None = None) -> float
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--root", type=Path, help="an empty folder for the demo's files")
+    args = parser.parse_args()
     helper = shutil.which("docker-credential-xecr")
     xecr = shutil.which("xecr")
     if not helper or not xecr:
         print("install xecr first: pip install -e '.[test]'", file=sys.stderr)
         return 1
-    root = Path(tempfile.mkdtemp(prefix="xecr-demo-"))
+    if args.root is not None:
+        return tour(args.root, helper, xecr)  # whoever made the folder removes it
+    with tempfile.TemporaryDirectory(prefix="xecr-demo-") as root:
+        return tour(Path(root), helper, xecr)
+
+
+def tour(root: Path, helper: str, xecr: str) -> int:
     home = root / "home"
     env = {
         "PATH": os.environ.get("PATH", os.defpath),
@@ -110,7 +121,6 @@ def main() -> int:
         step("The repository policy the registry owner applies for a consumer account")
         run([xecr, "policy", "repository", "--pull", "222222222222"], env)
         print(f"\ncold get {cold * 1000:.0f} ms, cached get {warm * 1000:.0f} ms")
-        print(f"files: {root} (delete when done)")
         return 0
     finally:
         fake.terminate()

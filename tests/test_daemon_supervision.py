@@ -135,7 +135,7 @@ def test_ready_comes_after_the_first_round_then_pings_and_stopping(
         (ready_at,) = notifications.wait_for("READY")
         assert ready_at >= fetch.calls[0]
         ((_, ready),) = notifications.having("READY")
-        assert ready["STATUS"].startswith("1 of 1 registries served, first expiry ")
+        assert ready["STATUS"].startswith("1 of 1 registry served, first expiry ")
         pings = notifications.wait_for("WATCHDOG", len(notifications.having("WATCHDOG")) + 3)
         assert len(pings) >= 5
     finally:
@@ -157,7 +157,7 @@ def test_ready_comes_even_when_every_first_refresh_fails(
     try:
         notifications.wait_for("READY")
         ((_, ready),) = notifications.having("READY")
-        assert ready["STATUS"] == f"0 of 1 registries served; retrying {CENTRAL_HOST}"
+        assert ready["STATUS"] == f"0 of 1 registry served; retrying {CENTRAL_HOST}"
     finally:
         stop_daemon(commands, thread)
 

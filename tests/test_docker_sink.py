@@ -241,3 +241,38 @@ def test_the_daemon_writes_0600_over_a_looser_file(configured: FakeAws, tmp_path
     assert _mode(path) == 0o600
     assert json.loads(path.read_text())["credsStore"] == "pass"
     assert set(_auths(path)) == {CENTRAL_HOST}
+
+
+# -- ECR Public under both its names (issue 21, item 6) ---------------------------------
+
+PUBLIC_NAMES = {"public.ecr.aws", "ecr-public.aws.com"}
+
+
+def test_ecr_public_is_written_and_removed_under_both_names(tmp_path: Path) -> None:
+    folder = _folder(tmp_path)
+    path = folder / "config.json"
+    sink = DockerConfigSink(str(folder), ["public.ecr.aws", CENTRAL_HOST])
+    token = make_token(SECRET, host="public.ecr.aws", registry_id="", role=None)
+    assert sink.put({"public.ecr.aws": token, CENTRAL_HOST: make_token()}) is None
+    auths = _auths(path)
+    assert set(auths) == PUBLIC_NAMES | {CENTRAL_HOST}
+    assert auths["public.ecr.aws"] == auths["ecr-public.aws.com"]
+    sink.set_hosts([CENTRAL_HOST])  # public.ecr.aws dropped from the config
+    assert set(_auths(path)) == {CENTRAL_HOST}
+
+
+@pytest.mark.slow
+def test_the_daemon_writes_both_ecr_public_names(
+    write_config: Callable[[str], Path], fake_aws: FakeAws, tmp_path: Path
+) -> None:
+    write_config('[registries."public.ecr.aws"]\n')
+    folder = _folder(tmp_path)
+    result = run([XECR, "daemon", "--once", "--write-docker-config", str(folder)], timeout=60)
+    assert result.returncode == 0, result.err
+    auths = _auths(folder / "config.json")
+    assert set(auths) == PUBLIC_NAMES
+    for name in PUBLIC_NAMES:
+        entry = auths[name]
+        assert isinstance(entry, dict)
+        user, password = base64.b64decode(entry["auth"]).decode().split(":", 1)
+        assert user == "AWS" and password.startswith("ecr-public-")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Callable
@@ -15,7 +16,17 @@ from ecr_helper.daemon import lock
 from ecr_helper.service import Service
 from ecr_helper.setup import status
 from ecr_helper.token import Token
-from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE
+from tests.fakeaws import FakeAws
+from tests.helpers import (
+    CENTRAL,
+    CENTRAL_HOST,
+    HELPER,
+    PULL_ROLE,
+    XECR,
+    assert_no_secrets,
+    known_secrets,
+    run,
+)
 
 NOW = 1_800_000_000.0
 OTHER_HOST = "222222222222.dkr.ecr.eu-west-1.amazonaws.com"
@@ -127,6 +138,7 @@ def test_configured_registries_first_with_their_cached_state(
         "state": "fresh",
         "configured": True,
         "error": None,
+        "last_failure": None,
     }
     assert mirror.to_json()["expires_at"] is None
 
@@ -309,3 +321,90 @@ def test_collect_reads_the_config_cache_and_daemon(
     assert daemon == status.DaemonState(None)
     folder = paths.cache_dir(os.environ, False)
     assert seen == [folder]
+
+
+# -- why a token is missing: the last failed fetch (issue 21, item 2) -------------------
+
+DENIED = f"AssumeRole denied for {PULL_ROLE} (AccessDenied); check its trust policy"
+
+
+def _note(env: dict[str, str], host: str, at: float, error: str = DENIED) -> None:
+    opened = _open(env)
+    opened.store.note_failure(opened.key(opened.settings(host)), error, at)
+
+
+def test_a_failed_fetch_is_shown_with_when_and_why(write_config: Callable[[str], Path]) -> None:
+    write_config(f'[registries."{CENTRAL_HOST}"]\nrole_arn = "{PULL_ROLE}"\n')
+    env = dict(os.environ)
+    _note(env, CENTRAL_HOST, NOW - 125)
+    [row] = status.rows(_open(env), NOW)
+    assert (row.state, row.failed_at, row.failure) == ("none", NOW - 125, DENIED)
+    assert row.to_json()["last_failure"] == {"at": status.iso(NOW - 125), "error": DENIED}
+    text = status.table([row], status.DaemonState(None), NOW)
+    assert f"{CENTRAL_HOST}: last fetch failed 2m5s ago ({status.iso(NOW - 125)}): {DENIED}\n" in (
+        text
+    )
+
+
+def test_a_failure_after_the_cached_token_is_shown_beside_it(
+    write_config: Callable[[str], Path],
+) -> None:
+    write_config(f'[registries."{CENTRAL_HOST}"]\n')
+    env = dict(os.environ)
+    _put(env, CENTRAL_HOST, _token(CENTRAL_HOST, CENTRAL, "us-east-1", NOW - 43000))
+    _note(env, CENTRAL_HOST, NOW - 10)
+    [row] = status.rows(_open(env), NOW)
+    assert (row.state, row.failure) == ("expired", DENIED)
+
+
+def test_a_fetch_that_succeeded_since_hides_the_failure(
+    write_config: Callable[[str], Path],
+) -> None:
+    write_config(f'[registries."{CENTRAL_HOST}"]\n')
+    env = dict(os.environ)
+    _note(env, CENTRAL_HOST, NOW - 120)
+    _put(env, CENTRAL_HOST, _token(CENTRAL_HOST, CENTRAL, "us-east-1", NOW - 60))
+    [row] = status.rows(_open(env), NOW)
+    assert (row.state, row.failed_at, row.failure) == ("fresh", None, None)
+    assert row.to_json()["last_failure"] is None
+    assert "last fetch failed" not in status.table([row], status.DaemonState(None), NOW)
+
+
+def test_a_reason_spanning_lines_is_one_line_in_the_table(
+    write_config: Callable[[str], Path],
+) -> None:
+    write_config(f'[registries."{CENTRAL_HOST}"]\n')
+    env = dict(os.environ)
+    _note(env, CENTRAL_HOST, NOW - 5, "cannot reach AWS STS\nin us-east-1\x1b[31m")
+    text = status.table(status.rows(_open(env), NOW), status.DaemonState(None), NOW)
+    [line] = [x for x in text.splitlines() if "last fetch failed" in x]
+    assert line.endswith("cannot reach AWS STS in us-east-1\\x1b[31m")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "failing",
+    [(XECR, "login"), (XECR, "daemon", "--once"), (HELPER, "get")],
+    ids=["login", "daemon", "get"],
+)
+def test_status_says_why_a_fetch_failed_until_one_succeeds(
+    write_config: Callable[[str], Path], fake_aws: FakeAws, failing: tuple[str, ...]
+) -> None:
+    write_config(f'[registries."{CENTRAL_HOST}"]\nrole_arn = "{PULL_ROLE}"\n')
+    fake_aws.fail("AssumeRole", "access_denied")
+    denied = run(list(failing), CENTRAL_HOST.encode())
+    assert denied.returncode == 1
+    [shown] = json.loads(run([XECR, "status", "--json"]).out)
+    assert shown["state"] == "none"
+    failure = shown["last_failure"]
+    assert failure["error"].startswith(f"AssumeRole denied for {PULL_ROLE}")
+    assert datetime.fromisoformat(failure["at"]).utcoffset() == timedelta(0)
+    table = run([XECR, "status"]).out
+    assert f"{CENTRAL_HOST}: last fetch failed " in table and "AssumeRole denied" in table
+    assert_no_secrets(known_secrets(fake_aws), outputs=[(denied.out + denied.err + table).encode()])
+
+    fake_aws.clear_faults()
+    assert run([XECR, "login"]).returncode == 0
+    [shown] = json.loads(run([XECR, "status", "--json"]).out)
+    assert (shown["state"], shown["last_failure"]) == ("fresh", None)
+    assert "last fetch failed" not in run([XECR, "status"]).out

@@ -63,3 +63,7 @@ class TokenCache:
     def failure_since(self, key: str, since: float, until: float | None = None) -> str | None:
         """The error line of a fetch that failed after ``since`` (and not after ``until``)."""
         return None
+
+    def last_failure(self, key: str) -> tuple[float, str] | None:
+        """When the last noted fetch for ``key`` failed, and its error line (``status``)."""
+        return None

@@ -140,17 +140,23 @@ class FileCache(TokenCache):
             pass
 
     def failure_since(self, key: str, since: float, until: float | None = None) -> str | None:
+        note = self.last_failure(key)
+        if note is None:
+            return None
+        at, error = note
+        # A note from "after now" was written before the clock stepped back:
+        # it says nothing about the fetch this caller queued behind.
+        return error if at > since and (until is None or at <= until) else None
+
+    def last_failure(self, key: str) -> tuple[float, str] | None:
         raw = self._read(self._path(key, ".fail"), 1 << 14)
         if raw is None:
             return None
         try:
             note = _cjson.loads(raw)
-            at, error = float(note["at"]), str(note["error"])
+            return float(note["at"]), str(note["error"])
         except (ValueError, KeyError, TypeError):
             return None
-        # A note from "after now" was written before the clock stepped back:
-        # it says nothing about the fetch this caller queued behind.
-        return error if at > since and (until is None or at <= until) else None
 
     def delete(self, key: str) -> bool:
         self._writable()

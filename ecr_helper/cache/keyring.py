@@ -156,6 +156,9 @@ class KeyringCache(TokenCache):
     def failure_since(self, key: str, since: float, until: float | None = None) -> str | None:
         return self.files.failure_since(key, since, until)
 
+    def last_failure(self, key: str) -> tuple[float, str] | None:
+        return self.files.last_failure(key)
+
     def lock(self, key: str, timeout: float) -> Lock:
         return self.files.lock(key, timeout)
 

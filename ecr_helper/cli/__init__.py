@@ -81,7 +81,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         print(f"{name}: unknown verb {verb!r}: expected one of {', '.join(VERBS)}")
         return 1
     try:
-        return parser.run(args)
+        return parser.run(args, prog=name)
     finally:
         _flush_stdout()
 

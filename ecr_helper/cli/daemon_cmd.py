@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from types import FrameType
 from typing import TYPE_CHECKING, TextIO
 
-from ecr_helper import log
+from ecr_helper import human, log
 from ecr_helper.daemon import loop
 from ecr_helper.errors import UsageError
 
@@ -85,7 +85,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if listen is not None:
             listener = _listen(service, *listen)
         log.info(
-            f"started (pid {os.getpid()}): {len(service.targets)} registries, "
+            f"started (pid {os.getpid()}): {human.count(len(service.targets), 'registry')}, "
             f"cache folder {service.folder}"
             + (f", /metrics and /healthz on {listener.url}" if listener else "")
         )

@@ -15,6 +15,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = subparsers.add_parser(
         "kubelet",
         help="answer a kubelet CredentialProviderRequest on stdin (image credential provider)",
+        description="The kubelet's image credential provider: read a "
+        "CredentialProviderRequest (JSON) on stdin and print the CredentialProviderResponse "
+        "with the registry's token. The kubelet runs it as configured by its "
+        "--image-credential-provider-config (see packaging/kubernetes/).",
+        epilog="""example:
+  echo '{"apiVersion": "credentialprovider.kubelet.k8s.io/v1",
+         "kind": "CredentialProviderRequest",
+         "image": "111111111111.dkr.ecr.us-east-1.amazonaws.com/app:1"}' |
+    docker-credential-xecr kubelet""",
     )
     p.set_defaults(handler=kubelet)
 

@@ -15,7 +15,16 @@ from ecr_helper.setup import status
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = subparsers.add_parser("login", help="fetch and cache tokens now")
+    p = subparsers.add_parser(
+        "login",
+        help="fetch and cache tokens now",
+        description="Fetch a new token for each REGISTRY now (assuming its roles), whatever "
+        "the cache holds, and cache it for Docker's `get`. Each failure is one line "
+        "naming the registry; `xecr status` shows it until a fetch succeeds.",
+        epilog="""example:
+  xecr login                                  # every configured registry
+  xecr login 111111111111.dkr.ecr.us-east-1.amazonaws.com""",
+    )
     p.add_argument(
         "registries",
         nargs="*",
@@ -23,7 +32,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="registry hosts (default: every configured registry)",
     )
     p.set_defaults(handler=login)
-    p = subparsers.add_parser("logout", help="forget cached tokens")
+    p = subparsers.add_parser(
+        "logout",
+        help="forget cached tokens",
+        description="Remove the cached tokens of each REGISTRY (all of them when none is "
+        "named). The config is kept: the next pull fetches a new token.",
+        epilog="""example:
+  xecr logout public.ecr.aws""",
+    )
     p.add_argument(
         "registries",
         nargs="*",
@@ -32,11 +48,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.set_defaults(handler=logout)
     p = subparsers.add_parser(
-        "get-login-password", help="print a registry's password, for docker login --password-stdin"
+        "get-login-password",
+        help="print a registry's password, for docker login --password-stdin",
+        description="Print the password of REGISTRY's token (cached, or fetched now) on "
+        "stdout, for tools that log in themselves (the user name is AWS).",
+        epilog="""example:
+  xecr get-login-password 111111111111.dkr.ecr.us-east-1.amazonaws.com |
+    helm registry login --username AWS --password-stdin \\
+      111111111111.dkr.ecr.us-east-1.amazonaws.com""",
     )
     p.add_argument("registry", metavar="REGISTRY")
     p.set_defaults(handler=get_login_password)
-    p = subparsers.add_parser("version", help="print the version")
+    p = subparsers.add_parser(
+        "version", help="print the version", description="Print xecr's version."
+    )
     p.set_defaults(handler=lambda args, out, err: out.write(f"xecr {__version__}\n") and 0)
 
 

@@ -51,12 +51,28 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.set_defaults(handler=configure)
 
-    p = subparsers.add_parser("status", help="show registries, cached tokens and the daemon")
+    p = subparsers.add_parser(
+        "status",
+        help="show registries, cached tokens and the daemon",
+        description="One row per configured or cached registry: its account, region, "
+        "roles, when its cached token expires and whether `get` would serve it, then the "
+        "last failed fetch of each (until a fetch succeeds) and whether the daemon runs. "
+        "Reads files only: no AWS call.",
+        epilog="""example:
+  xecr status --json | jq '.[] | select(.state != "fresh")'""",
+    )
     p.add_argument("--json", action="store_true", help="a JSON array, one object per registry")
     p.set_defaults(handler=status)
 
     p = subparsers.add_parser(
-        "doctor", help="check config, credentials, roles, token, Docker's config and cache, live"
+        "doctor",
+        help="check config, credentials, roles, token, Docker's config and cache, live",
+        description="Check each step a pull goes through, live: the config, the source "
+        "credentials, each role, the token, Docker's config and the cache. One PASS, WARN "
+        "or FAIL line per check, with what to fix; exit 1 when a check fails.",
+        epilog="""example:
+  xecr doctor 111111111111.dkr.ecr.us-east-1.amazonaws.com
+  xecr doctor --no-docker                     # on a kubelet node""",
     )
     p.add_argument(
         "registries",

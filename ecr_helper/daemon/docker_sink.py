@@ -9,6 +9,10 @@ only its owner (the daemon's user, or root) can change, never a symlink
 (:func:`ecr_helper.setup.dockerconfig.open_sink_folder`). A ``DIR`` that is not
 is refused when the sink is made, so the daemon does not start; one that turns
 unsafe later is refused at each write, logged, and the daemon keeps serving.
+
+ECR Public's token is written under both its names (``public.ecr.aws`` and the
+dual-stack ``ecr-public.aws.com``): a tool that reads only ``auths`` would pull
+the other name anonymously, at the anonymous rate limit.
 """
 
 from __future__ import annotations
@@ -20,12 +24,18 @@ from typing import TYPE_CHECKING, Any
 
 from ecr_helper import log
 from ecr_helper.errors import XecrError
+from ecr_helper.registry import PUBLIC_HOST, PUBLIC_HOSTS
 from ecr_helper.setup.dockerconfig import FILE_NAME, check_sink, update
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
     from ecr_helper.token import Token
+
+
+def names(host: str) -> list[str]:
+    """Every ``auths`` key a configured host's token is written under."""
+    return sorted(PUBLIC_HOSTS) if host == PUBLIC_HOST else [host]
 
 
 def check_folder(folder: str) -> None:
@@ -70,11 +80,12 @@ class DockerConfigSink:
                 auths = {}
                 document["auths"] = auths
             for host, token in entries.items():
-                if token is None:
-                    auths.pop(host, None)
-                else:
-                    pair = f"{token.username}:{token.secret}".encode()
-                    auths[host] = {"auth": base64.b64encode(pair).decode("ascii")}
+                for name in names(host):
+                    if token is None:
+                        auths.pop(name, None)
+                    else:
+                        pair = f"{token.username}:{token.secret}".encode()
+                        auths[name] = {"auth": base64.b64encode(pair).decode("ascii")}
 
         try:
             update(self.path, change, private=True)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ecr_helper import refresh
+from ecr_helper import human, refresh
 from ecr_helper.token import Token
 
 
@@ -53,7 +53,7 @@ def summary(views: Sequence[RegistryView], now: float) -> str:
         return "no registries configured; waiting for a reload (SIGHUP)"
     served = [view for view in views if servable(view, now)]
     failing = [view.host for view in views if view.failures]
-    line = f"{len(served)} of {len(views)} registries served"
+    line = f"{len(served)} of {human.count(len(views), 'registry')} served"
     if served:
         soonest = min(served_until(view.token) for view in served if view.token is not None)
         line += f", first expiry {_stamp(soonest)}"

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from ecr_helper import log
+from ecr_helper import human, log
 from ecr_helper.cache import FileCache, TokenCache
 from ecr_helper.daemon import lock
 from ecr_helper.daemon.clients import SharedSessions
@@ -289,7 +289,7 @@ class Daemon:
         # Said and recorded before anything is changed, so whoever sees a change
         # (the sink's file, a token) also finds the new targets and this line.
         log.info(
-            f"reloaded {loaded.path}: {len(fresh)} registries"
+            f"reloaded {loaded.path}: {human.count(len(fresh), 'registry')}"
             + (f", added {', '.join(added)}" if added else "")
             + (f", removed {', '.join(removed)}" if removed else "")
         )

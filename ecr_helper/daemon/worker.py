@@ -29,7 +29,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ecr_helper import log, refresh
+from ecr_helper import human, log, refresh
 from ecr_helper.cache.base import TokenCache
 from ecr_helper.config import RegistrySettings
 from ecr_helper.daemon import schedule
@@ -173,14 +173,12 @@ class Worker:
             self._failed(reason, overloaded)
             return
         self._plan(schedule.next_refresh(token, self._rand), token)
-        self._recovered(
-            f"after {self.failures} failed attempt" + ("s" if self.failures > 1 else "")
-        )
+        self._recovered(f"after {human.count(self.failures, 'failed attempt')}")
         self._ended(True)
         log.info(
             f"refreshed {self.target.host} ({self.target.settings.subject})"
-            f": valid {token.lifetime:.0f}s, next refresh in "
-            f"{max(0.0, self.due - self._clocks.wall()):.0f}s"
+            f": valid {human.duration(token.lifetime)}, next refresh in "
+            f"{human.duration(max(0.0, self.due - self._clocks.wall()))}"
         )
         if not self.stopped:
             self._publish(self.target, token)
@@ -207,7 +205,7 @@ class Worker:
         settings = self.target.settings
         log.warning(
             f"refresh of {settings.host} ({settings.subject}) "
-            f"failed (attempt {self.failures}, next try in {self.due - now:.1f}s): "
+            f"failed (attempt {self.failures}, next try in {human.duration(self.due - now)}): "
             f"{reason}"
         )
 

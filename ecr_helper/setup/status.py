@@ -5,6 +5,11 @@ cached token (the ones Docker asked for without configuration). A row's token
 is the one ``get`` would serve in this environment (same cache key), and its
 state comes from :func:`ecr_helper.refresh.state`, so status never disagrees
 with what a pull will do.
+
+A row also carries the last failed fetch of its token (when, and the one-line
+reason ``get``, ``login`` or the daemon met), from the note the cache keeps for
+processes queued behind a fetch (:meth:`~ecr_helper.cache.base.TokenCache.last_failure`),
+until a fetch succeeds: a token issued after the note hides it.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ecr_helper import config, refresh
+from ecr_helper import config, human, refresh
 from ecr_helper.errors import ConfigError, InputError, NotOurRegistry
 from ecr_helper.service import Service
 from ecr_helper.token import Token
@@ -24,7 +29,9 @@ from ecr_helper.token import Token
 @dataclass(frozen=True)
 class Row:
     """One registry as status shows it. ``expires_at`` is None when nothing is cached;
-    ``error`` is set (and the rest empty) when the registry's config section is broken."""
+    ``error`` is set (and the rest empty) when the registry's config section is broken;
+    ``failed_at`` and ``failure`` say when and why the last fetch failed, if none has
+    succeeded since."""
 
     registry: str
     registry_id: str
@@ -36,6 +43,8 @@ class Row:
     role_arns: tuple[str, ...] = ()
     external_id: bool = False
     error: str | None = None
+    failed_at: float | None = None
+    failure: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -49,6 +58,9 @@ class Row:
             "state": self.state,
             "configured": self.configured,
             "error": self.error,
+            "last_failure": None
+            if self.failure is None
+            else {"at": iso(self.failed_at), "error": self.failure},
         }
 
 
@@ -72,18 +84,8 @@ def iso(when: float | None) -> str | None:
     return datetime.fromtimestamp(when, UTC).isoformat(timespec="seconds")
 
 
-def countdown(seconds: float) -> str:
-    """A short countdown such as ``11h59m``, ``4m10s`` or ``-2m5s`` (already past)."""
-    if seconds < 0:
-        return "-" + countdown(-seconds)
-    whole = int(seconds)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes}m"
-    if minutes:
-        return f"{minutes}m{secs}s"
-    return f"{secs}s"
+# A short countdown such as ``11h59m``, ``4m10s`` or ``-2m5s`` (already past).
+countdown = human.duration
 
 
 CONFIG_ERROR = "config error"
@@ -95,6 +97,7 @@ def _row(
     token: Token | None,
     now: float,
     configured: bool,
+    failure: tuple[float, str] | None = None,
 ) -> Row:
     if settings is None:  # what is on disk, for a host the config no longer names
         assert token is not None
@@ -113,7 +116,17 @@ def _row(
         configured=configured,
         role_arns=roles,
         external_id=external,
+        failed_at=failure[0] if failure else None,
+        failure=failure[1] if failure else None,
     )
+
+
+def _failure(opened: Service, key: str, token: Token | None) -> tuple[float, str] | None:
+    """The last failed fetch of ``key``'s token, unless one has succeeded since."""
+    note = opened.store.last_failure(key)
+    if note is None or (token is not None and token.issued_at >= note[0]):
+        return None
+    return note
 
 
 def _broken_row(host: str, error: ConfigError) -> Row:
@@ -132,8 +145,9 @@ def rows(opened: Service, now: float) -> list[Row]:
             seen.add(host)
             continue
         settings = opened.settings(host)
-        token = opened.cached(settings)
-        out.append(_row(settings, settings.host, token, now, True))
+        key = opened.key(settings)
+        token = opened.store.read(key)
+        out.append(_row(settings, settings.host, token, now, True, _failure(opened, key, token)))
         seen.add(settings.host)
     cached: dict[str, list[tuple[str, Token]]] = {}
     for key, token in opened.store.entries().items():
@@ -145,14 +159,14 @@ def rows(opened: Service, now: float) -> list[Row]:
         except (NotOurRegistry, InputError):
             # An alias since removed from the config: `get` would refuse it, so
             # show what is on disk as it is.
-            _, token = max(cached[host], key=lambda item: item[1].expires_at)
-            out.append(_row(None, host, token, now, False))
+            key, token = max(cached[host], key=lambda item: item[1].expires_at)
+            out.append(_row(None, host, token, now, False, _failure(opened, key, token)))
             continue
         key = opened.key(settings)
         # Entries under other keys belong to other identities (another profile or
         # access key): `get` here would not serve them.
         token = next((t for k, t in cached[host] if k == key), None)
-        out.append(_row(settings, settings.host, token, now, False))
+        out.append(_row(settings, settings.host, token, now, False, _failure(opened, key, token)))
     return out
 
 
@@ -182,6 +196,17 @@ def state_text(row: Row, now: float) -> str:
     return row.state
 
 
+def failure_text(row: Row, now: float) -> str:
+    """``HOST: last fetch failed 3m5s ago (2026-...): REASON``, one line."""
+    assert row.failed_at is not None and row.failure is not None
+    ago = countdown(max(0.0, now - row.failed_at))
+    reason = " ".join(row.failure.split())
+    return (
+        f"{_printable(row.registry)}: last fetch failed {ago} ago ({iso(row.failed_at)}): "
+        f"{_printable(reason)}"
+    )
+
+
 def table(found: list[Row], daemon: DaemonState, now: float) -> str:
     """The text table, a line per broken config section, then the daemon line."""
     if not found:
@@ -206,6 +231,7 @@ def table(found: list[Row], daemon: DaemonState, now: float) -> str:
         "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in cells
     ]
     lines.extend(f"{_printable(row.registry)}: {row.error}" for row in found if row.error)
+    lines.extend(failure_text(row, now) for row in found if row.failure)
     return "\n".join(lines) + "\n" + daemon.line() + "\n"
 
 

@@ -1,22 +1,24 @@
-"""The README's "Try it end to end without AWS", followed as a person would: the loopback
-AWS stand-in run by itself (``python -m tests.fakeaws``), the registry recipe taken from
-the README's own text, ``xecr configure``, a push and a pull through real dockerd, then a
-fault injected over the fake's HTTP control and the line ``docker pull`` shows for it.
+"""The README's "Try it end to end without AWS", run as written: the loopback AWS
+stand-in started the way its first block says (``python -m tests.fakeaws --port N``),
+then every later shell block, in order, in one ``bash`` as a person types them, against
+the session's private dockerd (``DOCKER_HOST``, which a CI runner's Docker needs no
+more than). The only changes are the two ports (4566 and 5000 become free ones).
 
-The values the README states (the password the fake issues, the configure command, the
-fault request) are read from the README, so a change to either side fails this test.
+It checks what the section promises: a one-file image pushed and pulled through xecr
+with nothing downloaded, the ``xecr:`` line and ``status``'s reason for a denied role,
+and that the clean-up block leaves nothing behind: no temporary folder, no registry,
+no image, and nothing written to the person's own Docker or xecr settings.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +30,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 ROOT = README.parent
+ROLE = "arn:aws:iam::111111111111:role/ecr-pull"
+MARK = "@@ block {} done @@"
 
 
 def _section() -> str:
@@ -36,20 +40,20 @@ def _section() -> str:
     return text[start : text.index("\n## ", start + 1)]
 
 
-def _blocks(section: str, lang: str) -> list[str]:
-    return re.findall(rf"```{lang}\n(.*?)```", section, re.DOTALL)
-
-
-def _first_command(block: str) -> list[str]:
-    """The block's first command as argv, continuation lines joined."""
-    return block.replace("\\\n", " ").splitlines()[0].split()
+def _blocks(section: str) -> list[str]:
+    return re.findall(r"```sh\n(.*?)```", section, re.DOTALL)
 
 
 @pytest.fixture
-def standalone_fake(tmp_path: Path) -> Iterator[str]:
-    """``python -m tests.fakeaws --port 0`` in its own process; yields the URL it prints."""
+def standalone_fake() -> Iterator[str]:
+    """The stand-in as the README's first block starts it (on a free port); yields the
+    URL it prints."""
+    [first] = [b for b in _blocks(_section()) if "python -m tests.fakeaws" in b]
+    [command] = [line for line in first.splitlines() if "python -m tests.fakeaws" in line]
+    argv = command.split("#")[0].split()
+    assert argv == ["python", "-m", "tests.fakeaws", "--port", "4566"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakeaws", "--port", "0"],
+        [sys.executable, *argv[1:-1], "0"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -70,101 +74,80 @@ def standalone_fake(tmp_path: Path) -> Iterator[str]:
             proc.wait(timeout=10)
 
 
-def test_the_readme_try_out_pushes_pulls_and_shows_a_denied_role(
+def test_the_readme_blocks_keep_to_a_private_folder_and_pull_nothing() -> None:
+    section = _section()
+    typed = "\n".join(_blocks(section))
+    assert "docker pull busybox" not in section and "busybox" not in typed
+    assert "docker import" in typed
+    exports = re.search(r"export DOCKER_CONFIG=(\S+) XECR_CONFIG=(\S+)", typed)
+    assert exports is not None
+    assert all(value.startswith('"$TRY/') for value in exports.groups())
+    assert 'rm -rf "$TRY"' in typed and "/tmp/xecr-try" not in typed
+
+
+def test_the_readme_try_out_runs_as_written(
     standalone_fake: str, dockerd: harness.Dockerd, tmp_path: Path, isolated_env: Path
 ) -> None:
-    section = _section()
-    assert "python -m tests.fakeaws --port 4566" in section
-    # The password the README says the fake issues for 111111111111.
-    password = "111111111111-auth-token"
-    assert f"`{password}`" in section
-
-    # The registry, from the README's own recipe (paths and port made private).
-    registry_bin = harness.require_tool("docker-registry")
-    htpasswd_bin = harness.require_tool("htpasswd")
-    [yaml] = [
-        b.split("<<'YAML'\n", 1)[1].split("YAML\n", 1)[0]
-        for b in _blocks(section, "sh")
-        if "<<'YAML'" in b
-    ]
-    assert f"htpasswd -Bbc htpasswd AWS {password}" in section
-    work = tmp_path / "xecr-try"
-    work.mkdir()
-    harness.run([htpasswd_bin, "-Bbc", str(work / "htpasswd"), "AWS", password], timeout=30)
-    port = harness.free_port()
-    config = yaml.replace("/tmp/xecr-try", str(work)).replace("127.0.0.1:5000", f"127.0.0.1:{port}")
-    (work / "registry.yml").write_text(config)
-    registry = subprocess.Popen(
-        [registry_bin, "serve", str(work / "registry.yml")],
+    harness.require_tool("docker-registry")
+    harness.require_tool("htpasswd")
+    harness.require_tool("curl")
+    fake_host = standalone_fake.removeprefix("http://")
+    registry_port = harness.free_port()
+    host = f"127.0.0.1:{registry_port}"
+    blocks = [b for b in _blocks(_section()) if "python -m tests.fakeaws" not in b]
+    script = "".join(
+        block.replace("127.0.0.1:4566", fake_host).replace("127.0.0.1:5000", host)
+        + f"echo '{MARK.format(i)}'\n"
+        for i, block in enumerate(blocks)
+    )
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    own_docker_config = Path(os.environ["DOCKER_CONFIG"])
+    bin_dir = Path(shutil.which("xecr") or sys.executable).parent
+    env = harness.client_env(
+        path_prepend=[bin_dir, Path(dockerd.cli).parent],
+        extra={"DOCKER_HOST": dockerd.host, "TMPDIR": str(tmp)},
+    )
+    # Its own session: whatever the blocks leave running (a registry the clean-up
+    # block failed to stop) is stopped with the group, by its id.
+    proc = subprocess.Popen(
+        ["bash", "-c", script],
+        cwd=ROOT,
+        env=env,
         stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         start_new_session=True,
     )
     try:
-        _try_out(section, standalone_fake, dockerd, tmp_path, port, registry)
+        output, _ = proc.communicate(timeout=600)
     finally:
-        registry.terminate()
-        registry.wait(timeout=20)
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=30)
+    parts = re.split(r"@@ block \d+ done @@\n", output)
+    assert len(parts) == len(blocks) + 1, output
+    _setup, _registry, push_pull, fault, cleanup, _ = parts
 
+    assert f"Downloaded newer image for {host}/try/tiny" in push_pull, push_pull
+    assert re.search(rf"^{re.escape(host)}\s.*\sfresh$", push_pull, re.MULTILINE), push_pull
 
-def _try_out(
-    section: str,
-    fake_url: str,
-    dockerd: harness.Dockerd,
-    tmp_path: Path,
-    port: int,
-    registry: subprocess.Popen[bytes],
-) -> None:
-    host = f"127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "AWS_ENDPOINT_URL": fake_url,
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "AKIAEXAMPLEEXAMPLE01",
-        "AWS_SECRET_ACCESS_KEY": "not-a-real-secret",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "DOCKER_CONFIG": str(tmp_path / "docker-config"),
-    }
-    for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        assert name in section
-    bin_dir = Path(shutil.which("xecr") or sys.executable).parent
-    env["PATH"] = f"{bin_dir}:{env['PATH']}"
+    [line] = [x for x in fault.splitlines() if x.startswith("xecr: ")]
+    assert line.startswith(f"xecr: {host}: AssumeRole denied for {ROLE}"), fault
+    assert f"{host}: last fetch failed " in fault and "AssumeRole denied" in fault, fault
+    assert re.search(r"^FAIL assume role: AssumeRole denied", fault, re.MULTILINE), fault
 
-    [argv] = [_first_command(c) for c in _blocks(section, "sh") if c.startswith("xecr configure")]
-    assert argv[:2] == ["xecr", "configure"] and argv[2] == "127.0.0.1:5000"
-    argv[2] = host
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0, done.stderr
-
-    docker = dockerd.client(tmp_path / "docker-config", path_prepend=[bin_dir], extra_env=env)
-    assert docker.read_config()["credHelpers"] == {host: "xecr"}
-    ref = f"{host}/try/tiny"
-    harness.make_tiny_image(docker, "xecr-try/tiny:latest", content=b"tried without AWS\n")
-    docker.run("tag", "xecr-try/tiny:latest", ref)
-    docker.run("push", ref, timeout=120)
-    docker.run("rmi", ref, "xecr-try/tiny:latest")
-    docker.run("pull", ref, timeout=120)
-    assert registry.poll() is None
-
-    # The fault, sent as the README's curl sends it (form content type, JSON body).
-    [body] = re.findall(r"curl -X POST -d '(\{.*?\})' \S+/_fake/fail", section)
-    assert json.loads(body) == {"action": "AssumeRole", "kind": "access_denied"}
-    request = urllib.request.Request(
-        f"{fake_url}/_fake/fail",
-        data=body.encode(),
-        headers={"Content-Type": "application/x-www-form-urlencoded"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        assert answer.status == 200
-    done = subprocess.run(
-        ["xecr", "logout"], env=env, capture_output=True, text=True, timeout=60, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    docker.run("rmi", ref)
-    pulled = docker.run("pull", ref, check=False, timeout=120)
-    assert pulled.returncode != 0
-    output = pulled.stdout + pulled.stderr
-    [line] = [x for x in output.splitlines() if x.startswith("xecr: ")]
-    assert f"xecr: {host}: AssumeRole denied for arn:aws:iam::111111111111:role/ecr-pull" in line
+    # The clean-up block left nothing: no folder, no registry, no image.
+    assert list(tmp.iterdir()) == [], cleanup
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", registry_port), 2):
+        pass
+    docker = dockerd.client(tmp_path / "check-config")
+    assert not docker.image_exists(f"{host}/try/tiny")
+    # Nothing of the person's own: Docker's config, xecr's config, cache and log.
+    assert not (own_docker_config / "config.json").exists()
+    assert not (isolated_env / ".config" / "xecr").exists()
+    assert not (isolated_env / ".cache" / "xecr").exists()
+    assert not (isolated_env / ".local" / "state" / "xecr").exists()
