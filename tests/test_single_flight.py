@@ -20,7 +20,7 @@ import pytest
 
 from ecr_helper.cache import FileCache
 from tests.fakeaws import FakeAws
-from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE, installed
+from tests.helpers import CENTRAL_HOST, PASSWORD, PULL_ROLE, installed
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +29,7 @@ PARALLEL = 24
 # Two cores starting two dozen Pythons is slow; this bounds the whole batch.
 BATCH_TIMEOUT = 120.0
 ONE_TIMEOUT = 30.0
-SECRET = f"{CENTRAL}-auth-token"  # what the fake's GetAuthorizationToken hands out
+SECRET = PASSWORD  # what the fake's GetAuthorizationToken hands PULL_ROLE
 OTHER_ROLE = "arn:aws:iam::333333333333:role/ecr-pull-elsewhere"
 # Never on the cached path: each costs more than the whole cached `get` may add.
 HEAVY = frozenset(

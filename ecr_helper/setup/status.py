@@ -4,14 +4,18 @@ One row per registry host: every configured host, then every host with a
 cached token (the ones Docker asked for without configuration). A row's token
 is the one ``get`` would serve in this environment (same cache key), and its
 state comes from :func:`ecr_helper.refresh.state`, so status never disagrees
-with what a pull will do.
+with what a pull will do. Registries served one token (one identity and region:
+:func:`ecr_helper.cache.cache_key`) say which others share it (``shares``; the
+table ends with a line per shared token), and the tokens the
+kubelet mode fetched as pods' roles follow their registry's row, one per
+service account (``service_account``; never the token itself).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,6 +40,8 @@ class Row:
     role_arns: tuple[str, ...] = ()
     external_id: bool = False
     error: str | None = None
+    shares: tuple[str, ...] = ()  # the other registries served the same token
+    service_account: str | None = None  # a pod-role token's namespace/name (kubelet mode)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -49,6 +55,8 @@ class Row:
             "state": self.state,
             "configured": self.configured,
             "error": self.error,
+            "shares_token_with": list(self.shares),
+            "service_account": self.service_account,
         }
 
 
@@ -122,22 +130,22 @@ def _broken_row(host: str, error: ConfigError) -> Row:
 
 def rows(opened: Service, now: float) -> list[Row]:
     """Configured registries in file order (broken sections last), then cached-only
-    ones by host."""
+    ones by host; each followed by its pod-role tokens."""
     out: list[Row] = []
-    seen: set[str] = set()
+    keys: dict[str, str] = {}  # host -> the cache key of its token
+    entries = opened.store.entries()
     for host in opened.config.hosts():
         error = opened.config.error_for(host)
         if error is not None:
             out.append(_broken_row(host, error))
-            seen.add(host)
+            keys[host] = ""
             continue
         settings = opened.settings(host)
-        token = opened.cached(settings)
-        out.append(_row(settings, settings.host, token, now, True))
-        seen.add(settings.host)
+        keys[settings.host] = key = opened.key(settings)
+        out.append(_row(settings, settings.host, entries.get(key), now, True))
     cached: dict[str, list[tuple[str, Token]]] = {}
-    for key, token in opened.store.entries().items():
-        if token.registry not in seen:
+    for key, token in entries.items():
+        if token.registry not in keys:  # a pod-role entry alone still shows its host
             cached.setdefault(token.registry, []).append((key, token))
     for host in sorted(cached):
         try:
@@ -145,14 +153,61 @@ def rows(opened: Service, now: float) -> list[Row]:
         except (NotOurRegistry, InputError):
             # An alias since removed from the config: `get` would refuse it, so
             # show what is on disk as it is.
-            _, token = max(cached[host], key=lambda item: item[1].expires_at)
-            out.append(_row(None, host, token, now, False))
+            own = [item for item in cached[host] if not item[1].account]
+            if own:
+                _, token = max(own, key=lambda item: item[1].expires_at)
+                out.append(_row(None, host, token, now, False))
+            keys[host] = ""
             continue
         key = opened.key(settings)
         # Entries under other keys belong to other identities (another profile or
         # access key): `get` here would not serve them.
-        token = next((t for k, t in cached[host] if k == key), None)
-        out.append(_row(settings, settings.host, token, now, False))
+        keys[settings.host] = key
+        out.append(_row(settings, settings.host, entries.get(key), now, False))
+    return _with_pods(_with_shares(out, keys), keys, entries, opened, now)
+
+
+def _with_shares(found: list[Row], keys: dict[str, str]) -> list[Row]:
+    """Each row with the other registries its token is shared with."""
+    groups: dict[str, list[str]] = {}
+    for host, key in keys.items():
+        if key:
+            groups.setdefault(key, []).append(host)
+    return [
+        replace(
+            row,
+            shares=tuple(
+                h for h in groups.get(keys.get(row.registry, ""), []) if h != row.registry
+            ),
+        )
+        for row in found
+    ]
+
+
+def _with_pods(
+    found: list[Row],
+    keys: dict[str, str],
+    entries: Mapping[str, Token],
+    opened: Service,
+    now: float,
+) -> list[Row]:
+    """Insert, after each registry's row, the tokens fetched as pods' roles for it
+    (kubelet mode): their keys start with half of the registry's own key."""
+    pods: dict[str, list[Row]] = {}
+    for key, token in sorted(entries.items(), key=lambda item: item[1].account):
+        own = keys.get(token.registry)
+        if not token.account or not own or not key.startswith(own[: len(own) // 2]):
+            continue  # not a pod-role entry of this identity's token
+        row = _row(opened.settings(token.registry), token.registry, token, now, False)
+        roles = (token.role_arn,) if token.role_arn else ()
+        pods.setdefault(token.registry, []).append(
+            replace(row, role_arn=token.role_arn, role_arns=roles, service_account=token.account)
+        )
+    out: list[Row] = []
+    for row in found:
+        out.append(row)
+        if row.service_account is None:
+            out.extend(pods.pop(row.registry, []))
     return out
 
 
@@ -189,9 +244,12 @@ def table(found: list[Row], daemon: DaemonState, now: float) -> str:
         return body + daemon.line() + "\n"
     cells = [HEADERS]
     for row in found:
+        registry = _printable(row.registry)
+        if row.service_account is not None:
+            registry = f"  {registry} as pod {_printable(row.service_account)}"
         cells.append(
             (
-                _printable(row.registry),
+                registry,
                 # ECR Public has no registry id.
                 row.registry_id or ("-" if row.error else "(public)"),
                 row.region or "-",
@@ -206,7 +264,21 @@ def table(found: list[Row], daemon: DaemonState, now: float) -> str:
         "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in cells
     ]
     lines.extend(f"{_printable(row.registry)}: {row.error}" for row in found if row.error)
+    lines.extend(_shared_lines(found))
     return "\n".join(lines) + "\n" + daemon.line() + "\n"
+
+
+def _shared_lines(found: list[Row]) -> list[str]:
+    """One line per token that several registries share, naming them."""
+    seen: set[str] = set()
+    lines = []
+    for row in found:
+        if row.shares and row.service_account is None and row.registry not in seen:
+            group = (row.registry, *row.shares)
+            seen.update(group)
+            names = ", ".join(_printable(host) for host in group)
+            lines.append(f"one token (one identity and region) serves {names}")
+    return lines
 
 
 def _printable(text: str) -> str:
