@@ -201,3 +201,34 @@ def test_entries_of_the_previous_key_version_are_never_served(
     assert fake_aws.calls("GetAuthorizationToken") == 1
     assert secret_of(get(SIBLING_HOST)) == PASSWORD
     assert fake_aws.calls("GetAuthorizationToken") == 1
+
+
+def test_logout_and_erase_forget_pod_role_tokens_and_say_how_many(
+    write_config: Callable[[str], Path],
+) -> None:
+    """Issue 21, item 5: a pod-role token must not stay servable after a logout."""
+    from ecr_helper.frontends.kubelet import pod_key
+    from ecr_helper.service import Service
+    from ecr_helper.service_account import PodRole, ServiceAccount
+
+    write_config(CONFIG)
+    env = dict(os.environ)
+    opened = Service.open(env)
+    now = time.time()
+    role = "arn:aws:iam::555555555555:role/team-a"
+    for host, names in (("public.ecr.aws", ("builder", "web")), (SIBLING_HOST, ("builder",))):
+        settings = opened.settings(host)
+        for name in names:
+            pod = PodRole(ServiceAccount("team-a", name, uid=name), role, "jwt")
+            token = Token("AWS", "pod-secret", now, now + 3000, host, "", "us-east-1", role)
+            opened.store.write(pod_key(opened.key(settings), pod), token)
+    assert len(opened.store.entries()) == 3
+    done = run([XECR, "logout", "public.ecr.aws"])
+    assert done.returncode == 0, done.err
+    assert done.out == (
+        "public.ecr.aws: nothing cached; 2 pod-role tokens forgotten (kubelet service accounts)\n"
+    )
+    assert len(opened.store.entries()) == 1
+    erased = run([HELPER, "erase"], CENTRAL_HOST.encode() + b"\n")  # shares SIBLING's token
+    assert erased.returncode == 0, erased.err
+    assert opened.store.entries() == {}
