@@ -219,8 +219,9 @@ class Daemon:
         return found
 
     def _track(self, hosts: Iterable[str]) -> None:
+        labels = list(hosts)  # read once: every observer hears the same labels
         for observer in self._observers:
-            observer.track(list(hosts))
+            observer.track(labels)
 
     def _refreshed(self, host: str, ok: bool) -> None:
         for observer in self._observers:
