@@ -5,9 +5,9 @@ working through a short AWS or network outage.
 One :class:`~ecr_helper.daemon.worker.Worker` per distinct token: registries
 whose settings give one cache key (one identity and region, see
 :func:`ecr_helper.cache.cache_key`) share one token, refreshed once per cycle
-for all of them (:func:`shared`). The workers are run by one scheduler and a
-few fetch threads (:mod:`ecr_helper.daemon.pool`), whatever the number of
-registries; the fetches share one AWS session per source
+for all of them (:func:`~ecr_helper.daemon.worker.shared`). The workers are
+run by one scheduler and a few fetch threads (:mod:`ecr_helper.daemon.pool`),
+whatever the number of registries; the fetches share one AWS session per source
 identity (:mod:`ecr_helper.daemon.clients`). One daemon per cache folder
 (:mod:`ecr_helper.daemon.lock`). Signals belong to the CLI, which turns them
 into ``STOP``/``RELOAD`` commands on the queue :meth:`Daemon.serve` reads.
@@ -42,7 +42,7 @@ from ecr_helper.daemon.health import RegistryView
 from ecr_helper.daemon.liveness import Liveness
 from ecr_helper.daemon.pool import FETCH_THREADS, Pool
 from ecr_helper.daemon.systemd import SystemdReporter
-from ecr_helper.daemon.worker import REFRESH_BOUND, Clocks, Fetch, Target, Wait, Worker
+from ecr_helper.daemon.worker import REFRESH_BOUND, Clocks, Fetch, Target, Wait, Worker, shared
 from ecr_helper.errors import XecrError
 from ecr_helper.service import Service
 from ecr_helper.token import Token
@@ -101,18 +101,6 @@ def targets(opened: Service) -> dict[str, Target]:
         settings = opened.settings(host)
         found[settings.host] = Target(settings, opened.key(settings), (settings.host,))
     return found
-
-
-def shared(found: Mapping[str, Target]) -> dict[str, Target]:
-    """The distinct tokens of ``found``'s registries, by cache key: each fetched with
-    its first registry's settings, and naming every registry that shares it."""
-    hosts: dict[str, list[Target]] = {}
-    for target in found.values():
-        hosts.setdefault(target.key, []).append(target)
-    return {
-        key: Target(group[0].settings, key, tuple(t.host for t in group))
-        for key, group in hosts.items()
-    }
 
 
 def open_store(opened: Service) -> TokenCache:

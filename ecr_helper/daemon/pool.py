@@ -3,7 +3,7 @@
 However many registries are configured, the daemon runs one scheduler and
 :data:`FETCH_THREADS` fetch threads, and one worker per distinct token
 (registries of one identity and region share one:
-:func:`ecr_helper.daemon.loop.shared`). The scheduler sleeps on the monotonic
+:func:`ecr_helper.daemon.worker.shared`). The scheduler sleeps on the monotonic
 clock until the soonest token is due (and at most
 :data:`ecr_helper.daemon.schedule.MAX_SLEEP`, so a step of the wall clock is
 noticed within seconds), then queues every token that is due

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from ecr_helper import log, refresh
@@ -76,6 +76,18 @@ class Target:
         """The registries that share the token, ``a,b,c``: how logs, liveness,
         systemd and the metrics name it."""
         return ",".join(self.registries)
+
+
+def shared(found: Mapping[str, Target]) -> dict[str, Target]:
+    """The distinct tokens of ``found``'s registries, by cache key: each fetched with
+    its first registry's settings, and naming every registry that shares it."""
+    hosts: dict[str, list[Target]] = {}
+    for target in found.values():
+        hosts.setdefault(target.key, []).append(target)
+    return {
+        key: Target(group[0].settings, key, tuple(t.host for t in group))
+        for key, group in hosts.items()
+    }
 
 
 @dataclass(frozen=True)
