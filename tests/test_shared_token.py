@@ -145,6 +145,10 @@ def test_login_fetches_once_and_logout_names_the_registries_that_shared_it(
     fake_aws.reset()
     assert get(CENTRAL_HOST).returncode == 0
     assert fake_aws.calls("GetAuthorizationToken") == 1  # forgotten for its siblings too
+    everything = run([XECR, "logout"])
+    assert everything.out == (
+        f"{CENTRAL_HOST}: token forgotten, shared with {SIBLING_HOST}, {ALIAS}\n"
+    )
 
 
 def test_two_kubelet_requests_for_two_registries_of_a_region_make_one_call(

@@ -123,10 +123,19 @@ def logout(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for key, token in entries.items():
         store.delete(key)
         who = f" (pod role, service account {token.account})" if token.account else ""
-        out.write(f"{token.registry}: token forgotten{who}\n")
+        out.write(f"{token.registry}: token forgotten{who}{_shared_with(opened, token)}\n")
     if not entries:
         out.write("nothing cached\n")
     return 0
+
+
+def _shared_with(opened: Service, token: Token) -> str:
+    """``, shared with A, B`` when configured registries were served ``token`` too."""
+    try:
+        siblings = opened.siblings(opened.settings(token.registry))
+    except XecrError:
+        return ""  # a host no longer configured: nothing to name
+    return f", shared with {', '.join(siblings)}" if siblings else ""
 
 
 def _forget(opened: Service, settings: RegistrySettings, forgotten: dict[str, str]) -> str:
