@@ -33,8 +33,9 @@ PULL_ROLE = "arn:aws:iam::222222222222:role/ecr-pull"
 EXTERNAL_ID = "xecr-bench-external-id"
 ACCESS_KEY = "AKIAFAKEFAKEFAKE0001"
 SECRET_KEY = "fake-secret-key-for-benchmarks-only"
-# What the fake's GetAuthorizationToken gives for CENTRAL (moto's fixed token).
-EXPECTED_SECRET = f"{CENTRAL}-auth-token"
+# What the fake's GetAuthorizationToken gives PULL_ROLE: the caller's token (its
+# account's), valid for every registry of the region, as ECR answers.
+EXPECTED_SECRET = "222222222222-auth-token"
 
 CONFIG = f"""\
 [defaults]

@@ -77,14 +77,14 @@ import boto3
 
 role, external_id = sys.argv[1], sys.argv[2]
 host = sys.stdin.read().strip()
-registry_id, region = host.split(".")[0], host.split(".")[3]
+region = host.split(".")[3]
 sts = boto3.client("sts", region_name=region)
 creds = sts.assume_role(RoleArn=role, RoleSessionName="bench", ExternalId=external_id,
                         DurationSeconds=900)["Credentials"]
 ecr = boto3.client("ecr", region_name=region, aws_access_key_id=creds["AccessKeyId"],
                    aws_secret_access_key=creds["SecretAccessKey"],
                    aws_session_token=creds["SessionToken"])
-data = ecr.get_authorization_token(registryIds=[registry_id])["authorizationData"][0]
+data = ecr.get_authorization_token()["authorizationData"][0]
 user, _, secret = base64.b64decode(data["authorizationToken"]).decode().partition(":")
 print(json.dumps({"ServerURL": host, "Username": user, "Secret": secret}))
 '''
@@ -327,8 +327,8 @@ def verify_calls(fake: FakeAwsProcess, who: str) -> None:
         or (roles[-1].get("ExternalId") != EXTERNAL_ID)
     ):
         raise BenchError(f"{who}: no AssumeRole of {PULL_ROLE} with the external id")
-    if not tokens or tokens[-1].get("registryIds") != [CENTRAL]:
-        raise BenchError(f"{who}: no GetAuthorizationToken for registry {CENTRAL}")
+    if not tokens or "registryIds" in tokens[-1]:
+        raise BenchError(f"{who}: no GetAuthorizationToken without registryIds (the caller's)")
 
 
 def profile(venv: Venv, cmd: Command) -> None:

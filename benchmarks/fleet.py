@@ -1,11 +1,25 @@
-"""A fleet of xecr daemons against ECR's GetAuthorizationToken quota (issue 15, point 4).
+"""A fleet of xecr daemons against ECR's GetAuthorizationToken quota (issues 15 and 22).
 
 Simulates ``--nodes`` machines, each running ``xecr daemon`` for ``--registries``
-registries, for ``--hours`` hours on a simulated clock, against a simulated
-ECR that admits requests through one token bucket: ``--rate`` requests/s
-sustained (20), ``--burst`` (200), as ECR's troubleshooting guide gives the
-per-account, per-region quota. Every registry of every node draws on that one
-bucket, the worst case: all registries in one account and region.
+registries of one region, for ``--hours`` hours on a simulated clock, against a
+simulated ECR that admits requests through one token bucket per account and
+region: ``--rate`` requests/s sustained (20), ``--burst`` (200), as ECR's
+troubleshooting guide gives the quota.
+
+Which bucket a fetch spends, and how many tokens a node keeps, is the design
+(``--design``; issue 22):
+
+* ``role`` (the default): each node assumes a role in the registries' account
+  and fetches as that role, so it spends *the registry account's* bucket. The
+  registries are spread over ``--registry-accounts`` accounts (1), each behind
+  its own role: a node keeps one token per registry account, since xecr shares
+  one token among the registries of one identity and region;
+* ``grant``: each node fetches as itself, granted by the repositories'
+  policies (docs/cross-account.md), so it spends *its own account's* bucket;
+  the nodes are spread over ``--consumer-accounts`` accounts (1), and a node
+  keeps one token for every registry;
+* ``--per-registry`` models xecr before issue 22 (and the Go helper): one
+  token per registry, whatever the identity.
 
 Every timing decision is the daemon's own, imported from the package rather
 than re-written here: when a token is refreshed
@@ -22,7 +36,8 @@ here is only the world around the daemon:
   throttled attempt it sleeps ``rand * min(2**i, 20)`` s; a fetch whose last
   attempt is throttled is a failed refresh for the daemon;
 * network latency, STS and clock skew are left out (STS allows 600 AssumeRole
-  calls/s per account, far above what the ECR quota lets through).
+  calls/s per account, far above what the ECR quota lets through); STS calls
+  follow the tokens one for one, so fewer tokens mean as many fewer AssumeRoles.
 
 Scenarios:
 
@@ -36,7 +51,8 @@ Scenarios:
   throttled over the whole run.
 
 Standard library only; run from the repository:
-``python benchmarks/fleet.py --nodes 10000 --registries 3 --hours 48``.
+``python benchmarks/fleet.py --nodes 10000 --registries 3 --hours 48``
+(``--design grant --consumer-accounts 10``, ``--per-registry``: see above).
 The last line is
 ``steady peak X/s (p99 Y/s), boot storm: every node served in Z s, N throttled``.
 """
@@ -93,10 +109,41 @@ class Result:
     throttled_after: int  # throttled after the first hour
 
 
+@dataclass(frozen=True)
+class Design:
+    """How many tokens a node keeps and which account's bucket each one spends."""
+
+    name: str  # "role" or "grant"
+    registries: int
+    registry_accounts: int = 1
+    consumer_accounts: int = 1
+    per_registry: bool = False
+
+    @property
+    def tokens(self) -> int:
+        """Tokens per node: one per identity and region (one per registry before)."""
+        if self.per_registry:
+            return self.registries
+        if self.name == "grant":
+            return 1
+        return min(self.registries, self.registry_accounts)
+
+    @property
+    def buckets(self) -> int:
+        return self.consumer_accounts if self.name == "grant" else self.registry_accounts
+
+    def bucket(self, node: int, token: int) -> int:
+        """The account whose bucket node ``node``'s token ``token`` spends."""
+        if self.name == "grant":
+            return node % self.consumer_accounts
+        # Role design: token t is (the registry or) the registry account t.
+        return token % self.registry_accounts
+
+
 def simulate(
     *,
     nodes: int,
-    registries: int,
+    design: Design,
     hours: float,
     starts: list[float],
     rate: float,
@@ -109,7 +156,9 @@ def simulate(
     rng = random.Random(seed)
     rand = rng.random
     end = hours * 3600.0
-    bucket = Bucket(rate, burst, burst)
+    registries = design.tokens  # what each node's daemon keeps fresh
+    buckets = [Bucket(rate, burst, burst) for _ in range(design.buckets)]
+    spends = [design.bucket(w // registries, w % registries) for w in range(nodes * registries)]
     per_second = [0] * (math.ceil(end) + 1)
     workers = nodes * registries
     failures = [0] * workers
@@ -128,7 +177,7 @@ def simulate(
             break
         requests += 1
         per_second[int(now)] += 1
-        if bucket.admit(now):
+        if buckets[spends[worker]].admit(now):
             failures[worker] = 0
             node = worker // registries
             if lifetime[worker] is None:  # this registry's first token on this node
@@ -169,7 +218,13 @@ def simulate(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--nodes", type=int, default=10000)
-    parser.add_argument("--registries", type=int, default=3)
+    parser.add_argument("--registries", type=int, default=3, help="registries of one region")
+    parser.add_argument("--design", choices=("role", "grant"), default="role")
+    parser.add_argument("--registry-accounts", type=int, default=1)
+    parser.add_argument("--consumer-accounts", type=int, default=1)
+    parser.add_argument(
+        "--per-registry", action="store_true", help="one token per registry (before issue 22)"
+    )
     parser.add_argument("--hours", type=float, default=48.0)
     parser.add_argument("--rate", type=float, default=20.0, help="ECR quota, requests/s")
     parser.add_argument("--burst", type=float, default=200.0, help="ECR burst")
@@ -178,11 +233,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sdk-attempts", type=int, default=3, help="botocore attempts/fetch")
     parser.add_argument("--seed", type=int, default=15)
     args = parser.parse_args(argv)
-    if args.nodes < 1 or args.registries < 1 or args.hours <= 0 or args.sdk_attempts < 1:
-        parser.error("--nodes, --registries, --hours and --sdk-attempts must be positive")
+    if (
+        min(args.nodes, args.registries, args.sdk_attempts) < 1
+        or min(args.registry_accounts, args.consumer_accounts) < 1
+        or args.hours <= 0
+    ):
+        parser.error("--nodes, --registries, --hours, --sdk-attempts and accounts must be positive")
+    design = Design(
+        args.design,
+        args.registries,
+        args.registry_accounts,
+        args.consumer_accounts,
+        args.per_registry,
+    )
     common = {
         "nodes": args.nodes,
-        "registries": args.registries,
+        "design": design,
         "hours": args.hours,
         "rate": args.rate,
         "burst": args.burst,
@@ -202,8 +268,11 @@ def main(argv: list[str] | None = None) -> int:
         **common,
     )
     took = time.perf_counter() - began
+    shape = "one token per registry" if design.per_registry else "one token per identity"
     print(
         f"{args.nodes} nodes x {args.registries} registries, {args.hours:g} h, "
+        f"design {design.name} ({shape}: {design.tokens} per node, {design.buckets} "
+        f"account bucket{'s' if design.buckets > 1 else ''}), "
         f"ECR bucket {args.rate:g}/s burst {args.burst:g}, tokens {args.ttl:g} s, "
         f"{args.sdk_attempts} SDK attempts per fetch; simulated in {took:.1f} s"
     )

@@ -1,10 +1,13 @@
 """The registry token: GetAuthorizationToken, from ECR or ECR Public, as the chain's last hop.
 
 :func:`fetch_token` assumes the registry's configured chain (:mod:`ecr_helper.aws`)
-and asks ECR for the registry id (ECR Public, which has no registry ids, for
-``public.ecr.aws``); :func:`authorization_token` asks with credentials already
-in hand (the kubelet's pod roles). The answer becomes a :class:`Token` stamped
-with the local clock; a token already expired by that clock is refused.
+and asks ECR for the caller's token (ECR Public's for ``public.ecr.aws``). No
+``registryIds`` is sent: it is deprecated, and ECR's token is valid for every
+registry of its region the caller may read, whichever id is named, which is
+why the cache shares it (:func:`ecr_helper.cache.cache_key`).
+:func:`authorization_token` asks with credentials already in hand (the
+kubelet's pod roles). The answer becomes a :class:`Token` stamped with the
+local clock; a token already expired by that clock is refused.
 Imported only when the cache has missed: it imports boto3 through ``aws``.
 """
 
@@ -77,12 +80,7 @@ def authorization_token(
         # ECR Public answers one object, private ECR a list of them.
         data = response.get("authorizationData")
     else:
-        response = aws.call_with(
-            lambda: client.get_authorization_token(registryIds=[settings.registry_id]),
-            service,
-            settings.region,
-            denied,
-        )
+        response = aws.call_with(client.get_authorization_token, service, settings.region, denied)
         data = (response.get("authorizationData") or [None])[0]
     return _token_from(data, settings, clock())
 

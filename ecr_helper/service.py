@@ -110,8 +110,34 @@ class Service:
         )
 
     def forget(self, settings: RegistrySettings) -> bool:
-        """Remove ``settings``' cached token; whether there was one."""
+        """Remove ``settings``' cached token; whether there was one.
+
+        The token is its identity's for the region: every registry that
+        shares it (:meth:`siblings`) loses it too."""
         return self.store.delete(self.key(settings))
+
+    def siblings(self, settings: RegistrySettings) -> list[str]:
+        """The other configured registries served the same token (same cache key)."""
+        key = self.key(settings)
+        found = []
+        for host in self.config.hosts():
+            if self.config.error_for(host) is not None:
+                continue
+            other = self.settings(host)
+            if other.host != settings.host and self.key(other) == key:
+                found.append(other.host)
+        return found
+
+    def pod_entries(self, settings: RegistrySettings) -> dict[str, Token]:
+        """The tokens fetched as pods' roles (kubelet mode) beside ``settings``' own,
+        by key: theirs start with half of its key."""
+        key = self.key(settings)
+        prefix = key[: len(key) // 2]
+        return {k: t for k, t in self.store.entries().items() if k.startswith(prefix) and k != key}
+
+    def forget_pods(self, settings: RegistrySettings) -> int:
+        """Remove every pod-role token beside ``settings``' own; how many there were."""
+        return sum(self.store.delete(key) for key in self.pod_entries(settings))
 
     def daemon_pid(self) -> int | None:
         """The pid of the daemon keeping this cache folder fresh, else None (-1: unknown)."""

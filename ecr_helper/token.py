@@ -1,7 +1,10 @@
 """The registry token as xecr holds it: an immutable snapshot with its times.
 
 ``issued_at`` is when xecr received it (local clock); ``expires_at`` is what
-ECR said. Every refresh decision is made from these two numbers (see
+ECR said. ``registry`` is the host it was fetched for (registries of one
+identity and region share it); ``account`` names the Kubernetes service
+account (``namespace/name``) of a token fetched as a pod's role, else "".
+Every refresh decision is made from the two times (see
 :mod:`ecr_helper.refresh`), so the same code is right for 12-hour tokens and
 for the few-second tokens of tests.
 """
@@ -29,6 +32,7 @@ class Token(Frozen):
         "registry_id",
         "region",
         "role_arn",
+        "account",
     )
     _hidden = ("secret",)
     username: str
@@ -39,6 +43,7 @@ class Token(Frozen):
     registry_id: str
     region: str
     role_arn: str | None
+    account: str
 
     def __init__(
         self,
@@ -50,6 +55,7 @@ class Token(Frozen):
         registry_id: str = "",
         region: str = "",
         role_arn: str | None = None,
+        account: str = "",
     ) -> None:
         self._set(
             username=username,
@@ -60,6 +66,7 @@ class Token(Frozen):
             registry_id=registry_id,
             region=region,
             role_arn=role_arn,
+            account=account,
         )
 
     @property
@@ -79,9 +86,12 @@ class Token(Frozen):
         try:
             if body["v"] != ENTRY_VERSION:
                 return None
-            values = {name: body[name] for name in cls.__slots__ if name != "secret"}
+            values = {
+                name: body[name] for name in cls.__slots__ if name not in ("secret", "account")
+            }
+            values["account"] = body.get("account", "")  # absent from older entries
             values["secret"] = body["secret"] if secret is None else secret
-            strings = ("username", "secret", "registry", "registry_id", "region")
+            strings = ("username", "secret", "registry", "registry_id", "region", "account")
             if not all(isinstance(values[k], str) for k in strings):
                 return None
             if not all(type(values[k]) in (int, float) for k in ("issued_at", "expires_at")):

@@ -4,12 +4,15 @@ This module owns ``FakeAws``: moto 5.2.1's server WSGI app (``DomainDispatcherAp
 over ``create_backend_app``) wrapped in our own middleware and served by a threaded werkzeug
 server bound to 127.0.0.1 only. The middleware adds what moto lacks:
 
-* real expiries: GetAuthorizationToken answers ``expiresAt = now + token_ttl`` (epoch
-  seconds, as ECR's JSON protocol does) instead of moto's fixed 2015 date. The token itself
-  is moto's, unchanged: ``base64("AWS:<registry id>-auth-token")`` for each id in
-  ``registryIds`` (or for the caller's account when none is given), so ``registryIds=
-  ["111111111111"]`` gives ``QVdTOjExMTExMTExMTExMS1hdXRoLXRva2Vu`` (user ``AWS``,
-  password ``111111111111-auth-token``);
+* ECR's tokens, the ECR way: GetAuthorizationToken answers ONE token per caller, valid for
+  every registry of its region the caller may read, whatever ``registryIds`` says (the
+  parameter is deprecated and does not change the token's scope): one ``authorizationData``
+  item, ``authorizationToken = base64("AWS:<caller's account>-auth-token")``, ``proxyEndpoint``
+  the caller's own registry in the signed region, and a real expiry ``expiresAt = now +
+  token_ttl`` (epoch seconds, as ECR's JSON protocol does) instead of moto's fixed 2015
+  date. A role in 111111111111 thus gets ``QVdTOjExMTExMTExMTExMS1hdXRoLXRva2Vu`` (user
+  ``AWS``, password ``111111111111-auth-token``), and that one token opens each of that
+  account's registries (the e2e registries accept it);
 * ECR Public's GetAuthorizationToken, which moto lacks, answered here: JSON 1.1, target
   ``SpencerFrontendService.GetAuthorizationToken`` (signing name ``ecr-public``, as
   botocore's service model has it), ``authorizationData`` one object (not a list) with
@@ -410,7 +413,7 @@ class FakeAws:
         if environ.get("HTTP_X_AMZ_TARGET", "").startswith(PUBLIC_TARGET + "."):
             return self._public(req, start_response)
         if req.action == "GetAuthorizationToken":
-            return self._fresh_token(environ, start_response)
+            return self._fresh_token(environ, start_response, req)
         extra = self.ecr.answer(req, environ, start_response)
         return extra if extra is not None else self._moto(environ, start_response)
 
@@ -437,14 +440,22 @@ class FakeAws:
         return _respond(start_response, 200, {"authorizationData": data}, json_type)
 
     def _fresh_token(
-        self, environ: WSGIEnvironment, start_response: StartResponse
+        self, environ: WSGIEnvironment, start_response: StartResponse, req: FakeRequest
     ) -> Iterable[bytes]:
+        """ECR's answer: the caller's one token for the region (see the module docstring).
+
+        moto is still asked first, with ``registryIds`` left out, so its own checks
+        (a malformed request, credentials it refuses) answer as before."""
+        from moto.iam.models import get_account_id_from
+
         captured: list[Any] = []
 
         def capture(status: str, headers: list[tuple[str, str]], exc: Any = None) -> Any:
             captured[:] = [status, headers]
             return lambda _data: None
 
+        environ["wsgi.input"] = io.BytesIO(b"{}")
+        environ["CONTENT_LENGTH"] = "2"
         result = self._moto(environ, capture)
         try:
             raw = b"".join(result)
@@ -454,11 +465,14 @@ class FakeAws:
                 close()
         status, headers = captured
         if status.startswith("200"):
-            doc = json.loads(raw)
-            expires = round(time.time() + float(self.token_ttl), 3)
-            for item in doc.get("authorizationData", []):
-                item["expiresAt"] = expires
-            raw = json.dumps(doc).encode()
+            account = get_account_id_from(req.access_key_id or "")
+            secret = f"AWS:{account}-auth-token".encode()
+            item = {
+                "authorizationToken": base64.b64encode(secret).decode(),
+                "expiresAt": round(time.time() + float(self.token_ttl), 3),
+                "proxyEndpoint": f"https://{account}.dkr.ecr.{req.region}.amazonaws.com",
+            }
+            raw = json.dumps({"authorizationData": [item]}).encode()
             headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
             headers.append(("Content-Length", str(len(raw))))
         start_response(status, headers)

@@ -33,7 +33,8 @@ from tests.fakeaws import FakeAws
 
 CENTRAL = "111111111111"
 CENTRAL_HOST = f"{CENTRAL}.dkr.ecr.us-east-1.amazonaws.com"
-PULL_ROLE = "arn:aws:iam::222222222222:role/ecr-pull"
+PULL_ACCOUNT = "222222222222"
+PULL_ROLE = f"arn:aws:iam::{PULL_ACCOUNT}:role/ecr-pull"
 
 
 def make_token(
@@ -112,7 +113,9 @@ CONFIG = textwrap.dedent(f"""\
     [registries."{CENTRAL_HOST}"]
     role_arn = "{PULL_ROLE}"
 """)
-PASSWORD = f"{CENTRAL}-auth-token"
+# The fake answers ECR's way: the caller's token (PULL_ROLE's account), whichever
+# registry it is for.
+PASSWORD = f"{PULL_ACCOUNT}-auth-token"
 ANSWER = {"ServerURL": CENTRAL_HOST, "Username": "AWS", "Secret": PASSWORD}
 # Shaped like a real secret access key (40 base64 characters), so the log
 # filter's shape rule is exercised as well as the registered-secret rule.
@@ -237,16 +240,17 @@ def known_secrets(fake: FakeAws | None = None, env: Mapping[str, str] | None = N
     key, each registry password the fake issued (ECR Public's too, and each one's
     base64 form), and every AssumeRole secret key and session token."""
     environ = os.environ if env is None else env
-    passwords = {f"{CENTRAL}-auth-token"}
+    passwords = {PASSWORD}
     if fake is not None:
         from moto.iam.models import get_account_id_from
 
         for request in fake.requests("GetAuthorizationToken"):
-            if request.service == "ecr-public":  # the fake's ECR Public token, per caller
-                account = get_account_id_from(request.access_key_id or "")
+            # The fake's tokens are the caller's, as ECR's are (ECR Public's too).
+            account = get_account_id_from(request.access_key_id or "")
+            if request.service == "ecr-public":
                 passwords.add(f"ecr-public-{account}-auth-token")
-            ids = request.params.get("registryIds") or []
-            passwords.update(f"{i}-auth-token" for i in ids)
+            else:
+                passwords.add(f"{account}-auth-token")
     secrets = {environ["AWS_SECRET_ACCESS_KEY"], SHAPED_SECRET_KEY}
     for password in passwords:
         secrets.add(password)

@@ -23,7 +23,7 @@ from ecr_helper.errors import (
 )
 from ecr_helper.token import Token
 from tests.fakeaws import FakeAws
-from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE
+from tests.helpers import CENTRAL, CENTRAL_HOST, PASSWORD, PULL_ROLE
 
 HOP = "arn:aws:iam::333333333333:role/hop"
 BASE_KEY = "AKIAFAKEFAKEFAKE0001"
@@ -137,9 +137,10 @@ def test_get_authorization_token(fake_aws: FakeAws, spy: Spy) -> None:
     now = time.time()
     token = ecr.fetch_token(settings(), clock=lambda: now)
     [request] = fake_aws.requests("GetAuthorizationToken")
-    assert request.params == {"registryIds": [CENTRAL]}
+    # No registryIds: deprecated, and the caller's token is the same whatever it names.
+    assert request.params == {}
     assert request.service == "ecr" and request.region == "us-east-1"
-    assert (token.username, token.secret) == ("AWS", f"{CENTRAL}-auth-token")
+    assert (token.username, token.secret) == ("AWS", PASSWORD)
     assert token.issued_at == now
     assert token.expires_at == pytest.approx(now + 43200, abs=30)
     assert (token.registry, token.registry_id, token.region) == (CENTRAL_HOST, CENTRAL, "us-east-1")
@@ -239,7 +240,7 @@ def test_rejected_credentials(
 def test_throttling_twice_then_success(fake_aws: FakeAws, spy: Spy) -> None:
     fake_aws.fail("GetAuthorizationToken", "throttle", times=2)
     token = ecr.fetch_token(settings())
-    assert token.secret == f"{CENTRAL}-auth-token"
+    assert token.secret == PASSWORD
     assert fake_aws.calls("GetAuthorizationToken") == 3
 
 

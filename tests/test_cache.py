@@ -177,9 +177,17 @@ VARIANTS: dict[str, tuple[RegistrySettings, dict[str, str]]] = {
     "no access key": (BASE, {}),
     "region": (_variant("region", "us-east-2"), BASE_ENV),
     "partition": (_variant("partition", "aws-us-gov"), BASE_ENV),
-    "registry id": (_variant("registry_id", "999999999999"), BASE_ENV),
-    "host": (_variant("host", "registry.example.com"), BASE_ENV),
+    "session name": (_variant("role_session_name", "ci-2"), BASE_ENV),
+    "duration": (_variant("duration_seconds", 3600), BASE_ENV),
+    "ECR Public": (_variant("service", "ecr-public"), BASE_ENV),
 }
+
+
+def test_registries_of_one_identity_and_region_share_one_key() -> None:
+    """ECR's token is valid for every registry of its region the caller may read."""
+    key = cache_key(BASE, BASE_ENV)
+    assert cache_key(_variant("registry_id", "999999999999"), BASE_ENV) == key
+    assert cache_key(_variant("host", "registry.example.com"), BASE_ENV) == key
 
 
 def test_every_component_changes_the_key() -> None:

@@ -37,6 +37,7 @@ from tests.fakeaws import FakeAws
 from tests.helpers import (
     CENTRAL,
     CENTRAL_HOST,
+    PASSWORD,
     PULL_ROLE,
     installed,
     serve_daemon,
@@ -53,8 +54,17 @@ XECR = installed("xecr")
 HELPER = installed("docker-credential-xecr")
 
 
-def registries(*hosts: str, extra: str = "") -> str:
-    return "".join(f'[registries."{h}"]\nrole_arn = "{PULL_ROLE}"\n{extra}\n' for h in hosts)
+def registries(*hosts: str, extra: str = "", shared: bool = False) -> str:
+    """Each registry behind a role in its own account (a token each, ``ID-auth-token``),
+    or all behind PULL_ROLE (``shared``: one identity and region, one token)."""
+    return "".join(
+        f'[registries."{h}"]\nrole_arn = "{PULL_ROLE if shared else role_of(h)}"\n{extra}\n'
+        for h in hosts
+    )
+
+
+def role_of(host: str) -> str:
+    return f"arn:aws:iam::{host.split('.')[0]}:role/ecr-pull"
 
 
 def folder() -> str:
@@ -480,6 +490,28 @@ def test_once_refreshes_everything_and_exits_zero(
 
 
 @pytest.mark.slow
+def test_once_refreshes_a_shared_token_once_for_its_registries(
+    fake_aws: FakeAws, write_config: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """Issue 22: two registries of one identity and region, one fetch, both served."""
+    write_config(registries(CENTRAL_HOST, OTHER_HOST, shared=True))
+    done = subprocess.run(
+        [XECR, "daemon", "--once", "--write-docker-config", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.splitlines()) == 2
+    assert (fake_aws.calls("AssumeRole"), fake_aws.calls("GetAuthorizationToken")) == (1, 1)
+    first, second = cached(CENTRAL_HOST), cached(OTHER_HOST)
+    assert first is not None and first == second and first.secret == PASSWORD
+    auths = json.loads((tmp_path / "config.json").read_text())["auths"]
+    assert auths[CENTRAL_HOST] == auths[OTHER_HOST]
+
+
+@pytest.mark.slow
 def test_once_exits_one_with_one_line_per_failure(
     fake_aws: FakeAws, write_config: Callable[[str], Path]
 ) -> None:
@@ -494,7 +526,8 @@ def test_once_exits_one_with_one_line_per_failure(
     assert len(lines) == 2, done.stderr
     for line, registry_id in zip(lines, (CENTRAL, OTHER), strict=True):
         assert line.startswith(f"xecr daemon: {registry_id}.dkr.ecr.us-east-1.amazonaws.com: ")
-        assert f"denied for registry {registry_id} as {PULL_ROLE} (AccessDeniedException)" in line
+        role = role_of(f"{registry_id}.dkr")
+        assert f"denied for registry {registry_id} as {role} (AccessDeniedException)" in line
     assert cached(CENTRAL_HOST) is None and cached(OTHER_HOST) is None
 
 

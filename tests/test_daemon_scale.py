@@ -15,7 +15,7 @@ import pytest
 
 from ecr_helper import cache, config, paths, refresh
 from tests.fakeaws import FakeAws
-from tests.helpers import PULL_ROLE, installed
+from tests.helpers import installed
 
 COUNT = 100
 FRESH_WITHIN = 60.0
@@ -40,7 +40,11 @@ def test_a_hundred_registries_are_all_fresh_within_a_minute_in_bounded_threads_a
     hosts = [f"{100000000000 + n}.dkr.ecr.us-east-1.amazonaws.com" for n in range(COUNT)]
     write_config(
         '[defaults]\nregion = "us-east-1"\n'
-        + "".join(f'[registries."{h}"]\nrole_arn = "{PULL_ROLE}"\n' for h in hosts)
+        # A role in each registry's account: a token each (one identity each).
+        + "".join(
+            f'[registries."{h}"]\nrole_arn = "arn:aws:iam::{h.split(".")[0]}:role/pull"\n'
+            for h in hosts
+        )
     )
     loaded = config.load(os.environ)
     store = cache.FileCache(paths.cache_dir(os.environ, loaded.system))

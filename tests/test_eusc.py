@@ -35,14 +35,16 @@ def test_done_when_an_eusc_host_gets_its_token_from_its_region(
 ) -> None:
     done = get(address)
     assert done.returncode == 0, (done.out, done.err)
-    assert done.answer() == {"ServerURL": address, "Username": "AWS", "Secret": f"{ID}-auth-token"}
+    # The caller's token (the fake's base keys are account 123456789012's), as ECR answers.
+    secret = "123456789012-auth-token"
+    assert done.answer() == {"ServerURL": address, "Username": "AWS", "Secret": secret}
     [request] = fake_aws.requests()
     assert (request.action, request.service, request.region) == (
         "GetAuthorizationToken",
         "ecr",
         "eusc-de-east-1",
     )
-    assert request.params == {"registryIds": [ID]}
+    assert request.params == {}  # registryIds is deprecated: the token is the caller's
     fake_aws.reset()
     assert get(address).returncode == 0 and fake_aws.counts() == {}
 
@@ -67,7 +69,7 @@ role_arn = "{EUSC_ROLE}"
     [assume] = fake_aws.requests("AssumeRole")
     assert (assume.region, assume.params["RoleArn"]) == ("eusc-de-east-1", EUSC_ROLE)
     [token] = fake_aws.requests("GetAuthorizationToken")
-    assert (token.region, token.params["registryIds"]) == ("eusc-de-east-1", [ID])
+    assert (token.region, token.params) == ("eusc-de-east-1", {})
     assert token.access_key_id is not None and token.access_key_id.startswith("ASIA")
 
 
@@ -81,7 +83,7 @@ def test_the_kubelet_plugin_answers_for_an_eusc_image(fake_aws: FakeAws) -> None
     done = run([HELPER, "kubelet"], json.dumps(request).encode())
     assert done.returncode == 0, done.err
     assert json.loads(done.out)["auth"] == {
-        HOST: {"username": "AWS", "password": f"{ID}-auth-token"}
+        HOST: {"username": "AWS", "password": "123456789012-auth-token"}
     }
     [asked] = fake_aws.requests("GetAuthorizationToken")
     assert asked.region == "eusc-de-east-1"

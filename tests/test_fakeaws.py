@@ -105,22 +105,31 @@ def test_binds_loopback_and_context_manager_stops(fake: FakeAws) -> None:
         client(url, "sts").get_caller_identity()
 
 
-def test_token_is_mocked_form_with_real_expiry(fake: FakeAws) -> None:
+def test_token_is_the_callers_with_real_expiry(fake: FakeAws) -> None:
     before = time.time()
+    # Base keys are account 123456789012's: naming another registry changes nothing.
     data = client(fake, "ecr").get_authorization_token(registryIds=["111111111111"])
     (item,) = data["authorizationData"]
-    assert item["authorizationToken"] == expected_token("111111111111")
-    assert base64.b64decode(item["authorizationToken"]) == b"AWS:111111111111-auth-token"
+    assert item["authorizationToken"] == expected_token("123456789012")
+    assert base64.b64decode(item["authorizationToken"]) == b"AWS:123456789012-auth-token"
     assert before + 43200 - 5 <= item["expiresAt"].timestamp() <= time.time() + 43200 + 5
-    assert item["proxyEndpoint"] == "https://111111111111.dkr.ecr.us-east-1.amazonaws.com"
+    assert item["proxyEndpoint"] == "https://123456789012.dkr.ecr.us-east-1.amazonaws.com"
 
 
-def test_token_ttl_changes_at_runtime_and_covers_every_registry(fake: FakeAws) -> None:
+def test_one_token_per_caller_whatever_registry_ids_say(fake: FakeAws) -> None:
+    """ECR's way: registryIds is deprecated and does not change the token's scope."""
     fake.token_ttl = 20
-    data = client(fake, "ecr").get_authorization_token(registryIds=["111111111111", "222222222222"])
-    tokens = [d["authorizationToken"] for d in data["authorizationData"]]
-    assert tokens == [expected_token("111111111111"), expected_token("222222222222")]
-    for item in data["authorizationData"]:
+    ecr = client(fake, "ecr")
+    answers = [
+        ecr.get_authorization_token(registryIds=["111111111111", "222222222222"]),
+        ecr.get_authorization_token(registryIds=["222222222222"]),
+        ecr.get_authorization_token(),
+    ]
+    tokens = {d["authorizationToken"] for a in answers for d in a["authorizationData"]}
+    assert tokens == {expected_token("123456789012")}
+    assert all(len(a["authorizationData"]) == 1 for a in answers)
+    for answer in answers:
+        (item,) = answer["authorizationData"]
         assert abs(item["expiresAt"].timestamp() - (time.time() + 20)) < 5
 
 

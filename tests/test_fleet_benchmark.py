@@ -34,7 +34,7 @@ def fleet() -> Iterator[ModuleType]:
 def storm(fleet: ModuleType, nodes: int, **extra: Any) -> Any:
     settings: dict[str, Any] = {
         "nodes": nodes,
-        "registries": 1,
+        "design": fleet.Design("role", 1),
         "hours": 1.0,
         "starts": [0.0] * nodes,
         "rate": 20.0,
@@ -70,6 +70,36 @@ def test_it_runs_the_daemons_own_schedule(
     monkeypatch.setattr(schedule, "retry_at", spy)
     storm(fleet, 600)
     assert seen and all(seen)  # every throttled refresh backs off as the worker does
+
+
+def test_one_token_per_identity_boots_ten_thousand_nodes_within_ten_minutes(
+    fleet: ModuleType,
+) -> None:
+    """Issue 22: 10,000 nodes x 3 registries of one region, one role: one token per
+    node, so the storm fits the registry account's bucket (before: 1531 s)."""
+    import random
+
+    rng = random.Random(15)
+    starts = [rng.random() * 600.0 for _ in range(10000)]
+    shared = storm(fleet, 10000, design=fleet.Design("role", 3), starts=starts)
+    assert shared.served_in is not None and shared.served_in <= 600.0
+    assert shared.requests < 10000 * 1.1  # about one fetch per node
+    before = storm(fleet, 10000, design=fleet.Design("role", 3, per_registry=True), starts=starts)
+    assert before.served_in is None or before.served_in > 600.0
+
+
+def test_each_account_spends_its_own_bucket(fleet: ModuleType) -> None:
+    """A consumer granted by repository policy spends its own account's bucket; a role
+    in the registry account spends that account's."""
+    grant = storm(fleet, 1000, design=fleet.Design("grant", 3, consumer_accounts=5))
+    assert grant.throttled == 0 and grant.served_in == 0.0  # 200 nodes per bucket
+    role = storm(fleet, 1000, design=fleet.Design("role", 3))
+    assert role.throttled > 0
+    # Three registry accounts behind three roles: three tokens per node, a bucket each.
+    spread = storm(fleet, 150, design=fleet.Design("role", 3, registry_accounts=3))
+    assert spread.requests == 450 and spread.throttled == 0
+    assert fleet.Design("role", 3, registry_accounts=3).tokens == 3
+    assert fleet.Design("grant", 3, consumer_accounts=5).tokens == 1
 
 
 @pytest.mark.slow

@@ -19,7 +19,7 @@ from ecr_helper.config import RegistrySettings
 from ecr_helper.errors import NO_SERVER_URL, NOT_FOUND, AwsError, InputError, NotOurRegistry
 from ecr_helper.frontends import docker
 from ecr_helper.token import Token
-from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE, installed, token_of
+from tests.helpers import CENTRAL, CENTRAL_HOST, PASSWORD, PULL_ROLE, installed, token_of
 from tests.strategies import TARGETS
 
 ALIAS = "registry.example.com"
@@ -283,4 +283,4 @@ def test_get_answers_after_one_line_while_stdin_stays_open(
         proc.kill()
         proc.stdin.close()
         proc.stdout.close()
-    assert answer["Secret"] == f"{CENTRAL}-auth-token"
+    assert answer["Secret"] == PASSWORD

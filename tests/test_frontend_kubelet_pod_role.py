@@ -49,6 +49,8 @@ NO_ROLE_CONFIG = textwrap.dedent(f"""\
 """)
 ANNOTATED = {k8s_tokens.ROLE_ANNOTATION: TEAM_ROLE}
 TEAM_A_UID = "0f6c9a57-3b0e-4d2a-9c61-5e8f1a2b3c4d"
+# The fake answers ECR's way, the caller's token: CENTRAL_ROLE's (the chain's last hop).
+CENTRAL_PASSWORD = f"{CENTRAL}-auth-token"
 
 
 def _answer(raw: bytes, env: dict[str, str] | None = None) -> dict[str, Any]:
@@ -104,7 +106,7 @@ def test_team_a_pulls_through_its_role_and_the_central_role(
 
     answer = _answer(k8s_tokens.request(IMAGE, tok, ANNOTATED))
 
-    assert answer["auth"] == {CENTRAL_HOST: {"username": "AWS", "password": PASSWORD}}
+    assert answer["auth"] == {CENTRAL_HOST: {"username": "AWS", "password": CENTRAL_PASSWORD}}
     assert answer["cacheKeyType"] == "Registry"
     [web] = fake_aws.requests("AssumeRoleWithWebIdentity")
     assert web.params["RoleArn"] == TEAM_ROLE
@@ -118,7 +120,7 @@ def test_team_a_pulls_through_its_role_and_the_central_role(
     assert hop.access_key_id == _issued_key(TEAM_ROLE)  # the pod's role is the source
     [ecr] = fake_aws.requests("GetAuthorizationToken")
     assert ecr.access_key_id == _issued_key(CENTRAL_ROLE)
-    assert ecr.params["registryIds"] == [CENTRAL]
+    assert ecr.params == {}  # registryIds is deprecated: the token is the caller's
 
 
 def test_no_configured_role_means_the_pod_role_asks_ecr(
@@ -141,7 +143,7 @@ def test_a_chain_that_starts_at_the_pod_role_does_not_assume_it_again(
     write_config(CHAIN_CONFIG.replace(f'"{CENTRAL_ROLE}"', f'["{TEAM_ROLE}", "{CENTRAL_ROLE}"]'))
     tok = k8s_tokens.token("team-a", "builder")
     answer = _answer(k8s_tokens.request(IMAGE, tok, ANNOTATED))
-    assert answer["auth"][CENTRAL_HOST]["password"] == PASSWORD
+    assert answer["auth"][CENTRAL_HOST]["password"] == CENTRAL_PASSWORD
     assert [r.params["RoleArn"] for r in fake_aws.requests("AssumeRole")] == [CENTRAL_ROLE]
     # A pod of another role goes through the whole chain.
     other = {k8s_tokens.ROLE_ANNOTATION: "arn:aws:iam::222222222222:role/team-c-ecr"}
@@ -159,7 +161,7 @@ def test_two_service_accounts_with_one_annotation_never_share_a_token(
     fake_aws.fail("AssumeRoleWithWebIdentity", "access_denied", match={"WebIdentityToken": team_b})
 
     first = _answer(k8s_tokens.request(IMAGE, team_a, ANNOTATED))
-    assert first["auth"][CENTRAL_HOST]["password"] == PASSWORD
+    assert first["auth"][CENTRAL_HOST]["password"] == CENTRAL_PASSWORD
     fake_aws.reset()
 
     # Team B's annotation names team A's role; team A's token is in the cache.
@@ -196,7 +198,7 @@ def test_an_unannotated_service_account_pulls_as_the_node(
 
     answer = _answer(k8s_tokens.request(IMAGE, tok, {}))
 
-    assert answer["auth"][CENTRAL_HOST]["password"] == PASSWORD
+    assert answer["auth"][CENTRAL_HOST]["password"] == CENTRAL_PASSWORD
     assert fake_aws.calls("AssumeRoleWithWebIdentity") == 0
     [hop] = fake_aws.requests("AssumeRole")
     assert hop.params["RoleArn"] == CENTRAL_ROLE
@@ -209,7 +211,7 @@ def test_the_node_entry_is_never_served_to_an_annotated_service_account(
 ) -> None:
     write_config(CHAIN_CONFIG)
     node = _answer(k8s_tokens.request(IMAGE))  # no token at all: the node's identity
-    assert node["auth"][CENTRAL_HOST]["password"] == PASSWORD
+    assert node["auth"][CENTRAL_HOST]["password"] == CENTRAL_PASSWORD
     team_b = k8s_tokens.token("team-b", "builder")
     fake_aws.fail("AssumeRoleWithWebIdentity", "access_denied", match={"WebIdentityToken": team_b})
     with pytest.raises(WebIdentityDenied):
@@ -229,7 +231,7 @@ def test_refuse_instead_of_the_node_identity(
     assert fake_aws.counts() == {}
     # An annotated one is still served.
     answer = _answer(k8s_tokens.request(IMAGE, k8s_tokens.token("team-a", "b"), ANNOTATED), env)
-    assert answer["auth"][CENTRAL_HOST]["password"] == PASSWORD
+    assert answer["auth"][CENTRAL_HOST]["password"] == CENTRAL_PASSWORD
 
 
 def _seconds(duration: str) -> int:
@@ -332,12 +334,13 @@ def test_the_kubelet_plugin_end_to_end(
 
     assert a.returncode == 0, a.err
     answer = json.loads(a.out)
-    assert answer["auth"] == {CENTRAL_HOST: {"username": "AWS", "password": PASSWORD}}
+    assert answer["auth"] == {CENTRAL_HOST: {"username": "AWS", "password": CENTRAL_PASSWORD}}
     assert answer["apiVersion"] == k8s_tokens.V1 and a.stderr == b""
     line = assert_one_line_failure(b, TEAM_ROLE, "team-b/builder", stream="stderr")
-    assert line.startswith("xecr kubelet: AssumeRoleWithWebIdentity denied")
+    # The kubelet logs this line with the pull: it names the registry (issue 21, item 5).
+    assert line.startswith(f"xecr kubelet: {CENTRAL_HOST}: AssumeRoleWithWebIdentity denied")
     assert c.returncode == 0, c.err
-    assert json.loads(c.out)["auth"][CENTRAL_HOST]["password"] == PASSWORD
+    assert json.loads(c.out)["auth"][CENTRAL_HOST]["password"] == CENTRAL_PASSWORD
     web = fake_aws.requests("AssumeRoleWithWebIdentity")
     assert [r.params["RoleSessionName"] for r in web] == ["builder@team-a", "builder@team-b"]
 
@@ -388,7 +391,7 @@ def test_a_burst_of_pods_makes_one_fetch_per_service_account(
         assert proc.wait(timeout=120) == 0
         assert proc.stdout is not None and proc.stderr is not None
         assert proc.stderr.read() == b""
-        assert json.loads(proc.stdout.read())["auth"][CENTRAL_HOST]["password"] == PASSWORD
+        assert json.loads(proc.stdout.read())["auth"][CENTRAL_HOST]["password"] == CENTRAL_PASSWORD
         proc.stdout.close()
         proc.stderr.close()
     names = sorted(

@@ -28,6 +28,7 @@ import pytest
 from ecr_helper.token import Token
 from tests.fakeaws import FakeAws
 from tests.helpers import (
+    ANSWER,
     CENTRAL_HOST,
     CONFIG,
     HELPER,
@@ -142,7 +143,8 @@ def test_bad_values_and_unknown_keys_name_file_and_key(
     if host == "not a host!":
         # No client can ask for that name: the other registries keep working,
         # and people's commands name the broken section.
-        assert_answers(get())
+        # No role for CENTRAL_HOST here: the base keys' own token (account 123456789012).
+        assert_answers(get(), {**ANSWER, "Secret": "123456789012-auth-token"})
         fake_aws.reset()
         result = run([XECR, "login"])
         assert result.returncode == 1

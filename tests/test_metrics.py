@@ -262,3 +262,46 @@ def test_a_taken_port_is_one_line_naming_the_address() -> None:
         assert "\n" not in str(caught.value)
     finally:
         first.close()
+
+
+def test_a_shared_token_is_one_refresh_series_labelled_with_its_registries(
+    write_config: object,
+) -> None:
+    """Issue 22: the daemon refreshes a token shared by two registries once, and its
+    refresh counter names both; the per-registry gauges show the one token for each."""
+    import os
+    import time
+
+    from ecr_helper.daemon import loop
+    from tests.helpers import serve_daemon, stop_daemon, token_of, wait_for
+
+    third = "444444444444.dkr.ecr.eu-west-1.amazonaws.com"
+    write_config(  # type: ignore[operator]
+        f'[defaults]\nregion = "us-east-1"\nrole_arn = "{PULL_ROLE}"\n'
+        f'[registries."{CENTRAL_HOST}"]\n[registries."{OTHER_HOST}"]\n[registries."{third}"]\n'
+    )
+    fetched: list[str] = []
+
+    def fetch(settings: RegistrySettings, quick: bool) -> Token:
+        fetched.append(settings.host)
+        return token_of(settings, f"secret-{len(fetched)}", time.time(), 43200.0)
+
+    d = loop.Daemon(dict(os.environ), fetch=fetch)
+    metrics = Metrics(d.views)
+    d.observe(metrics)
+    commands, thread = serve_daemon(d)
+    try:
+        wait_for(lambda: len(fetched) >= 2, 10, "both tokens")
+        wait_for(lambda: health.healthz(d.views(), time.time())[0] == 200, 5, "200")
+        found = samples(metrics.render())
+    finally:
+        stop_daemon(commands, thread)
+    assert sorted(fetched) == sorted([CENTRAL_HOST, third])
+    shared = f"{CENTRAL_HOST},{OTHER_HOST}"
+    assert value(found, "xecr_refresh_total", registry=shared, result="success") == 1
+    assert value(found, "xecr_refresh_total", registry=third, result="success") == 1
+    expiry = {
+        host: value(found, "xecr_token_expiry_timestamp_seconds", registry=host)
+        for host in (CENTRAL_HOST, OTHER_HOST)
+    }
+    assert expiry[CENTRAL_HOST] == expiry[OTHER_HOST]

@@ -55,6 +55,15 @@ def test_the_audience_rbac_allows_the_configured_audience() -> None:
     ]
 
 
+def test_both_configs_send_xecr_the_same_images() -> None:
+    """Switching to the service-account config must not stop serving ECR Public,
+    ISO or EUSC images (issue 21, item 5): the two lists are the same."""
+    node = _provider("credential-provider-config.yaml")["matchImages"]
+    pods = _provider("credential-provider-config-service-accounts.yaml")["matchImages"]
+    assert len(node) == 20
+    assert pods == node
+
+
 def test_the_node_identity_config_sends_no_tokens() -> None:
     assert "tokenAttributes" not in _provider("credential-provider-config.yaml")
 

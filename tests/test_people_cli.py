@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 
 from tests.fakeaws import FakeAws
-from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE, installed
+from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ACCOUNT, PULL_ROLE, installed
 
 # Every test here starts the installed executables (or a shell script).
 pytestmark = pytest.mark.slow
 
 
-PASSWORD = f"{CENTRAL}-auth-token"
+PASSWORD = f"{PULL_ACCOUNT}-auth-token"  # the caller's token, as ECR answers
 FAKE_SECRET_KEY = "fake-secret-key-for-tests-only"
 TIMEOUT = 60
 

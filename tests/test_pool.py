@@ -23,8 +23,16 @@ def hosts(count: int) -> list[str]:
     return [f"{100000000000 + n}.dkr.ecr.us-east-1.amazonaws.com" for n in range(count)]
 
 
-def registries(names: list[str]) -> str:
-    return "".join(f'[registries."{h}"]\nrole_arn = "{PULL_ROLE}"\n' for h in names)
+def registries(names: list[str], shared: bool = False) -> str:
+    """Each registry behind its own role (a token each), or all behind PULL_ROLE
+    (``shared``: one token for all, one identity and region)."""
+    return "".join(
+        f'[registries."{h}"]\nrole_arn = "{PULL_ROLE if shared else role(h)}"\n' for h in names
+    )
+
+
+def role(host: str) -> str:
+    return f"arn:aws:iam::{host.split('.')[0]}:role/ecr-pull"
 
 
 class Fetch:
@@ -79,6 +87,32 @@ def test_sixty_registries_are_fetched_by_a_bounded_set_of_threads(
     assert fetch.most_busy <= pool.FETCH_THREADS
     # The daemon's own thread, the scheduler and the fetch threads.
     assert most[0] <= pool.FETCH_THREADS + 2, most[0]
+
+
+def test_registries_sharing_a_token_are_refreshed_once_per_cycle(
+    write_config: Callable[[str], Path],
+) -> None:
+    """Issue 22: one identity and region, one token: one fetch per cycle for all."""
+    names = hosts(3)
+    write_config(registries(names, shared=True) + registries(hosts(5)[3:]))
+    fetch = Fetch(time.time, lifetime=8.0)
+    d = loop.Daemon(dict(os.environ), fetch=fetch)
+    commands, thread = serve_daemon(d)
+    try:
+        wait_for(lambda: fetch.count() >= 3, 10, "the first tokens")
+        wait_for(lambda: health.healthz(d.views(), time.time()) == (200, "ok\n"), 5, "200")
+        tokens = {v.host: v.token for v in d.views()}
+        assert tokens[names[0]] == tokens[names[1]] == tokens[names[2]]
+        # Refreshed at half-life plus jitter (4-4.8 s): a second cycle for everyone.
+        wait_for(lambda: fetch.count() >= 6, 10, "a second refresh of each token")
+        time.sleep(0.2)
+    finally:
+        stop_daemon(commands, thread)
+    fetched = [host for host, _ in fetch.calls]
+    # The shared token is fetched with its first registry's settings, once per cycle.
+    assert fetched.count(names[0]) == 2, fetched
+    assert not {names[1], names[2]} & set(fetched)
+    assert fetched.count(hosts(5)[3]) == fetched.count(hosts(5)[4]) == 2
 
 
 class SteppedClock:

@@ -20,7 +20,7 @@ import pytest
 
 from ecr_helper.cache import FileCache
 from tests.fakeaws import FakeAws
-from tests.helpers import CENTRAL, CENTRAL_HOST, PULL_ROLE, installed
+from tests.helpers import CENTRAL_HOST, PASSWORD, PULL_ROLE, installed
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +29,7 @@ PARALLEL = 24
 # Two cores starting two dozen Pythons is slow; this bounds the whole batch.
 BATCH_TIMEOUT = 120.0
 ONE_TIMEOUT = 30.0
-SECRET = f"{CENTRAL}-auth-token"  # what the fake's GetAuthorizationToken hands out
+SECRET = PASSWORD  # what the fake's GetAuthorizationToken hands PULL_ROLE
 OTHER_ROLE = "arn:aws:iam::333333333333:role/ecr-pull-elsewhere"
 # Never on the cached path: each costs more than the whole cached `get` may add.
 HEAVY = frozenset(
@@ -106,13 +106,13 @@ def run_parallel(env: dict[str, str], stdin_file: Path, count: int = PARALLEL) -
                 proc.wait(timeout=10)
 
 
-def assert_answers(runs: list[Run]) -> None:
+def assert_answers(runs: list[Run], secret: str = SECRET) -> None:
     failed = [(rc, out, err[-500:]) for rc, out, err in runs if rc != 0]
     assert failed == []
     answers = {out for _, out, _ in runs}
     assert len(answers) == 1, answers
     answer = json.loads(answers.pop())
-    assert answer == {"ServerURL": CENTRAL_HOST, "Username": "AWS", "Secret": SECRET}
+    assert answer == {"ServerURL": CENTRAL_HOST, "Username": "AWS", "Secret": secret}
 
 
 def assert_one_fetch(fake: FakeAws, role: str = PULL_ROLE) -> None:
@@ -261,7 +261,8 @@ def test_changing_the_config_never_serves_the_old_token(
     assert fake_aws.calls("GetAuthorizationToken") == 1
 
     write_config(after)
-    assert_answers([run_get(env)])
+    # The fake answers ECR's way, the caller's token: OTHER_ROLE's is its account's.
+    assert_answers([run_get(env)], "333333333333-auth-token" if OTHER_ROLE in after else SECRET)
     assert fake_aws.calls("AssumeRole") == 2
     assert fake_aws.calls("GetAuthorizationToken") == 2
     field, value = check

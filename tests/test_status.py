@@ -100,7 +100,7 @@ def test_configured_registries_first_with_their_cached_state(
     write_config(
         f'[registries."{CENTRAL_HOST}"]\nrole_arn = "{PULL_ROLE}"\n'
         '[registries."mirror.example.com"]\nregistry_id = "444444444444"\n'
-        'region = "eu-west-1"\n'
+        'region = "eu-central-1"\n'  # not OTHER_HOST's region: no token to share
     )
     env = dict(os.environ)
     _put(env, CENTRAL_HOST, _token(CENTRAL_HOST, CENTRAL, "us-east-1", NOW - 60, role=PULL_ROLE))
@@ -125,7 +125,7 @@ def test_configured_registries_first_with_their_cached_state(
         mirror.expires_at,
         mirror.state,
         mirror.configured,
-    ) == ("444444444444", "eu-west-1", None, "none", True)
+    ) == ("444444444444", "eu-central-1", None, "none", True)
     assert (other.state, other.configured, other.role_arn) == ("expired", False, None)
     assert central.to_json() == {
         "registry": CENTRAL_HOST,
@@ -139,6 +139,8 @@ def test_configured_registries_first_with_their_cached_state(
         "configured": True,
         "error": None,
         "last_failure": None,
+        "shares_token_with": [],
+        "service_account": None,
     }
     assert mirror.to_json()["expires_at"] is None
 
@@ -408,3 +410,77 @@ def test_status_says_why_a_fetch_failed_until_one_succeeds(
     [shown] = json.loads(run([XECR, "status", "--json"]).out)
     assert (shown["state"], shown["last_failure"]) == ("fresh", None)
     assert "last fetch failed" not in run([XECR, "status"]).out
+
+
+# -- one token per identity and region (issue 22); pod-role entries (issue 21, item 5) ------
+
+SIBLING_HOST = "333333333333.dkr.ecr.us-east-1.amazonaws.com"
+
+
+def test_registries_of_one_identity_and_region_show_one_shared_token(
+    write_config: Callable[[str], Path],
+) -> None:
+    write_config(
+        f'[defaults]\nregion = "us-east-1"\nrole_arn = "{PULL_ROLE}"\n'
+        f'[registries."{CENTRAL_HOST}"]\n[registries."{SIBLING_HOST}"]\n'
+        '[registries."alias.example.com"]\nregistry_id = "444444444444"\n'
+        f'[registries."{OTHER_HOST}"]\n'  # another region: its own token
+    )
+    env = dict(os.environ)
+    _put(env, CENTRAL_HOST, _token(CENTRAL_HOST, CENTRAL, "us-east-1", NOW - 60, role=PULL_ROLE))
+    found = {r.registry: r for r in status.rows(_open(env), NOW)}
+    assert found[SIBLING_HOST].state == found["alias.example.com"].state == "fresh"
+    assert found[SIBLING_HOST].expires_at == found[CENTRAL_HOST].expires_at
+    assert found[CENTRAL_HOST].shares == (SIBLING_HOST, "alias.example.com")
+    assert found[SIBLING_HOST].to_json()["shares_token_with"] == [
+        CENTRAL_HOST,
+        "alias.example.com",
+    ]
+    assert (found[OTHER_HOST].state, found[OTHER_HOST].shares) == ("none", ())
+    text = status.table(list(found.values()), status.DaemonState(None), NOW)
+    assert (
+        f"one token (one identity and region) serves {CENTRAL_HOST}, {SIBLING_HOST}, "
+        "alias.example.com\n" in text
+    )
+
+
+def test_pod_role_tokens_are_listed_under_their_registry_never_their_secret(
+    write_config: Callable[[str], Path],
+) -> None:
+    from ecr_helper.frontends.kubelet import pod_key
+    from ecr_helper.service_account import PodRole, ServiceAccount
+
+    write_config(f'[registries."{CENTRAL_HOST}"]\nrole_arn = "{PULL_ROLE}"\n')
+    env = dict(os.environ)
+    opened = _open(env)
+    base = opened.key(opened.settings(CENTRAL_HOST))
+    team_role = "arn:aws:iam::555555555555:role/team-a"
+    for name in ("builder", "deployer"):
+        pod = PodRole(ServiceAccount("team-a", name, uid=name), team_role, "jwt")
+        token = Token(
+            "AWS", "pod-secret-value", NOW - 60, NOW + 3000, CENTRAL_HOST, CENTRAL, "us-east-1",
+            PULL_ROLE, f"team-a/{name}",
+        )  # fmt: skip
+        opened.store.write(pod_key(base, pod), token)
+    # ECR Public, unconfigured: a pod-role token there is shown too, not as "none".
+    public = opened.settings("public.ecr.aws")
+    pod = PodRole(ServiceAccount("team-b", "web"), team_role, "jwt")
+    opened.store.write(
+        pod_key(opened.key(public), pod),
+        Token("AWS", "pod-secret-2", NOW - 60, NOW + 3000, "public.ecr.aws", "", "us-east-1",
+              team_role, "team-b/web"),
+    )  # fmt: skip
+    found = status.rows(_open(env), NOW)
+    listed = [(r.registry, r.service_account, r.state) for r in found]
+    assert listed == [
+        (CENTRAL_HOST, None, "none"),
+        (CENTRAL_HOST, "team-a/builder", "fresh"),
+        (CENTRAL_HOST, "team-a/deployer", "fresh"),
+        ("public.ecr.aws", None, "none"),
+        ("public.ecr.aws", "team-b/web", "fresh"),
+    ]
+    assert found[1].to_json()["service_account"] == "team-a/builder"
+    assert found[4].role_arn == team_role
+    text = status.table(found, status.DaemonState(None), NOW)
+    assert f"{CENTRAL_HOST} as pod team-a/deployer" in text
+    assert "pod-secret" not in text and "pod-secret" not in str([r.to_json() for r in found])

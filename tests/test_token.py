@@ -139,3 +139,14 @@ def test_times_are_floats() -> None:
 @given(TARGETS["token_from_json"].strategy)
 def test_from_json_never_raises(entry: Any) -> None:
     TARGETS["token_from_json"].check(entry)
+
+
+def test_a_pod_role_token_names_its_service_account_and_older_entries_still_read() -> None:
+    """Issue 21, item 5: ``account`` names a pod-role token's service account for
+    status; entries written before it existed read as the node's (account "")."""
+    pod = Token.from_json(body(account="team-a/builder"))
+    assert pod is not None and pod.account == "team-a/builder"
+    assert Token.from_json(pod.to_json()) == pod
+    older = Token.from_json(body())  # no "account" key
+    assert older is not None and older.account == ""
+    assert Token.from_json(body(account=7)) is None

@@ -3,11 +3,16 @@
 Backends: :mod:`.file` (the default; also keeps the parsed config copy),
 :mod:`.keyring` (secrets in the OS keyring, imported only when asked for) and
 the null backend of :mod:`.base`. The key (:func:`cache_key`) says which token
-a ``get`` in this environment may be served: everything that changes what a
-token is for goes into it, so two roles, two external ids or two source
-identities (every input that selects one: :func:`ecr_helper.source.key_inputs`)
-never share a token; it is computed from the settings and the environment
-alone, with no AWS call and no file read. In the machine-wide cache the
+a ``get`` in this environment may be served. An ECR token is the caller's:
+GetAuthorizationToken answers one token valid for every registry of its region
+the principal may read (``registryIds`` is deprecated and changes nothing), so
+the key is the identity, not the registry: the service (ECR or ECR Public),
+partition, region, role chain, external id, session name, session duration
+and source identity (every input that selects one:
+:func:`ecr_helper.source.key_inputs`). Registries that resolve to the same key
+share one entry, fetched, cached and refreshed once; two roles, two external
+ids or two source identities never share one. It is computed from the
+settings and the environment alone, with no AWS call and no file read. In the machine-wide cache the
 source identity is the machine's (root's, :func:`ecr_helper.source.machine_key_inputs`),
 the same for every reader, so a docker-group user is served what root's
 daemon keeps; that cache takes entries from root only. On the cached ``get``'s
@@ -27,9 +32,18 @@ if TYPE_CHECKING:
 
     from ecr_helper.config import Config, RegistrySettings
 
-__all__ = ["FileCache", "TokenCache", "cache_key", "file_cache", "open_cache"]
+__all__ = [
+    "FileCache",
+    "TokenCache",
+    "cache_key",
+    "file_cache",
+    "open_cache",
+    "token_inputs",
+]
 
-KEY_VERSION = "2"
+# 3: the key names the identity and region, no longer the registry (issue 22).
+# Entries under version 2 keys are never read again: a first get may fetch once.
+KEY_VERSION = "3"
 
 
 def cache_key(settings: RegistrySettings, env: Mapping[str, str], machine: bool = False) -> str:
@@ -44,17 +58,27 @@ def cache_key(settings: RegistrySettings, env: Mapping[str, str], machine: bool 
         identity = source.machine_key_inputs(settings.source_profile)
     else:
         identity = source.key_inputs(settings.source_profile, env, digest)
-    parts = [
-        KEY_VERSION,
-        settings.host,
+    parts = [KEY_VERSION, *token_inputs(settings), identity]
+    return digest(_cjson.dumps(parts))[:32]
+
+
+def token_inputs(settings: RegistrySettings) -> list[object]:
+    """What decides the token AWS answers besides the source identity.
+
+    Not the host nor the registry id: ECR's token is valid for every registry
+    of its region the caller may read. The session name changes the principal
+    (``assumed-role/ROLE/SESSION``) and the duration the credentials the token
+    rests on, so both are in.
+    """
+    return [
+        settings.service,
         settings.partition,
         settings.region,
-        settings.registry_id,
         list(settings.role_arns),
         settings.external_id or "",
-        identity,
+        settings.role_session_name or "",
+        settings.duration_seconds or 0,
     ]
-    return digest(_cjson.dumps(parts))[:32]
 
 
 def open_cache(

@@ -1,4 +1,10 @@
-"""``xecr login``, ``logout``, ``get-login-password`` and ``version``."""
+"""``xecr login``, ``logout``, ``get-login-password`` and ``version``.
+
+A token is its identity's for a region, shared by every registry whose
+settings give the same cache key: ``login`` fetches it once for all of them,
+and ``logout HOST`` forgets it for all of them (and says which), along with
+the tokens the kubelet mode fetched as pods' roles for it.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ from ecr_helper.config import RegistrySettings
 from ecr_helper.errors import NotOurRegistry, UsageError, XecrError
 from ecr_helper.service import Service
 from ecr_helper.setup import status
+from ecr_helper.token import Token
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -89,13 +96,22 @@ def _unknown(name: str, loaded: config.Config) -> XecrError:
 
 
 def login(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """Every registry is tried, with a line each; one failure does not stop the rest."""
+    """Every registry is tried, with a line each; one failure does not stop the rest.
+    A token shared by several of them is fetched once."""
     opened = Service.open(os.environ)
     failed = 0
+    done: dict[str, tuple[str, Token]] = {}  # cache key -> (host fetched for, token)
     for name in _targets(args, opened.config):
+        shared = ""
         try:
             settings = resolve(opened.config, name)
-            token = opened.renew(settings)
+            key = opened.key(settings)
+            if key in done:
+                first, token = done[key]
+                shared = f", sharing the token of {first} (one token per identity and region)"
+            else:
+                token = opened.renew(settings)
+                done[key] = (settings.host, token)
         except XecrError as exc:
             log.exception_debug(f"login {name}: {exc}")
             reason = str(exc)
@@ -104,7 +120,7 @@ def login(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             reason = f"internal error; details in {log.log_file(os.environ)}"
         else:
             out.write(
-                f"logged in to {settings.host} ({settings.subject}), "
+                f"logged in to {settings.host} ({settings.subject}){shared}, "
                 f"token expires {status.iso(token.expires_at)}\n"
             )
             out.flush()
@@ -123,17 +139,49 @@ def logout(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     opened = Service.open(os.environ)
     store = opened.store
     if args.registries:
+        forgotten: dict[str, str] = {}  # cache key -> the host it was forgotten for
         for name in args.registries:
-            removed = opened.forget(settings := resolve(opened.config, name))
-            out.write(f"{settings.host}: {'token forgotten' if removed else 'nothing cached'}\n")
+            settings = resolve(opened.config, name)
+            out.write(_forget(opened, settings, forgotten) + "\n")
         return 0
     entries = store.entries()
     for key, token in entries.items():
         store.delete(key)
-        out.write(f"{token.registry}: token forgotten\n")
+        who = f" (pod role, service account {token.account})" if token.account else ""
+        out.write(f"{token.registry}: token forgotten{who}{_shared_with(opened, token)}\n")
     if not entries:
         out.write("nothing cached\n")
     return 0
+
+
+def _shared_with(opened: Service, token: Token) -> str:
+    """``, shared with A, B`` when configured registries were served ``token`` too."""
+    try:
+        siblings = opened.siblings(opened.settings(token.registry))
+    except XecrError:
+        return ""  # a host no longer configured: nothing to name
+    return f", shared with {', '.join(siblings)}" if siblings else ""
+
+
+def _forget(opened: Service, settings: RegistrySettings, forgotten: dict[str, str]) -> str:
+    """Forget ``settings``' token and its pod-role tokens; the line that says what went."""
+    key = opened.key(settings)
+    if key in forgotten:
+        return f"{settings.host}: token already forgotten with {forgotten[key]} (it was shared)"
+    removed = opened.forget(settings)
+    pods = opened.forget_pods(settings)
+    forgotten[key] = settings.host
+    siblings = opened.siblings(settings)
+    line = f"{settings.host}: {'token forgotten' if removed else 'nothing cached'}"
+    if removed and siblings:
+        line += (
+            f", for {', '.join(siblings)} too (they shared it: one token per identity and region)"
+        )
+    if pods:
+        line += (
+            f"; {pods} pod-role token{'s' if pods > 1 else ''} forgotten (kubelet service accounts)"
+        )
+    return line
 
 
 def get_login_password(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

@@ -2,15 +2,19 @@
 cache that ``get`` reads, so no pull waits on STS and ECR, and pulls keep
 working through a short AWS or network outage.
 
-One :class:`~ecr_helper.daemon.worker.Worker` per registry, run by one
-scheduler and a few fetch threads (:mod:`ecr_helper.daemon.pool`), whatever
-the number of registries; the fetches share one AWS session per source
+One :class:`~ecr_helper.daemon.worker.Worker` per distinct token: registries
+whose settings give one cache key (one identity and region, see
+:func:`ecr_helper.cache.cache_key`) share one token, refreshed once per cycle
+for all of them (:func:`~ecr_helper.daemon.worker.shared`). The workers are
+run by one scheduler and a few fetch threads (:mod:`ecr_helper.daemon.pool`),
+whatever the number of registries; the fetches share one AWS session per source
 identity (:mod:`ecr_helper.daemon.clients`). One daemon per cache folder
 (:mod:`ecr_helper.daemon.lock`). Signals belong to the CLI, which turns them
 into ``STOP``/``RELOAD`` commands on the queue :meth:`Daemon.serve` reads.
 
-Observers (:class:`Observer`) hear which registries are configured and how
-each refresh ended: the systemd reporter always (a no-op without
+Observers (:class:`Observer`) hear which tokens the daemon keeps (each named
+by its registries, ``a,b``: :attr:`~ecr_helper.daemon.worker.Target.label`)
+and how each refresh ended: the systemd reporter always (a no-op without
 ``NOTIFY_SOCKET``), the metrics when ``--listen`` is given. :meth:`Daemon.views`
 is the snapshot they and ``/healthz`` read; the command loop ticks the
 reporter, which is what sends READY, STATUS and the watchdog ping.
@@ -38,7 +42,7 @@ from ecr_helper.daemon.health import RegistryView
 from ecr_helper.daemon.liveness import Liveness
 from ecr_helper.daemon.pool import FETCH_THREADS, Pool
 from ecr_helper.daemon.systemd import SystemdReporter
-from ecr_helper.daemon.worker import REFRESH_BOUND, Clocks, Fetch, Target, Wait, Worker
+from ecr_helper.daemon.worker import REFRESH_BOUND, Clocks, Fetch, Target, Wait, Worker, shared
 from ecr_helper.errors import XecrError
 from ecr_helper.service import Service
 from ecr_helper.token import Token
@@ -63,10 +67,10 @@ class Observer(Protocol):
     """Hears what the daemon does; called from worker threads, so it must be thread-safe."""
 
     def track(self, hosts: Iterable[str]) -> None:
-        """These are the configured registries now (at start and after each reload)."""
+        """These are the tokens kept now, by label (at start and after each reload)."""
 
     def refreshed(self, host: str, ok: bool) -> None:
-        """A refresh of ``host`` ended, with a token or not."""
+        """A refresh of the token labelled ``host`` ended, with a token or not."""
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,7 @@ def targets(opened: Service) -> dict[str, Target]:
             log.warning(f"skipping {host}: {error}")
             continue
         settings = opened.settings(host)
-        found[settings.host] = Target(settings, opened.key(settings))
+        found[settings.host] = Target(settings, opened.key(settings), (settings.host,))
     return found
 
 
@@ -172,7 +176,7 @@ class Daemon:
         self._clocks = Clocks(clock, monotonic)
         self._rand = rand
         self._sink = DockerConfigSink(docker_config_dir) if docker_config_dir else None
-        self._workers: dict[str, Worker] = {}
+        self._workers: dict[str, Worker] = {}  # by cache key: one per distinct token
         self._lock: lock.InstanceLock | None = None
         self.service: Service | None = None
         self.store: TokenCache = TokenCache()
@@ -197,14 +201,15 @@ class Daemon:
                 token = self.store.read(target.key)
             except XecrError:
                 token = None
-            worker = workers.get(host)
+            worker = workers.get(target.key)
             failures, due = (worker.failures, worker.due) if worker else (0, None)
             found.append(RegistryView(host, token, failures, due))
         return found
 
     def _track(self, hosts: Iterable[str]) -> None:
+        labels = list(hosts)  # read once: every observer hears the same labels
         for observer in self._observers:
-            observer.track(list(hosts))
+            observer.track(labels)
 
     def _refreshed(self, host: str, ok: bool) -> None:
         for observer in self._observers:
@@ -240,8 +245,9 @@ class Daemon:
             )
         if self._sink is not None:
             self._sink.set_hosts(self.targets)
-        self._track(self.targets)
-        for target in self.targets.values():
+        tokens = shared(self.targets)
+        self._track(t.label for t in tokens.values())
+        for target in tokens.values():
             self._start_worker(target)
         self._pool.start()
 
@@ -257,12 +263,12 @@ class Daemon:
             report=self._refreshed,
             refresh_bound=self._refresh_bound,
         )
-        self._workers[target.host] = worker
+        self._workers[target.key] = worker
         self._pool.add(worker)
 
     def _publish(self, target: Target, token: Token) -> None:
         if self._sink is not None:
-            self._sink.put({target.host: token})
+            self._sink.put(dict.fromkeys(target.registries, token))
 
     def reload(self) -> None:
         """Apply the config as it is now: start added registries, stop removed ones."""
@@ -293,18 +299,19 @@ class Daemon:
             + (f", added {', '.join(added)}" if added else "")
             + (f", removed {', '.join(removed)}" if removed else "")
         )
-        self._track(fresh)
+        tokens = shared(fresh)
+        self._track(t.label for t in tokens.values())
         self.service = Service(self.env, loaded, self.store, self.folder, self._fetch, self._clock)
         # The AWS files may have changed with the config: fresh sessions from now on.
         self.sessions.clear()
-        for host, worker in list(self._workers.items()):
-            if fresh.get(host) != worker.target:
+        for key, worker in list(self._workers.items()):
+            if tokens.get(key) != worker.target:
                 self._pool.remove(worker)
-                del self._workers[host]
+                del self._workers[key]
         if self._sink is not None:
             self._sink.set_hosts(fresh)
-        for host, target in fresh.items():
-            if host not in self._workers:
+        for key, target in tokens.items():
+            if key not in self._workers:
                 self._start_worker(target)
 
     def stop(self, grace: float = STOP_GRACE) -> bool:
@@ -344,8 +351,9 @@ def run_once(
     fetch: Fetch | None = None,
     docker_config_dir: str | None = None,
 ) -> OnceResult:
-    """Refresh every configured registry now, :data:`FETCH_THREADS` at a time
-    (``xecr daemon --once``), on sessions shared per source identity."""
+    """Refresh every distinct token now, :data:`FETCH_THREADS` at a time
+    (``xecr daemon --once``), on sessions shared per source identity: one
+    outcome per registry, registries that share a token sharing its outcome."""
     opened = Service.open(env, fetch=fetch or SharedSessions().fetch)
     found = targets(opened)
     broken = [
@@ -363,21 +371,23 @@ def run_once(
 
     def one(target: Target) -> None:
         settings = target.settings
+        token: Token | None = None
+        reason: str | None = None
         try:
             token = opened.renew(settings)
-        except Exception as exc:  # that registry's failure
+        except Exception as exc:  # that token's failure
             reason = (
                 str(exc)
                 if isinstance(exc, XecrError)
                 else (f"unexpected {type(exc).__name__}; details in {log.log_file(env)}")
             )
-            log.exception_debug(f"refresh of {settings.host} failed: {reason}")
-            results[target.host] = RefreshOutcome(settings.host, settings.registry_id, None, reason)
-        else:
-            results[target.host] = RefreshOutcome(settings.host, settings.registry_id, token)
+            log.exception_debug(f"refresh of {target.label} failed: {reason}")
+        for host in target.registries:
+            registry_id = found[host].settings.registry_id
+            results[host] = RefreshOutcome(host, registry_id, token, reason)
 
     with ThreadPoolExecutor(FETCH_THREADS, thread_name_prefix="xecr-once") as threads:
-        list(threads.map(one, found.values()))
+        list(threads.map(one, shared(found).values()))
     outcomes = (*(results[host] for host in found), *broken)
     sink_error = None
     if docker_config_dir:

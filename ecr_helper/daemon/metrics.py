@@ -10,7 +10,10 @@ operation names only; a token, key or session token never reaches a metric.
 * ``xecr_token_servable{registry}``: 1 while ``get`` would serve it;
 * ``xecr_refresh_failures{registry}`` and
   ``xecr_next_refresh_timestamp_seconds{registry}``: the backoff in progress;
-* ``xecr_refresh_total{registry,result}``: the daemon's own refreshes;
+* ``xecr_refresh_total{registry,result}``: the daemon's own refreshes, one
+  series per token: registries of one identity and region share one token,
+  refreshed once, and its ``registry`` label names them all (``a,b,c``, in
+  config order); the gauges above stay per registry, each showing its token;
 * ``xecr_aws_request_duration_seconds{operation}``: each STS/ECR call, retries
   inside it included, from botocore's ``before-call``/``after-call`` events;
 * ``xecr_throttled_total{operation}``: every throttled answer, retried ones too;
@@ -62,7 +65,8 @@ class Metrics:
         self.registry = CollectorRegistry()
         self._refresh = Counter(
             "xecr_refresh",
-            "Token refreshes made by the daemon, by registry host and result.",
+            "Token refreshes made by the daemon, per token (labelled with the registry "
+            "hosts that share it, comma-separated) and result.",
             ["registry", "result"],
             registry=self.registry,
         )

@@ -1,16 +1,18 @@
 """The daemon's refreshes: one scheduler thread and a few fetch threads.
 
 However many registries are configured, the daemon runs one scheduler and
-:data:`FETCH_THREADS` fetch threads. The scheduler sleeps on the monotonic
-clock until the soonest registry is due (and at most
+:data:`FETCH_THREADS` fetch threads, and one worker per distinct token
+(registries of one identity and region share one:
+:func:`ecr_helper.daemon.worker.shared`). The scheduler sleeps on the monotonic
+clock until the soonest token is due (and at most
 :data:`ecr_helper.daemon.schedule.MAX_SLEEP`, so a step of the wall clock is
-noticed within seconds), then queues every registry that is due
+noticed within seconds), then queues every token that is due
 (:meth:`~ecr_helper.daemon.worker.Worker.is_due`); a fetch thread takes the
 next one and runs its :meth:`~ecr_helper.daemon.worker.Worker.step`. A
-registry is never queued twice, and a fetch's own deadline starts when a
-thread takes it, not while it waits in the queue. Cold, N registries cost N
-fetches run :data:`FETCH_THREADS` at a time, not N threads and N sessions
-at once.
+token is never queued twice, and a fetch's own deadline starts when a
+thread takes it, not while it waits in the queue. Cold, N distinct tokens
+cost N fetches run :data:`FETCH_THREADS` at a time, not N threads and N
+sessions at once, and three registries behind one identity cost one.
 
 The scheduler promises :class:`Liveness` to be back after each sleep; each
 fetch makes its own promise (the worker's).
@@ -143,7 +145,7 @@ class Pool:
             try:
                 worker.step()
             except Exception:  # a bug in one step must not end the thread
-                log.exception_debug(f"refresh of {worker.target.host} failed")
+                log.exception_debug(f"refresh of {worker.target.label} failed")
             with self._lock:
                 if worker in self._state:
                     self._state[worker] = _IDLE

@@ -1,4 +1,8 @@
-"""One registry in the daemon: when its token is due, and one refresh of it.
+"""One token in the daemon: when it is due, and one refresh of it.
+
+A token is shared by every configured registry whose settings give the same
+cache key (one identity, one region: :func:`ecr_helper.cache.cache_key`), so
+a worker keeps one token fresh for all of them (:class:`Target` lists them).
 
 A :class:`Worker` owns no thread: the daemon's scheduler
 (:mod:`ecr_helper.daemon.pool`) asks :meth:`Worker.is_due` and runs
@@ -26,7 +30,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from ecr_helper import human, log, refresh
@@ -52,14 +56,38 @@ WAIT_MARGIN = 10.0
 
 @dataclass(frozen=True)
 class Target:
-    """One configured registry: its settings and its cache key."""
+    """One token: its cache key, the settings it is fetched with (its first
+    registry's) and every configured registry that shares it, in file order."""
 
     settings: RegistrySettings
     key: str
+    hosts: tuple[str, ...] = ()
 
     @property
     def host(self) -> str:
         return self.settings.host
+
+    @property
+    def registries(self) -> tuple[str, ...]:
+        return self.hosts or (self.settings.host,)
+
+    @property
+    def label(self) -> str:
+        """The registries that share the token, ``a,b,c``: how logs, liveness,
+        systemd and the metrics name it."""
+        return ",".join(self.registries)
+
+
+def shared(found: Mapping[str, Target]) -> dict[str, Target]:
+    """The distinct tokens of ``found``'s registries, by cache key: each fetched with
+    its first registry's settings, and naming every registry that shares it."""
+    hosts: dict[str, list[Target]] = {}
+    for target in found.values():
+        hosts.setdefault(target.key, []).append(target)
+    return {
+        key: Target(group[0].settings, key, tuple(t.host for t in group))
+        for key, group in hosts.items()
+    }
 
 
 @dataclass(frozen=True)
@@ -110,7 +138,7 @@ class Worker:
             self.stopped = True
             if self._liveness is not None:
                 # A stopped worker may still be inside a fetch: it no longer counts.
-                self._liveness.forget(self.target.host)
+                self._liveness.forget(self.target.label)
 
     def is_due(self, wall: float, mono: float) -> bool:
         """Whether to refresh now: the plan's time has come on either clock, or the
@@ -134,18 +162,18 @@ class Worker:
     def _promise(self, within: float) -> None:
         with self._stopping:
             if self._liveness is not None and not self.stopped:
-                self._liveness.promise(self.target.host, within)
+                self._liveness.promise(self.target.label, within)
 
     def _done(self) -> None:
         if self._liveness is not None:
-            self._liveness.forget(self.target.host)
+            self._liveness.forget(self.target.label)
 
     def _ended(self, ok: bool) -> None:
         if self._report is not None and not self.stopped:
             try:
-                self._report(self.target.host, ok)
+                self._report(self.target.label, ok)
             except Exception:  # an observer's bug must not stop the refreshes
-                log.exception_debug(f"reporting the refresh of {self.target.host} failed")
+                log.exception_debug(f"reporting the refresh of {self.target.label} failed")
 
     def _read(self) -> Token | None:
         try:
@@ -176,7 +204,7 @@ class Worker:
         self._recovered(f"after {human.count(self.failures, 'failed attempt')}")
         self._ended(True)
         log.info(
-            f"refreshed {self.target.host} ({self.target.settings.subject})"
+            f"refreshed {_name(self.target)}"
             f": valid {human.duration(token.lifetime)}, next refresh in "
             f"{human.duration(max(0.0, self.due - self._clocks.wall()))}"
         )
@@ -202,9 +230,8 @@ class Worker:
             schedule.retry_at(now, self.failures, lifetime, self._rand, overloaded=overloaded), None
         )
         self._ended(False)
-        settings = self.target.settings
         log.warning(
-            f"refresh of {settings.host} ({settings.subject}) "
+            f"refresh of {_name(self.target)} "
             f"failed (attempt {self.failures}, next try in {human.duration(self.due - now)}): "
             f"{reason}"
         )
@@ -227,10 +254,19 @@ class Worker:
         except XecrError as exc:
             return None, str(exc), isinstance(exc, AwsError) and exc.overloaded
         except Exception as exc:  # nothing may stop the daemon
-            logging.getLogger(log.LOGGER).debug(f"refresh of {self.target.host}", exc_info=True)
+            logging.getLogger(log.LOGGER).debug(f"refresh of {self.target.label}", exc_info=True)
             return None, f"unexpected {type(exc).__name__} (details at DEBUG in the log)", False
 
     def _recovered(self, how: str) -> None:
         if self.failures:
-            log.info(f"{self.target.host}: token fresh again {how}")
+            log.info(f"{self.target.label}: token fresh again {how}")
             self.failures = 0
+
+
+def _name(target: Target) -> str:
+    """``HOST (registry ID)``, and the registries sharing its token when there are more."""
+    name = f"{target.host} ({target.settings.subject})"
+    others = [host for host in target.registries if host != target.host]
+    if others:
+        name += f", the token shared with {', '.join(others)}"
+    return name

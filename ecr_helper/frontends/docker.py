@@ -91,7 +91,8 @@ def _host(address: str) -> str:
 
 
 def list_(env: Mapping[str, str]) -> str:
-    """Every registry xecr serves: configured hosts and hosts with a cached token."""
+    """Every registry xecr serves: configured hosts and hosts with a cached token
+    (a shared token names the host it was fetched for; its siblings are configured)."""
     opened = service.Service.open(env)
     hosts = {host: "AWS" for host in opened.config.hosts()}
     for token in opened.store.entries().values():
@@ -106,10 +107,14 @@ def store(stdin: BinaryIO | None) -> str:
 
 
 def erase(stdin: BinaryIO | None, env: Mapping[str, str]) -> str:
-    """Forget the cached token of one registry."""
+    """Forget the cached token of one registry: the token its identity holds for
+    the region (so for the registries sharing it too) and the pod-role tokens
+    the kubelet mode fetched beside it."""
     address = _address(stdin)
     opened = service.Service.open(env)
-    opened.forget(opened.settings(address))
+    settings = opened.settings(address)
+    opened.forget(settings)
+    opened.forget_pods(settings)
     return ""
 
 

@@ -7,7 +7,16 @@ version from stdout (it rejects any other): ``auth`` maps the image's registry
 host to a username and password, ``cacheKeyType`` ``Registry`` lets one answer
 serve every image of that host, and ``cacheDuration`` (a Go duration) ends at the
 token's refresh point, so the kubelet asks again while the token it holds is
-still valid. Tokens come from the same cache and refresh rules as ``get``.
+still valid. Tokens come from the same cache and refresh rules as ``get``, so
+the registries of one region behind one identity share one token: the
+kubelet's requests for two of them make one AWS call, the second request being
+served from the cache. One *answer* cannot cover them safely: the kubelet
+looks a cached answer up by the image's key (``Image``, ``Registry`` or
+``Global``), so extra ``auth`` entries under ``Registry`` are never consulted
+for another host, and a ``Global`` answer would be served for every image
+``matchImages`` sends here, whatever its registry's role, region or account
+(which the config lets differ), with no second run to fetch the right token.
+An error line names the image's registry host.
 
 An image whose host xecr does not serve (a broad ``matchImages`` sends Docker Hub
 images here too) gets a valid response without ``auth``, exit 0, as the API asks
@@ -32,7 +41,7 @@ from ecr_helper import refresh, service_account
 from ecr_helper import stdin as bounded
 from ecr_helper._frozen import Frozen
 from ecr_helper.config import RegistrySettings
-from ecr_helper.errors import InputError, NotOurRegistry
+from ecr_helper.errors import InputError, NotOurRegistry, XecrError
 from ecr_helper.service import Service
 from ecr_helper.service_account import KubeletOptions, PodRole
 from ecr_helper.token import Token
@@ -178,6 +187,12 @@ def respond(
             token = (get_pod_token or pod_token)(host, env, pod, clock)
     except NotOurRegistry:
         return _no_credentials(version)
+    except XecrError as exc:
+        # The kubelet logs the line with the image's pull: name the registry in it.
+        exc.registry = host
+        if not str(exc).startswith(f"{host}: "):
+            exc.args = (f"{host}: {exc}", *exc.args[1:])
+        raise
     return _answer(version, host, token, clock, until)
 
 
@@ -209,19 +224,43 @@ def _no_credentials(version: str) -> dict[str, Any]:
     }
 
 
+def pod_key(base: str, pod: PodRole) -> str:
+    """The cache key of ``pod``'s token beside the node's ``base`` key.
+
+    It starts with half of ``base``: ``logout HOST``, ``erase`` and ``status`` find
+    every service account's entry of a token by that prefix
+    (:meth:`ecr_helper.service.Service.pod_entries`) without knowing the accounts."""
+    return (
+        base[: len(base) // 2] + service_account.cache_key(base, pod)[: len(base) - len(base) // 2]
+    )
+
+
 def pod_token(host: str, env: Mapping[str, str], pod: PodRole, clock: Callable[[], float]) -> Token:
-    """A servable token for ``host`` fetched as the pod's role, cached per service account."""
+    """A servable token for ``host`` fetched as the pod's role, cached per service account
+    (and shared, like the node's, by the registries of one region and chain)."""
     service = Service.open(env, clock=clock)
     settings = service.settings(host)
-    key = service_account.cache_key(service.key(settings), pod)
+    key = pod_key(service.key(settings), pod)
 
     def fetch(settings: RegistrySettings, quick: bool) -> Token:
         from ecr_helper import deadline, pod_role
 
-        return deadline.within(
+        token = deadline.within(
             deadline.QUICK_DEADLINE if quick else deadline.FETCH_DEADLINE,
             lambda: pod_role.fetch_token(settings, pod, quick, clock),
-            f"fetching the token of registry {settings.registry_id} as the pod's role",
+            f"fetching the token of {settings.host} ({settings.subject}) as the pod's role",
+        )
+        # Named for `xecr status`: the service account and the role it pulls as.
+        return Token(
+            token.username,
+            token.secret,
+            token.issued_at,
+            token.expires_at,
+            token.registry,
+            token.registry_id,
+            token.region,
+            token.role_arn or pod.role_arn,
+            pod.account.label,
         )
 
     return refresh.obtain(

@@ -4,7 +4,11 @@ One row per registry host: every configured host, then every host with a
 cached token (the ones Docker asked for without configuration). A row's token
 is the one ``get`` would serve in this environment (same cache key), and its
 state comes from :func:`ecr_helper.refresh.state`, so status never disagrees
-with what a pull will do.
+with what a pull will do. Registries served one token (one identity and region:
+:func:`ecr_helper.cache.cache_key`) say which others share it (``shares``; the
+table ends with a line per shared token), and the tokens the
+kubelet mode fetched as pods' roles follow their registry's row, one per
+service account (``service_account``; never the token itself).
 
 A row also carries the last failed fetch of its token (when, and the one-line
 reason ``get``, ``login`` or the daemon met), from the note the cache keeps for
@@ -16,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,6 +49,8 @@ class Row:
     error: str | None = None
     failed_at: float | None = None
     failure: str | None = None
+    shares: tuple[str, ...] = ()  # the other registries served the same token
+    service_account: str | None = None  # a pod-role token's namespace/name (kubelet mode)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -61,6 +67,8 @@ class Row:
             "last_failure": None
             if self.failure is None
             else {"at": iso(self.failed_at), "error": self.failure},
+            "shares_token_with": list(self.shares),
+            "service_account": self.service_account,
         }
 
 
@@ -97,7 +105,6 @@ def _row(
     token: Token | None,
     now: float,
     configured: bool,
-    failure: tuple[float, str] | None = None,
 ) -> Row:
     if settings is None:  # what is on disk, for a host the config no longer names
         assert token is not None
@@ -116,9 +123,51 @@ def _row(
         configured=configured,
         role_arns=roles,
         external_id=external,
-        failed_at=failure[0] if failure else None,
-        failure=failure[1] if failure else None,
     )
+
+
+def _broken_row(host: str, error: ConfigError) -> Row:
+    return Row(host, "", "", None, None, CONFIG_ERROR, True, error=str(error))
+
+
+def rows(opened: Service, now: float) -> list[Row]:
+    """Configured registries in file order (broken sections last), then cached-only
+    ones by host; each followed by its pod-role tokens."""
+    out: list[Row] = []
+    keys: dict[str, str] = {}  # host -> the cache key of its token
+    entries = opened.store.entries()
+    for host in opened.config.hosts():
+        error = opened.config.error_for(host)
+        if error is not None:
+            out.append(_broken_row(host, error))
+            keys[host] = ""
+            continue
+        settings = opened.settings(host)
+        keys[settings.host] = key = opened.key(settings)
+        out.append(_row(settings, settings.host, entries.get(key), now, True))
+    cached: dict[str, list[tuple[str, Token]]] = {}
+    for key, token in entries.items():
+        if token.registry not in keys:  # a pod-role entry alone still shows its host
+            cached.setdefault(token.registry, []).append((key, token))
+    for host in sorted(cached):
+        try:
+            settings = opened.settings(host)
+        except (NotOurRegistry, InputError):
+            # An alias since removed from the config: `get` would refuse it, so
+            # show what is on disk as it is.
+            own = [item for item in cached[host] if not item[1].account]
+            if own:
+                _, token = max(own, key=lambda item: item[1].expires_at)
+                out.append(_row(None, host, token, now, False))
+            keys[host] = ""
+            continue
+        key = opened.key(settings)
+        # Entries under other keys belong to other identities (another profile or
+        # access key): `get` here would not serve them.
+        keys[settings.host] = key
+        out.append(_row(settings, settings.host, entries.get(key), now, False))
+    found = _with_failures(_with_shares(out, keys), keys, entries, opened)
+    return _with_pods(found, keys, entries, opened, now)
 
 
 def _failure(opened: Service, key: str, token: Token | None) -> tuple[float, str] | None:
@@ -129,44 +178,59 @@ def _failure(opened: Service, key: str, token: Token | None) -> tuple[float, str
     return note
 
 
-def _broken_row(host: str, error: ConfigError) -> Row:
-    return Row(host, "", "", None, None, CONFIG_ERROR, True, error=str(error))
+def _with_failures(
+    found: list[Row], keys: dict[str, str], entries: Mapping[str, Token], opened: Service
+) -> list[Row]:
+    """Each registry's row with the last failed fetch of its token, if none succeeded since."""
+    out = []
+    for row in found:
+        key = keys.get(row.registry, "")
+        note = _failure(opened, key, entries.get(key)) if key else None
+        out.append(replace(row, failed_at=note[0], failure=note[1]) if note else row)
+    return out
 
 
-def rows(opened: Service, now: float) -> list[Row]:
-    """Configured registries in file order (broken sections last), then cached-only
-    ones by host."""
+def _with_shares(found: list[Row], keys: dict[str, str]) -> list[Row]:
+    """Each row with the other registries its token is shared with."""
+    groups: dict[str, list[str]] = {}
+    for host, key in keys.items():
+        if key:
+            groups.setdefault(key, []).append(host)
+    return [
+        replace(
+            row,
+            shares=tuple(
+                h for h in groups.get(keys.get(row.registry, ""), []) if h != row.registry
+            ),
+        )
+        for row in found
+    ]
+
+
+def _with_pods(
+    found: list[Row],
+    keys: dict[str, str],
+    entries: Mapping[str, Token],
+    opened: Service,
+    now: float,
+) -> list[Row]:
+    """Insert, after each registry's row, the tokens fetched as pods' roles for it
+    (kubelet mode): their keys start with half of the registry's own key."""
+    pods: dict[str, list[Row]] = {}
+    for key, token in sorted(entries.items(), key=lambda item: item[1].account):
+        own = keys.get(token.registry)
+        if not token.account or not own or not key.startswith(own[: len(own) // 2]):
+            continue  # not a pod-role entry of this identity's token
+        row = _row(opened.settings(token.registry), token.registry, token, now, False)
+        roles = (token.role_arn,) if token.role_arn else ()
+        pods.setdefault(token.registry, []).append(
+            replace(row, role_arn=token.role_arn, role_arns=roles, service_account=token.account)
+        )
     out: list[Row] = []
-    seen: set[str] = set()
-    for host in opened.config.hosts():
-        error = opened.config.error_for(host)
-        if error is not None:
-            out.append(_broken_row(host, error))
-            seen.add(host)
-            continue
-        settings = opened.settings(host)
-        key = opened.key(settings)
-        token = opened.store.read(key)
-        out.append(_row(settings, settings.host, token, now, True, _failure(opened, key, token)))
-        seen.add(settings.host)
-    cached: dict[str, list[tuple[str, Token]]] = {}
-    for key, token in opened.store.entries().items():
-        if token.registry not in seen:
-            cached.setdefault(token.registry, []).append((key, token))
-    for host in sorted(cached):
-        try:
-            settings = opened.settings(host)
-        except (NotOurRegistry, InputError):
-            # An alias since removed from the config: `get` would refuse it, so
-            # show what is on disk as it is.
-            key, token = max(cached[host], key=lambda item: item[1].expires_at)
-            out.append(_row(None, host, token, now, False, _failure(opened, key, token)))
-            continue
-        key = opened.key(settings)
-        # Entries under other keys belong to other identities (another profile or
-        # access key): `get` here would not serve them.
-        token = next((t for k, t in cached[host] if k == key), None)
-        out.append(_row(settings, settings.host, token, now, False, _failure(opened, key, token)))
+    for row in found:
+        out.append(row)
+        if row.service_account is None:
+            out.extend(pods.pop(row.registry, []))
     return out
 
 
@@ -214,9 +278,12 @@ def table(found: list[Row], daemon: DaemonState, now: float) -> str:
         return body + daemon.line() + "\n"
     cells = [HEADERS]
     for row in found:
+        registry = _printable(row.registry)
+        if row.service_account is not None:
+            registry = f"  {registry} as pod {_printable(row.service_account)}"
         cells.append(
             (
-                _printable(row.registry),
+                registry,
                 # ECR Public has no registry id.
                 row.registry_id or ("-" if row.error else "(public)"),
                 row.region or "-",
@@ -232,7 +299,21 @@ def table(found: list[Row], daemon: DaemonState, now: float) -> str:
     ]
     lines.extend(f"{_printable(row.registry)}: {row.error}" for row in found if row.error)
     lines.extend(failure_text(row, now) for row in found if row.failure)
+    lines.extend(_shared_lines(found))
     return "\n".join(lines) + "\n" + daemon.line() + "\n"
+
+
+def _shared_lines(found: list[Row]) -> list[str]:
+    """One line per token that several registries share, naming them."""
+    seen: set[str] = set()
+    lines = []
+    for row in found:
+        if row.shares and row.service_account is None and row.registry not in seen:
+            group = (row.registry, *row.shares)
+            seen.update(group)
+            names = ", ".join(_printable(host) for host in group)
+            lines.append(f"one token (one identity and region) serves {names}")
+    return lines
 
 
 def _printable(text: str) -> str:

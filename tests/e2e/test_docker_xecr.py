@@ -2,9 +2,10 @@
 a real docker-registry with htpasswd auth, skopeo, and the installed
 ``docker-credential-xecr``, against the loopback fake AWS.
 
-The registry's only user is ``AWS`` with the password the fake issues for the
-central registry id, so a push or pull succeeds only if xecr assumed the role
-and asked ECR for the central registry's token. The registry is reached as
+The registry's only user is ``AWS`` with the password the fake issues to the
+pull role (ECR's way: the caller's token, valid for every registry of its
+region), so a push or pull succeeds only if xecr assumed the role and asked
+ECR for its token. The registry is reached as
 ``127.0.0.1:PORT``, an alias host that xecr's config maps to the central
 registry id (real ECR host names would need DNS pointed at loopback).
 """
@@ -22,7 +23,7 @@ import pytest
 from tests.e2e import harness
 from tests.e2e.conftest import RegistryFactory
 from tests.fakeaws import FakeAws
-from tests.helpers import CENTRAL, PULL_ROLE, installed
+from tests.helpers import CENTRAL, PASSWORD, PULL_ROLE, installed
 
 pytestmark = pytest.mark.e2e
 
@@ -73,7 +74,7 @@ def setup(
 ) -> Setup:
     """A registry whose only login is the central registry's token, xecr configured
     for it as an alias host, and a docker CLI whose credHelpers send it to xecr."""
-    reg = registry_factory(username="AWS", password=f"{CENTRAL}-auth-token")
+    reg = registry_factory(username="AWS", password=PASSWORD)
     _configure(write_config, reg.host)
     bin_dir = Path(_installed_helper()).parent
     env = _env(fake_aws)
@@ -102,8 +103,8 @@ def test_docker_push_and_pull_through_xecr(fake_aws: FakeAws, setup: Setup, tmp_
     assert assume["RoleArn"] == PULL_ROLE
     assert assume["ExternalId"] == EXTERNAL_ID
     assert assume["RoleSessionName"] == "e2e-pull"
-    token_request = fake_aws.requests("GetAuthorizationToken")[0].params
-    assert token_request["registryIds"] == [CENTRAL]
+    # No registryIds: deprecated, the token is the caller's for the region.
+    assert fake_aws.requests("GetAuthorizationToken")[0].params == {}
 
     # No password was written into Docker's config: it stays with xecr.
     saved = json.loads((tmp_path / "docker-config" / "config.json").read_text())
@@ -129,7 +130,7 @@ def test_pull_through_cache_paths_need_nothing_special(
     docker.run("pull", other, timeout=120)
     assert docker.image_exists(cached) and docker.image_exists(other)
     assert fake_aws.calls("GetAuthorizationToken") == 1
-    assert fake_aws.requests("GetAuthorizationToken")[0].params["registryIds"] == [CENTRAL]
+    assert fake_aws.requests("GetAuthorizationToken")[0].params == {}
 
     skopeo = harness.make_skopeo(
         tmp_path / "skopeo", path_prepend=[setup.bin_dir], extra_env=setup.env
@@ -137,6 +138,49 @@ def test_pull_through_cache_paths_need_nothing_special(
     skopeo.write_auth(cred_helpers={reg.host: "xecr"})
     inspected = json.loads(skopeo.inspect(cached).stdout)
     assert inspected["Name"] == f"{reg.host}/docker-hub/library/nginx"
+    assert fake_aws.calls("GetAuthorizationToken") == 1
+
+
+def test_two_registries_of_a_region_are_pulled_from_with_one_token(
+    fake_aws: FakeAws,
+    dockerd: harness.Dockerd,
+    registry_factory: RegistryFactory,
+    write_config: object,
+    tmp_path: Path,
+) -> None:
+    """Issue 22: two registries (two accounts' ids, one region, one role chain) both
+    accept the one token ECR gives the role; xecr fetches it once for both."""
+    first = registry_factory(username="AWS", password=PASSWORD)
+    second = registry_factory(username="AWS", password=PASSWORD)
+    write_config(  # type: ignore[operator]
+        f"""
+[defaults]
+region = "us-east-1"
+role_arn = "{PULL_ROLE}"
+external_id = "{EXTERNAL_ID}"
+
+[registries."{first.host}"]
+registry_id = "{CENTRAL}"
+
+[registries."{second.host}"]
+registry_id = "333333333333"
+"""
+    )
+    bin_dir = Path(_installed_helper()).parent
+    docker = dockerd.client(
+        tmp_path / "docker-config", path_prepend=[bin_dir], extra_env=_env(fake_aws)
+    )
+    docker.write_config(cred_helpers={first.host: "xecr", second.host: "xecr"})
+    harness.make_tiny_image(docker, "xecr-e2e/two:1", content=b"one token, two registries\n")
+    refs = [first.ref("team/app", "1"), second.ref("team/app", "1")]
+    for ref in refs:
+        docker.run("tag", "xecr-e2e/two:1", ref)
+        docker.run("push", ref, timeout=120)
+    docker.run("rmi", *refs, "xecr-e2e/two:1")
+    for ref in refs:
+        docker.run("pull", ref, timeout=120)
+        assert docker.image_exists(ref)
+    assert fake_aws.calls("AssumeRole") == 1
     assert fake_aws.calls("GetAuthorizationToken") == 1
 
 
@@ -204,7 +248,7 @@ def test_xecr_configure_then_docker_pull_with_no_hand_editing(
     tmp_path: Path,
 ) -> None:
     """The newcomer's path: one `xecr configure`, then docker push and pull just work."""
-    reg = registry_factory(username="AWS", password=f"{CENTRAL}-auth-token")
+    reg = registry_factory(username="AWS", password=PASSWORD)
     bin_dir = Path(_installed_helper()).parent
     docker_config = tmp_path / "docker-config"
     env = {
