@@ -196,6 +196,22 @@ def test_unknown_registries_are_named(isolated_env: Path, fake_aws: FakeAws) -> 
     assert "get-login-password: 'mirror.example.com' is neither an ECR host" in log_text
 
 
+def test_an_11_digit_ecr_host_is_called_a_typo_not_an_alias(
+    isolated_env: Path, fake_aws: FakeAws
+) -> None:
+    short = "11111111111.dkr.ecr.us-east-1.amazonaws.com"
+    for args in (("login", short), ("get-login-password", short), ("logout", short)):
+        done = run(*args)
+        assert done.returncode == 1
+        assert done.stderr.count("\n") == 1 and short in done.stderr
+        assert (
+            "is not an ECR host: 11111111111 has 11 digits, "
+            "but an ECR host starts with a 12-digit account id\n"
+        ) in done.stderr
+        assert "--registry-id" not in done.stderr  # not steered toward an alias
+    assert fake_aws.counts() == {}
+
+
 def test_doctor_passes_on_a_healthy_setup(isolated_env: Path, fake_aws: FakeAws) -> None:
     configure_central()
     assert run("login").returncode == 0

@@ -15,7 +15,7 @@ from typing import TextIO
 from ecr_helper import __version__, config, log
 from ecr_helper.cli.output import one_line
 from ecr_helper.config import RegistrySettings
-from ecr_helper.errors import NotOurRegistry, UsageError, XecrError
+from ecr_helper.errors import InputError, NotOurRegistry, UsageError, XecrError
 from ecr_helper.service import Service
 from ecr_helper.setup import status
 from ecr_helper.token import Token
@@ -88,6 +88,14 @@ def resolve(loaded: config.Config, name: str) -> RegistrySettings:
 
 
 def _unknown(name: str, loaded: config.Config) -> XecrError:
+    from ecr_helper.registry import misnumbered_id, normalize
+
+    try:
+        misnumbered = misnumbered_id(normalize(name))
+    except InputError:
+        misnumbered = None
+    if misnumbered is not None:  # a typo in an ECR host, not an alias to configure
+        return XecrError(f"{name!r} is not an ECR host: {misnumbered}")
     where = loaded.path or "the config (there is no config file)"
     return XecrError(
         f"{name!r} is neither an ECR host nor a registry in {where}: add it with "

@@ -70,7 +70,8 @@ def test_cold_then_cached_get_against_the_loopback_aws(
     for _ in range(2):
         got = run([helper, "get"], env, CENTRAL_HOST + "\n")
         assert got.returncode == 0, got.stderr
-        assert '"Secret": "111111111111-auth-token"' in got.stdout
+        # No role configured: the fake's token for the caller's own account (moto's).
+        assert '"Secret": "123456789012-auth-token"' in got.stdout
     assert fake_aws.calls("GetAuthorizationToken") == 1  # the second came from the cache
 
 

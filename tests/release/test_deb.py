@@ -14,7 +14,7 @@ import pytest
 from tests.e2e import harness
 from tests.e2e.conftest import RegistryFactory
 from tests.fakeaws import FakeAws
-from tests.helpers import CENTRAL, PULL_ROLE
+from tests.helpers import CENTRAL, PASSWORD, PULL_ROLE
 from tests.release.conftest import artifact
 
 pytestmark = pytest.mark.e2e
@@ -64,7 +64,7 @@ def test_docker_pull_through_the_packaged_helper_then_removal_keeps_the_config(
     tmp_path: Path,
 ) -> None:
     assert installed_deb.resolve() == Path("/usr/lib/xecr/bin/xecr")
-    reg = registry_factory(username="AWS", password=f"{CENTRAL}-auth-token")
+    reg = registry_factory(username="AWS", password=PASSWORD)  # the pull role's token
     write_config(  # type: ignore[operator]
         f'[registries."{reg.host}"]\nregistry_id = "{CENTRAL}"\nregion = "us-east-1"\n'
         f'role_arn = "{PULL_ROLE}"\n'

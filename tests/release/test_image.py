@@ -36,7 +36,7 @@ def test_get_login_password_in_the_container(
         "run", "--rm", "--network", "host", *env_args, image, "get-login-password", CENTRAL_HOST,
         timeout=120,
     )  # fmt: skip
-    assert done.stdout == "111111111111-auth-token\n"
+    assert done.stdout == "123456789012-auth-token\n"  # no role: the caller's own account
     assert fake_aws.calls("GetAuthorizationToken") == 1
     inspected = docker.run("image", "inspect", "--format", "{{.Config.User}}", image)
     assert inspected.stdout.strip() == "65532:65532"
