@@ -32,11 +32,25 @@ def duration(seconds: float) -> str:
         return "-" + duration(-seconds)
     if seconds < 10 and seconds != int(seconds):
         return f"{seconds:.1f}s"
-    whole = int(seconds)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
+    hours, minutes, secs = _hms(int(seconds))
     if hours:
         return f"{hours}h{minutes}m"
     if minutes:
         return f"{minutes}m{secs}s"
     return f"{secs}s"
+
+
+def go_duration(seconds: float) -> str:
+    """Whole seconds as Go's ``time.Duration.String`` writes them: ``5h59m30s``, ``0s``."""
+    hours, minutes, secs = _hms(max(0, int(seconds)))
+    if hours:
+        return f"{hours}h{minutes}m{secs}s"
+    if minutes:
+        return f"{minutes}m{secs}s"
+    return f"{secs}s"
+
+
+def _hms(whole: int) -> tuple[int, int, int]:
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return hours, minutes, secs

@@ -386,3 +386,16 @@ def passing_probes(now: float, lifetime: float = 43200.0) -> Any:
         return Token("AWS", "pw", now, now + lifetime, settings.host, settings.registry_id)
 
     return doctor.Probes(identity, assume, token)
+
+
+def stop_gracefully(proc: subprocess.Popen[Any], timeout: float = 15.0) -> int:
+    """SIGTERM, then the exit status; SIGKILL (and a failing status) past TIMEOUT."""
+    import signal
+
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+        return -9

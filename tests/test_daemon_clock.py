@@ -10,7 +10,6 @@ from __future__ import annotations
 import glob
 import json
 import os
-import signal
 import socket
 import subprocess
 import time
@@ -21,7 +20,7 @@ import pytest
 
 from ecr_helper.daemon import schedule
 from tests.fakeaws import FakeAws
-from tests.helpers import CENTRAL_HOST, CONFIG, PASSWORD, installed, wait_for
+from tests.helpers import CENTRAL_HOST, CONFIG, PASSWORD, installed, stop_gracefully, wait_for
 
 LIBFAKETIME = sorted(
     glob.glob("/usr/lib/*/faketime/libfaketimeMT.so.1")
@@ -84,10 +83,5 @@ def test_a_clock_stepped_back_under_the_daemon_is_refreshed_within_seconds(
         assert json.loads(pulled.stdout)["Secret"] == PASSWORD
         assert proc.poll() is None, err.read_text()[-2000:]
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-    assert proc.returncode == 0 and "Traceback" not in err.read_text()
+        stopped = stop_gracefully(proc)
+    assert stopped == 0 and "Traceback" not in err.read_text()

@@ -5,7 +5,6 @@ figures for 10 to 1,000 registries are ``benchmarks/daemon_scale.py``'s)."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -15,7 +14,7 @@ import pytest
 
 from ecr_helper import cache, config, paths, refresh
 from tests.fakeaws import FakeAws
-from tests.helpers import installed
+from tests.helpers import installed, stop_gracefully
 
 COUNT = 100
 FRESH_WITHIN = 60.0
@@ -80,10 +79,5 @@ def test_a_hundred_registries_are_all_fresh_within_a_minute_in_bounded_threads_a
         # One fetch per registry: none thrown away and fetched again.
         assert fake_aws.calls("GetAuthorizationToken") == COUNT
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-    assert proc.returncode == 0 and "Traceback" not in err.read_text()
+        stopped = stop_gracefully(proc)
+    assert stopped == 0 and "Traceback" not in err.read_text()

@@ -42,6 +42,7 @@ from ecr_helper import stdin as bounded
 from ecr_helper._frozen import Frozen
 from ecr_helper.config import RegistrySettings
 from ecr_helper.errors import InputError, NotOurRegistry, XecrError
+from ecr_helper.human import go_duration
 from ecr_helper.service import Service
 from ecr_helper.service_account import KubeletOptions, PodRole
 from ecr_helper.token import Token
@@ -82,18 +83,6 @@ class Request(Frozen):
 def service_token(host: str, env: Mapping[str, str]) -> tuple[RegistrySettings, Token]:
     """The token ``get`` would serve for ``host``: same config, cache and refresh rules."""
     return Service.open(env).token_for(host)
-
-
-def go_duration(seconds: float) -> str:
-    """Whole seconds as Go's ``time.Duration.String`` writes them: ``5h59m30s``, ``0s``."""
-    whole = max(0, int(seconds))
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes}m{secs}s"
-    if minutes:
-        return f"{minutes}m{secs}s"
-    return f"{secs}s"
 
 
 def image_host(image: str) -> str | None:
