@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Mapping
 from typing import TextIO
 
 from ecr_helper import policy
 from ecr_helper.cli import policy_audit_cmd, policy_org_cmd
 from ecr_helper.errors import UsageError
-from ecr_helper.registry import is_region, is_registry_id, region_partition
+from ecr_helper.registry import region_partition
 
 _PRINCIPAL = "ID|ARN"
 
@@ -149,13 +148,6 @@ def _usage(parser: argparse.ArgumentParser, err: TextIO) -> int:
     return 2
 
 
-def _region(given: str | None, env: Mapping[str, str]) -> str | None:
-    region = given or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None
-    if region is not None and not is_region(region):
-        raise UsageError(f"invalid region {region!r} (expected a region name like us-east-1)")
-    return region
-
-
 def _partition(region: str | None) -> str:
     return region_partition(region) if region else "aws"
 
@@ -180,7 +172,7 @@ def repository(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             "(or an organization: --pull-org ORG or --push-org ORG)"
         )
     if not acting:
-        region = _region(args.region, os.environ)
+        region = policy_org_cmd.region_of(args.region, os.environ)
         grant = policy_org_cmd.grant(args, _partition(region))
         out.write(policy.render(policy.merge(None, grant, _partition(region))))
         return 0
@@ -193,39 +185,25 @@ def _apply(args: argparse.Namespace, out: TextIO) -> int:
     if not args.repository:
         raise UsageError("--apply and --dry-run need --repository NAME, --prefix P or --all")
     ref = policy.repository_ref(args.repository)
-    for flag, given, implied in (
-        ("--registry-id", args.registry_id, ref.registry_id),
-        ("--region", args.region, ref.region),
-    ):
-        if given and implied and given != implied:
-            raise UsageError(f"{flag} {given} contradicts --repository {args.repository}")
-    if args.registry_id and not is_registry_id(args.registry_id):
-        raise UsageError(f"invalid --registry-id {args.registry_id!r}: expected 12 digits")
-    roles = [policy.role_arn(r) for r in args.role_arn]
-    external = policy.external_id(args.external_id) if args.external_id else None
-    if external and not roles:
-        raise UsageError("--external-id goes with --role-arn")
-    region = ref.region or _region(args.region, os.environ)
-    if region is None:
-        raise UsageError("no region: pass --region (or set AWS_REGION)")
-    partition = region_partition(region)
-    grant = policy_org_cmd.grant(args, partition)
-    registry_id = (
-        args.registry_id or ref.registry_id or (policy.role_account(roles[-1]) if roles else None)
-    )
+    admin = policy_org_cmd.admin(args, ref.region, ref.registry_id)
+    grant = policy_org_cmd.grant(args, admin.partition)
 
     from ecr_helper import aws
     from ecr_helper.policy import apply
 
     ecr = aws.make_client(
-        "ecr", region, role_arns=roles, external_id=external, source_profile=args.profile
+        "ecr",
+        admin.region,
+        role_arns=admin.roles,
+        external_id=admin.external_id,
+        source_profile=admin.profile,
     )
     outcome = apply.apply(
         ecr,
         repository=ref.name,
-        registry_id=registry_id,
-        region=region,
-        partition=partition,
+        registry_id=admin.registry_id,
+        region=admin.region,
+        partition=admin.partition,
         grant=grant,
         dry_run=args.dry_run,
     )
@@ -258,7 +236,7 @@ def trust(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return 0
     if args.service_account or args.audience:
         raise UsageError("--service-account and --audience go with --oidc-provider")
-    partition = _partition(_region(args.region, os.environ))
+    partition = _partition(policy_org_cmd.region_of(args.region, os.environ))
     principals = [policy.principal_arn(a, partition) for a in args.account]
     out.write(policy.render(policy.trust_policy(principals, args.external_id)))
     return 0

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -144,6 +144,14 @@ class Admin:
         return f"{registry} ({self.region})"
 
 
+def region_of(given: str | None, env: Mapping[str, str]) -> str | None:
+    """--region, else AWS_REGION, else AWS_DEFAULT_REGION; refused if not a region name."""
+    region = given or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None
+    if region is not None and not is_region(region):
+        raise UsageError(f"invalid region {region!r} (expected a region name like us-east-1)")
+    return region
+
+
 def admin(
     args: argparse.Namespace, region: str | None = None, registry: str | None = None
 ) -> Admin:
@@ -160,16 +168,9 @@ def admin(
     external = policy.external_id(args.external_id) if args.external_id else None
     if external and not roles:
         raise UsageError("--external-id goes with --role-arn")
-    where = (
-        region
-        or args.region
-        or os.environ.get("AWS_REGION")
-        or os.environ.get("AWS_DEFAULT_REGION")
-    )
+    where = region or region_of(args.region, os.environ)
     if not where:
         raise UsageError("no region: pass --region (or set AWS_REGION)")
-    if not is_region(where):
-        raise UsageError(f"invalid region {where!r} (expected a region name like us-east-1)")
     registry_id = (
         args.registry_id or registry or (policy.role_account(roles[-1]) if roles else None)
     )
