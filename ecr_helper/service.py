@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 
 from ecr_helper import config, refresh
-from ecr_helper.cache import cache_key, file_cache, open_cache
+from ecr_helper.cache import cache_key, file_cache, is_pod_key, open_cache
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -132,8 +132,7 @@ class Service:
         """The tokens fetched as pods' roles (kubelet mode) beside ``settings``' own,
         by key: theirs start with half of its key."""
         key = self.key(settings)
-        prefix = key[: len(key) // 2]
-        return {k: t for k, t in self.store.entries().items() if k.startswith(prefix) and k != key}
+        return {k: t for k, t in self.store.entries().items() if is_pod_key(k, key)}
 
     def forget_pods(self, settings: RegistrySettings) -> int:
         """Remove every pod-role token beside ``settings``' own; how many there were."""

@@ -37,7 +37,9 @@ __all__ = [
     "TokenCache",
     "cache_key",
     "file_cache",
+    "is_pod_key",
     "open_cache",
+    "pod_prefix",
     "token_inputs",
 ]
 
@@ -60,6 +62,18 @@ def cache_key(settings: RegistrySettings, env: Mapping[str, str], machine: bool 
         identity = source.key_inputs(settings.source_profile, env, digest)
     parts = [KEY_VERSION, *token_inputs(settings), identity]
     return digest(_cjson.dumps(parts))[:32]
+
+
+def pod_prefix(key: str) -> str:
+    """What the key of every pod-role token beside ``key``'s own starts with (kubelet
+    mode, :func:`ecr_helper.frontends.kubelet.pod_key`): its first half, so
+    ``logout``, ``erase`` and ``status`` find them without knowing the accounts."""
+    return key[: len(key) // 2]
+
+
+def is_pod_key(candidate: str, key: str) -> bool:
+    """Whether ``candidate`` is the key of a pod-role token beside ``key``'s own."""
+    return candidate != key and candidate.startswith(pod_prefix(key))
 
 
 def token_inputs(settings: RegistrySettings) -> list[object]:

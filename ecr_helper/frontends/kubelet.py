@@ -40,6 +40,7 @@ from typing import Any, BinaryIO
 from ecr_helper import refresh, service_account
 from ecr_helper import stdin as bounded
 from ecr_helper._frozen import Frozen
+from ecr_helper.cache import pod_prefix
 from ecr_helper.config import RegistrySettings
 from ecr_helper.errors import InputError, NotOurRegistry, XecrError
 from ecr_helper.human import go_duration
@@ -219,9 +220,8 @@ def pod_key(base: str, pod: PodRole) -> str:
     It starts with half of ``base``: ``logout HOST``, ``erase`` and ``status`` find
     every service account's entry of a token by that prefix
     (:meth:`ecr_helper.service.Service.pod_entries`) without knowing the accounts."""
-    return (
-        base[: len(base) // 2] + service_account.cache_key(base, pod)[: len(base) - len(base) // 2]
-    )
+    prefix = pod_prefix(base)
+    return prefix + service_account.cache_key(base, pod)[: len(base) - len(prefix)]
 
 
 def pod_token(host: str, env: Mapping[str, str], pod: PodRole, clock: Callable[[], float]) -> Token:

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ecr_helper import config, human, refresh
+from ecr_helper.cache import is_pod_key
 from ecr_helper.errors import ConfigError, InputError, NotOurRegistry
 from ecr_helper.service import Service
 from ecr_helper.token import Token
@@ -219,7 +220,7 @@ def _with_pods(
     pods: dict[str, list[Row]] = {}
     for key, token in sorted(entries.items(), key=lambda item: item[1].account):
         own = keys.get(token.registry)
-        if not token.account or not own or not key.startswith(own[: len(own) // 2]):
+        if not token.account or not own or not is_pod_key(key, own):
             continue  # not a pod-role entry of this identity's token
         row = _row(opened.settings(token.registry), token.registry, token, now, False)
         roles = (token.role_arn,) if token.role_arn else ()
