@@ -81,7 +81,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 from werkzeug.test import Client
 
-from tests.fakeaws_ecr import EcrExtras
+from tests.fakeaws_ecr import EcrExtras, call_wsgi
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -448,22 +448,9 @@ class FakeAws:
         (a malformed request, credentials it refuses) answer as before."""
         from moto.iam.models import get_account_id_from
 
-        captured: list[Any] = []
-
-        def capture(status: str, headers: list[tuple[str, str]], exc: Any = None) -> Any:
-            captured[:] = [status, headers]
-            return lambda _data: None
-
         environ["wsgi.input"] = io.BytesIO(b"{}")
         environ["CONTENT_LENGTH"] = "2"
-        result = self._moto(environ, capture)
-        try:
-            raw = b"".join(result)
-        finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
-        status, headers = captured
+        status, headers, raw = call_wsgi(self._moto, environ)
         if status.startswith("200"):
             account = get_account_id_from(req.access_key_id or "")
             secret = f"AWS:{account}-auth-token".encode()

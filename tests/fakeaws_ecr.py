@@ -138,7 +138,7 @@ class EcrExtras:
     def _describe_page(
         self, req: FakeRequest, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
-        status, headers, raw = _call(self._moto, environ)
+        status, headers, raw = call_wsgi(self._moto, environ)
         if not status.startswith("200"):
             start_response(status, headers)
             return [raw]
@@ -259,10 +259,10 @@ def _untoken(token: Any) -> str | None:
         return None
 
 
-def _call(
+def call_wsgi(
     app: WSGIApplication, environ: WSGIEnvironment
 ) -> tuple[str, list[tuple[str, str]], bytes]:
-    """Run moto on the request and return its answer instead of sending it."""
+    """Run a WSGI app (moto) on the request and return its answer instead of sending it."""
     captured: list[Any] = []
 
     def capture(status: str, headers: list[tuple[str, str]], exc: Any = None) -> Any:
