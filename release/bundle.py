@@ -13,7 +13,6 @@ packages (their versions are listed in ``lib/xecr/BUILDINFO``).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -200,7 +199,3 @@ def build(staging: Path, wheel: Path, epoch: int) -> Path:
     )  # fmt: skip
     reproducible.normalize(staging, epoch)
     return staging
-
-
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()

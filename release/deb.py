@@ -3,8 +3,6 @@ so one package serves every Debian and Ubuntu (22.04's Python 3.10 too)."""
 
 from __future__ import annotations
 
-import gzip
-import io
 import os
 import shutil
 import subprocess
@@ -80,13 +78,6 @@ License: Apache-2.0
 """
 
 
-def _gz(data: bytes) -> bytes:
-    buffer = io.BytesIO()
-    with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0, compresslevel=9) as out:
-        out.write(data)
-    return buffer.getvalue()
-
-
 def _changelog(version: str, epoch: int) -> str:
     when = format_datetime(datetime.fromtimestamp(epoch, UTC))
     return (
@@ -112,8 +103,12 @@ def build(bundle: Path, work: Path, out: Path, version: str, arch: str, epoch: i
     system_files.lay_out(root, bundle, "/lib/systemd", doc)
     docs = root / doc.lstrip("/")
     (docs / "copyright").write_text(COPYRIGHT)
-    (docs / "changelog.gz").write_bytes(_gz((system_files.REPO / "CHANGELOG.md").read_bytes()))
-    (docs / "changelog.Debian.gz").write_bytes(_gz(_changelog(version, epoch).encode()))
+    (docs / "changelog.gz").write_bytes(
+        reproducible.gzip_bytes((system_files.REPO / "CHANGELOG.md").read_bytes())
+    )
+    (docs / "changelog.Debian.gz").write_bytes(
+        reproducible.gzip_bytes(_changelog(version, epoch).encode())
+    )
     overrides = root / "usr" / "share" / "lintian" / "overrides"
     overrides.mkdir(parents=True)
     (overrides / "xecr").write_text(LINTIAN_OVERRIDES)

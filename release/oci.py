@@ -99,19 +99,20 @@ def build(bundle: Path, work: Path, out: Path, version: str, arch: str, epoch: i
             "history": [{"created": created, "created_by": "scripts/release.sh"}],
         }
     )
-    blobs: dict[str, bytes] = {}
+    blobs: dict[str, bytes] = {}  # by path in the archive: blobs/sha256/HEX
 
-    def blob(data: bytes) -> dict[str, object]:
+    def blob(data: bytes) -> dict[str, str | int]:
         digest = hashlib.sha256(data).hexdigest()
-        blobs[digest] = data
+        blobs[f"blobs/sha256/{digest}"] = data
         return {"digest": f"sha256:{digest}", "size": len(data)}
 
+    config_ref, layer_ref = blob(config), blob(layer)
     manifest = _json(
         {
             "schemaVersion": 2,
             "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **blob(config)},
-            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", **blob(layer)}],
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **config_ref},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", **layer_ref}],
             "annotations": labels,
         }
     )
@@ -125,21 +126,19 @@ def build(bundle: Path, work: Path, out: Path, version: str, arch: str, epoch: i
         },
     }
     index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json"}
-    layer_digest = hashlib.sha256(layer).hexdigest()
-    config_digest = hashlib.sha256(config).hexdigest()
     members = {
         "oci-layout": _json({"imageLayoutVersion": "1.0.0"}),
         "index.json": _json({**index, "manifests": [ref]}),
         "manifest.json": _json(
             [
                 {
-                    "Config": f"blobs/sha256/{config_digest}",
+                    "Config": "blobs/" + str(config_ref["digest"]).replace(":", "/"),
                     "RepoTags": [f"xecr:{version}"],
-                    "Layers": [f"blobs/sha256/{layer_digest}"],
+                    "Layers": ["blobs/" + str(layer_ref["digest"]).replace(":", "/")],
                 }
             ]
         ),
-        **{f"blobs/sha256/{digest}": data for digest, data in blobs.items()},
+        **blobs,
     }
     target = out / f"xecr-{version}-oci-{arch}.tar"
     with tarfile.open(target, "w", format=tarfile.PAX_FORMAT) as archive:
